@@ -1,0 +1,912 @@
+// The customer-side SMTP engine.  See client_protocol.h.  Reply texts follow RFC 3207/4954/5321
+// and Postfix where Postfix has a well-known wording (fail2ban and operators grep for them).
+#include "client_protocol.h"
+
+#include <algorithm>
+#include <cassert>
+
+#include "base64.h"
+#include "sasl_payload.h"
+#include "text_util.h"
+
+namespace subproxy {
+
+namespace {
+
+bool legalTransition(ClientProtocol::State from, ClientProtocol::State to) {
+    using S = ClientProtocol::State;
+    if (to == S::Closed) {
+        return from != S::Closed;
+    }
+    switch (from) {
+    case S::Command:
+        return to == S::Command || to == S::TlsHandshake || to == S::AuthBackend ||
+               to == S::UpstreamOpening || to == S::DataBody;
+    case S::TlsHandshake:
+        return to == S::Command;
+    case S::AuthBackend:
+        return to == S::AuthResponse || to == S::Command || to == S::UpstreamOpening;
+    case S::AuthResponse:
+        return to == S::AuthBackend || to == S::Command;
+    case S::UpstreamOpening:
+        return to == S::Command || to == S::AuthBackend;
+    case S::DataBody:
+        return to == S::Command;
+    case S::Closed:
+        return false;
+    }
+    return false;
+}
+
+// "PLAIN dGVzdA==" -> {"PLAIN", "dGVzdA=="}
+std::pair<std::string, std::optional<std::string>> splitAuthArgument(std::string_view arg) {
+    const auto space = arg.find(' ');
+    if (space == std::string_view::npos) {
+        return {toUpper(arg), std::nullopt};
+    }
+    return {toUpper(arg.substr(0, space)), std::string(trimSpaces(arg.substr(space + 1)))};
+}
+
+bool startsWithParam(const std::string& param, std::string_view key) {
+    return param.size() >= key.size() && iequals(std::string_view(param).substr(0, key.size()), key) &&
+           (param.size() == key.size() || param[key.size()] == '=');
+}
+
+}  // namespace
+
+ClientProtocol::ClientProtocol(const Config& config, ClientEndpoint endpoint, ClientProtocolHost& host)
+    : config_(config),
+      endpoint_(std::move(endpoint)),
+      host_(host),
+      reader_(static_cast<std::size_t>(config.limits.authLineLength)) {}
+
+void ClientProtocol::setState(State next) {
+    // Our own bug if this fires: peers cannot choose transitions, only trigger them.
+    assert(legalTransition(state_, next));
+    state_ = next;
+    updateTimeout();
+}
+
+void ClientProtocol::start() {
+    if (endpoint_.implicitTls) {
+        setState(State::TlsHandshake);
+        host_.startTls();
+        return;
+    }
+    greeted_ = true;
+    reply(220, config_.hostname + " ESMTP");
+    updateTimeout();
+}
+
+bool ClientProtocol::idle() const {
+    return pending_.empty() && state_ != State::DataBody && state_ != State::AuthBackend &&
+           state_ != State::UpstreamOpening;
+}
+
+void ClientProtocol::updateTimeout() {
+    int client = 0;
+    switch (state_) {
+    case State::Command:
+        if (pending_.empty() && !closeAfterReplies_) {
+            client = ehloSeen_ ? config_.limits.commandTimeout : config_.limits.greetingTimeout;
+        }
+        break;
+    case State::AuthResponse:
+        client = config_.limits.commandTimeout;
+        break;
+    case State::DataBody:
+        client = config_.limits.dataTimeout;
+        break;
+    case State::TlsHandshake:
+        client = config_.limits.tlsHandshakeTimeout;
+        break;
+    case State::AuthBackend:
+    case State::UpstreamOpening:
+    case State::Closed:
+        break;
+    }
+    if (state_ == State::Closed) {
+        return;
+    }
+    host_.setClientTimeout(client);
+    int upstream = 0;
+    if (!pending_.empty()) {
+        upstream = pending_.front().kind == PendingKind::DataEnd ? config_.upstream.dataDoneTimeout
+                                                                 : config_.upstream.replyTimeout;
+    }
+    host_.setUpstreamTimeout(upstream);
+}
+
+void ClientProtocol::reply(int code, const std::string& text) {
+    if (!clientGone_) {
+        host_.sendToClient(formatReply(code, text));
+    }
+}
+
+void ClientProtocol::replyError(int code, const std::string& text) {
+    reply(code, text);
+    ++counters_.errors;
+    if (counters_.errors >= static_cast<unsigned>(config_.limits.maxErrors)) {
+        reply(421, "4.7.0 " + config_.hostname + " Error: too many errors");
+        close("too many errors");
+    }
+}
+
+void ClientProtocol::close(const std::string& reason) {
+    if (state_ == State::Closed) {
+        return;
+    }
+    if (state_ == State::DataBody || (upstreamUp_ && !pending_.empty())) {
+        host_.upstreamAbort();
+        upstreamUp_ = false;
+    }
+    state_ = State::Closed;
+    host_.setClientTimeout(0);
+    host_.setUpstreamTimeout(0);
+    host_.closeClient(reason);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Input
+
+void ClientProtocol::onClientData(std::string_view bytes) {
+    if (state_ == State::Closed || clientGone_) {
+        return;
+    }
+    reader_.append(bytes);
+    processInput();
+}
+
+void ClientProtocol::processInput() {
+    while (state_ != State::Closed) {
+        if (state_ == State::DataBody) {
+            if (reader_.buffered() == 0) {
+                return;
+            }
+            feedData();
+            continue;
+        }
+        if (state_ != State::Command && state_ != State::AuthResponse) {
+            return;  // waiting for TLS, a SASL backend or the MSA
+        }
+        if (state_ == State::Command) {
+            if (closeAfterReplies_) {
+                return;
+            }
+            if (pending_.size() >= static_cast<std::size_t>(config_.limits.maxPipelined)) {
+                return;  // bounded: resume when the MSA catches up
+            }
+            if (!pending_.empty() && (pending_.back().kind == PendingKind::Data ||
+                                      pending_.back().kind == PendingKind::AuthLine)) {
+                return;  // what follows DATA is body or command depending on the MSA's answer
+            }
+        }
+        LineResult r = reader_.next();
+        switch (r.status) {
+        case LineResult::Status::NeedMore:
+            return;
+        case LineResult::Status::Line:
+            if (state_ == State::AuthResponse) {
+                handleAuthResponse(r.line);
+            } else {
+                handleLine(r.line);
+            }
+            break;
+        case LineResult::Status::TooLong:
+            if (state_ == State::AuthResponse) {
+                if (config_.auth.backend == AuthBackend::Sasl) {
+                    host_.authCancel();
+                    setState(State::Command);
+                    replyError(500, "5.5.6 SASL response limit exceeded");
+                } else {
+                    // The MSA is mid-exchange; cancel it there and let its 501 be dropped.
+                    replyError(500, "5.5.6 SASL response limit exceeded");
+                    close("SASL response too long");
+                }
+            } else {
+                replyError(500, "5.5.2 Error: line too long");
+            }
+            break;
+        case LineResult::Status::BadEnding:
+            host_.logWarning("bare <CR> or <LF> or NUL in command");
+            if (state_ == State::AuthResponse && config_.auth.backend == AuthBackend::Sasl) {
+                host_.authCancel();
+                setState(State::Command);
+            }
+            replyError(500, "5.5.2 Error: bare <CR> or <LF> in command");
+            if (state_ == State::AuthResponse) {
+                close("bare newline in AUTH exchange");
+            }
+            break;
+        }
+    }
+}
+
+void ClientProtocol::handleLine(const std::string& line) {
+    ++counters_.commands;
+    const Command cmd = parseCommand(line);
+    if (!authenticated_ && cmd.verb != Verb::Auth &&
+        line.size() > static_cast<std::size_t>(config_.limits.commandLineLength)) {
+        replyError(500, "5.5.2 Error: line too long");
+        return;
+    }
+    handleCommand(cmd);
+}
+
+void ClientProtocol::handleCommand(const Command& cmd) {
+    const unsigned flags = cmd.spec().flags;
+    if (flags & kRefused) {
+        if (cmd.verb == Verb::Unknown) {
+            host_.logInfo("unknown command: " + printable(cmd.verbText, 16));
+            replyError(502, "5.5.2 Error: command not recognized");
+        } else {
+            replyError(502, "5.5.1 Error: command not implemented");
+        }
+        return;
+    }
+    if (!tls_ && !(flags & kPreTls)) {
+        replyError(530, "5.7.0 " + config_.replies.tlsRequired);
+        return;
+    }
+    if (tls_ && !authenticated_ && !(flags & kPreAuth)) {
+        if (cmd.verb == Verb::Mail) {
+            host_.logInfo("MAIL without AUTH refused, helo=" + printable(helo_));
+        }
+        replyError(530, "5.7.0 " + config_.replies.authRequired);
+        return;
+    }
+    switch (cmd.verb) {
+    case Verb::Helo:
+    case Verb::Ehlo:
+        cmdHelo(cmd, cmd.verb == Verb::Ehlo);
+        return;
+    case Verb::StartTls:
+        cmdStartTls(cmd);
+        return;
+    case Verb::Auth:
+        cmdAuth(cmd);
+        return;
+    case Verb::Mail:
+        cmdMail(cmd);
+        return;
+    case Verb::Rcpt:
+        relay(PendingKind::Rcpt, "RCPT " + cmd.arg);
+        return;
+    case Verb::Data:
+        if (!cmd.arg.empty()) {
+            replyError(501, "5.5.4 Syntax: DATA");
+            return;
+        }
+        relay(PendingKind::Data, "DATA");
+        return;
+    case Verb::Rset:
+        if (!authenticated_) {
+            reply(250, "2.0.0 Ok");
+        } else {
+            relay(PendingKind::Rset, "RSET");
+        }
+        return;
+    case Verb::Noop:
+        if (!authenticated_) {
+            reply(250, "2.0.0 Ok");
+        } else {
+            relay(PendingKind::Noop, "NOOP");
+        }
+        return;
+    case Verb::Quit:
+        if (!authenticated_ || !upstreamUp_) {
+            reply(221, "2.0.0 Bye");
+            close("quit");
+        } else {
+            relay(PendingKind::Quit, "QUIT");
+            closeAfterReplies_ = true;
+        }
+        return;
+    case Verb::Help:
+        reply(214, "2.0.0 See RFC 5321; mail programs: use port 587 with STARTTLS and your password");
+        return;
+    default:
+        break;
+    }
+    assert(false && "command table and dispatch disagree");
+}
+
+void ClientProtocol::cmdHelo(const Command& cmd, bool extended) {
+    if (cmd.arg.empty()) {
+        replyError(501, extended ? "5.5.4 Syntax: EHLO hostname" : "5.5.4 Syntax: HELO hostname");
+        return;
+    }
+    helo_ = cmd.arg.substr(0, 255);
+    extended_ = extended;
+    if (authenticated_) {
+        // EHLO resets the transaction (RFC 5321 §4.1.4): reset the MSA too, then answer.
+        relay(PendingKind::EhloReset, "RSET");
+        return;
+    }
+    ehloSeen_ = true;
+    host_.sendToClient(ehloReply(extended));
+    updateTimeout();
+}
+
+std::string ClientProtocol::ehloReply(bool extended) const {
+    std::vector<std::string> lines{config_.hostname};
+    if (extended) {
+        if (authenticated_) {
+            for (auto& k : relayedCaps(msaCaps_, config_.limits.maxMessageSize)) {
+                lines.push_back(k);
+            }
+        } else if (!tls_) {
+            // Before TLS only what is needed to get to TLS (and nothing to tempt a password).
+            lines.push_back("ENHANCEDSTATUSCODES");
+            lines.push_back("STARTTLS");
+        } else {
+            std::string mechs;
+            for (auto& m : config_.auth.mechanisms) {
+                mechs += (mechs.empty() ? "" : " ") + m;
+            }
+            lines.push_back("PIPELINING");
+            lines.push_back("SIZE " + std::to_string(config_.limits.maxMessageSize));
+            lines.push_back("ENHANCEDSTATUSCODES");
+            lines.push_back("8BITMIME");
+            lines.push_back("AUTH " + mechs);
+            lines.push_back("AUTH=" + mechs);  // pre-RFC 2554 clients (Outlook Express era)
+        }
+    }
+    std::string text;
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+        text += (i ? "\n" : "") + lines[i];
+    }
+    return formatReply(250, text);
+}
+
+void ClientProtocol::cmdStartTls(const Command& cmd) {
+    if (tls_) {
+        replyError(503, "5.5.1 Error: TLS already active");
+        return;
+    }
+    if (!cmd.arg.empty()) {
+        replyError(501, "5.5.4 Syntax: STARTTLS");
+        return;
+    }
+    if (reader_.buffered() > 0) {
+        // Plaintext pipelined behind STARTTLS would otherwise be taken as sent over TLS
+        // (CVE-2011-0411, CVE-2014-3556).  Never run it; tell the client and leave.
+        host_.logWarning("STARTTLS command injection: " + std::to_string(reader_.buffered()) +
+                         " bytes pipelined after STARTTLS, helo=" + printable(helo_));
+        reader_.clear();
+        reply(554, "5.5.0 Error: command pipelined after STARTTLS");
+        close("pipelining after STARTTLS");
+        return;
+    }
+    reply(220, "2.0.0 Ready to start TLS");
+    setState(State::TlsHandshake);
+    host_.startTls();
+}
+
+void ClientProtocol::onTlsEstablished() {
+    if (state_ != State::TlsHandshake) {
+        return;
+    }
+    // RFC 3207 §4.2: forget everything learned before TLS.
+    tls_ = true;
+    ehloSeen_ = false;
+    helo_.clear();
+    reader_.clear();
+    setState(State::Command);
+    if (!greeted_) {
+        greeted_ = true;
+        reply(220, config_.hostname + " ESMTP");
+    }
+    processInput();
+}
+
+// ---------------------------------------------------------------------------------------------
+// AUTH
+
+void ClientProtocol::cmdAuth(const Command& cmd) {
+    if (authenticated_) {
+        replyError(503, "5.5.1 Error: already authenticated");
+        return;
+    }
+    if (!ehloSeen_) {
+        replyError(503, "5.5.1 Error: send EHLO first");
+        return;
+    }
+    auto [mech, initial] = splitAuthArgument(cmd.arg);
+    if (mech.empty()) {
+        replyError(501, "5.5.4 Syntax: AUTH mechanism");
+        return;
+    }
+    const auto& offered = config_.auth.mechanisms;
+    if (std::find(offered.begin(), offered.end(), mech) == offered.end()) {
+        replyError(504, "5.5.4 Unsupported authentication mechanism");
+        return;
+    }
+    std::optional<std::string> decoded;
+    if (initial) {
+        if (mech == "CRAM-MD5") {
+            replyError(501, "5.7.0 Error: CRAM-MD5 takes no initial response");
+            return;
+        }
+        if (*initial == "=") {
+            decoded = std::string();
+        } else {
+            decoded = decodeBase64(*initial);
+            if (!decoded) {
+                replyError(501, "5.5.2 Error: invalid base64 data");
+                return;
+            }
+        }
+    }
+    authMech_ = mech;
+    authResponses_ = 0;
+    replayUser_.clear();
+    replayPassword_.clear();
+    user_.clear();
+    if (decoded) {
+        captureCredentials(*decoded);
+        if (mech == "PLAIN" && replayUser_.empty()) {
+            // Malformed PLAIN message, or an authzid naming someone else: no proxy
+            // authorization here.  Same reply as a wrong password.
+            ++counters_.authFailures;
+            authFailed(535, "5.7.8 Error: authentication failed: authentication failure", false);
+            return;
+        }
+    }
+    if (config_.auth.backend == AuthBackend::Upstream) {
+        beginRelayedAuth("AUTH " + mech + (initial ? " " + *initial : std::string()));
+    } else {
+        beginSaslAuth(mech, decoded);
+    }
+}
+
+void ClientProtocol::captureCredentials(const std::string& decoded) {
+    if (authMech_ == "PLAIN") {
+        auto creds = parsePlain(decoded);
+        if (creds && (creds->authzid.empty() || creds->authzid == creds->authcid)) {
+            replayUser_ = creds->authcid;
+            replayPassword_ = creds->password;
+            user_ = creds->authcid;
+        }
+    } else if (authMech_ == "LOGIN") {
+        if (authResponses_ == 0) {
+            replayUser_ = decoded;
+            user_ = decoded;
+        } else {
+            replayPassword_ = decoded;
+        }
+    } else if (authMech_ == "CRAM-MD5") {
+        user_ = decoded.substr(0, decoded.find(' '));
+    }
+    ++authResponses_;
+}
+
+void ClientProtocol::beginSaslAuth(const std::string& mech, const std::optional<std::string>& initial) {
+    setState(State::AuthBackend);
+    host_.authStart(mech, initial);
+}
+
+void ClientProtocol::beginRelayedAuth(const std::string& line) {
+    pendingAuthLine_ = line;
+    if (!upstreamUp_) {
+        openUpstream();
+        return;
+    }
+    setState(State::AuthBackend);
+    relay(PendingKind::AuthLine, pendingAuthLine_);
+}
+
+void ClientProtocol::handleAuthResponse(const std::string& line) {
+    if (line == "*") {
+        if (config_.auth.backend == AuthBackend::Sasl) {
+            host_.authCancel();
+            setState(State::Command);
+            replyError(501, "5.0.0 Authentication aborted");
+        } else {
+            setState(State::AuthBackend);
+            relay(PendingKind::AuthLine, "*");  // the MSA answers 501 itself
+        }
+        return;
+    }
+    std::optional<std::string> decoded = line.empty() ? std::string() : decodeBase64(line);
+    if (!decoded) {
+        if (config_.auth.backend == AuthBackend::Sasl) {
+            host_.authCancel();
+            setState(State::Command);
+            replyError(501, "5.5.2 Error: invalid base64 data");
+        } else {
+            setState(State::AuthBackend);
+            relay(PendingKind::AuthLine, "*");
+            // The MSA's 501 to the cancel is forwarded; it says what went wrong well enough.
+        }
+        return;
+    }
+    captureCredentials(*decoded);
+    setState(State::AuthBackend);
+    if (config_.auth.backend == AuthBackend::Sasl) {
+        host_.authStep(*decoded);
+    } else {
+        relay(PendingKind::AuthLine, line);
+    }
+}
+
+void ClientProtocol::onAuthResult(const AuthResult& result) {
+    if (state_ != State::AuthBackend) {
+        return;  // cancelled or closed meanwhile
+    }
+    switch (result.status) {
+    case AuthResult::Status::More:
+        setState(State::AuthResponse);
+        reply(334, encodeBase64(result.challenge));
+        break;
+    case AuthResult::Status::Done:
+        user_ = result.username;
+        host_.logInfo("SASL " + authMech_ + " authentication succeeded, sasl_username=" + printable(user_));
+        openUpstream();
+        return;
+    case AuthResult::Status::Fail:
+        ++counters_.authFailures;
+        host_.logWarning("SASL " + authMech_ + " authentication failed: " + printable(result.reason) +
+                         ", sasl_username=" + printable(user_));
+        authFailed(535, "5.7.8 Error: authentication failed: authentication failure", true);
+        return;
+    case AuthResult::Status::Temp:
+        host_.logWarning("SASL " + authMech_ + " authentication temporarily unavailable: " +
+                         printable(result.reason) + ", sasl_username=" + printable(user_));
+        authFailed(454, "4.7.0 Temporary authentication failure, try again later", false);
+        return;
+    }
+    processInput();
+}
+
+void ClientProtocol::authFailed(int code, const std::string& text, bool countsAsFailure) {
+    (void)countsAsFailure;
+    replayUser_.clear();
+    replayPassword_.clear();
+    if (state_ != State::Command) {
+        setState(State::Command);
+    }
+    replyError(code, text);
+    if (state_ != State::Closed &&
+        counters_.authFailures >= static_cast<unsigned>(config_.limits.maxAuthFailures)) {
+        reply(421, "4.7.0 " + config_.hostname + " Error: too many failed authentications");
+        close("too many AUTH failures");
+        return;
+    }
+    processInput();
+}
+
+void ClientProtocol::authSucceeded() {
+    authenticated_ = true;
+    if (config_.upstream.login != UpstreamLogin::Replay) {
+        replayPassword_.clear();
+    }
+    setState(State::Command);
+    reply(235, "2.7.0 Authentication successful");
+    // Only one input window needs widening: relayed commands keep the command limit.
+    reader_.setLimit(static_cast<std::size_t>(config_.limits.commandLineLength));
+}
+
+void ClientProtocol::openUpstream() {
+    UpstreamIdentity identity;
+    identity.login = config_.auth.backend == AuthBackend::Sasl ? user_ : std::string();
+    if (config_.upstream.login == UpstreamLogin::Replay) {
+        identity.password = replayPassword_;
+        identity.login = replayUser_.empty() ? user_ : replayUser_;
+    }
+    identity.helo = helo_;
+    identity.client = endpoint_;
+    setState(State::UpstreamOpening);
+    host_.upstreamOpen(identity);
+}
+
+void ClientProtocol::onUpstreamReady(const EhloCaps& caps) {
+    if (state_ != State::UpstreamOpening) {
+        return;
+    }
+    msaCaps_ = caps;
+    upstreamUp_ = true;
+    if (reopening_) {
+        reopening_ = false;
+        setState(State::Command);
+    } else if (config_.auth.backend == AuthBackend::Upstream) {
+        setState(State::AuthBackend);
+        relay(PendingKind::AuthLine, pendingAuthLine_);
+        return;
+    } else {
+        authSucceeded();
+    }
+    processInput();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Relay
+
+void ClientProtocol::cmdMail(const Command& cmd) {
+    auto path = parsePathCommand(cmd.arg, "FROM");
+    if (!path) {
+        replyError(501, "5.5.4 Syntax: MAIL FROM:<address>");
+        return;
+    }
+    std::string line = "MAIL FROM:<" + path->path + ">";
+    for (const auto& param : path->params) {
+        if (startsWithParam(param, "AUTH")) {
+            continue;  // RFC 4954 §5: the MSA decides the AUTH= identity, not the customer
+        }
+        if (startsWithParam(param, "SIZE")) {
+            const std::string value = param.size() > 5 ? param.substr(5) : "";
+            char* end = nullptr;
+            const unsigned long long size = std::strtoull(value.c_str(), &end, 10);
+            if (value.empty() || *end != '\0') {
+                replyError(501, "5.5.4 Error: bad SIZE parameter");
+                return;
+            }
+            if (config_.limits.maxMessageSize && size > config_.limits.maxMessageSize) {
+                replyError(552, "5.3.4 Error: message size exceeds fixed limit");
+                return;
+            }
+        }
+        if (iequals(param, "BODY=BINARYMIME")) {
+            replyError(555, "5.5.4 Error: BODY=BINARYMIME requires CHUNKING, which is not offered");
+            return;
+        }
+        line += " " + param;
+    }
+    relay(PendingKind::Mail, line, path->path);
+}
+
+void ClientProtocol::relay(PendingKind kind, const std::string& line, std::string detail) {
+    pending_.push_back(Pending{kind, std::move(detail)});
+    host_.upstreamSend(line + "\r\n");
+    updateTimeout();
+}
+
+void ClientProtocol::onUpstreamReply(const Reply& msaReply) {
+    if (state_ == State::Closed) {
+        return;
+    }
+    if (pending_.empty()) {
+        // RFC 5321 has no unsolicited replies; the stream is out of step (checklist #9).
+        host_.logWarning("unexpected reply from the MSA: " + printable(msaReply.text()));
+        reply(421, "4.4.2 " + config_.hostname + " Error: mail server out of sync, try again later");
+        close("MSA out of sync");
+        return;
+    }
+    const Pending done = pending_.front();
+    pending_.pop_front();
+    if (done.kind == PendingKind::EhloReset && !clientGone_) {
+        // The EHLO after AUTH is ours to answer (the MSA's capabilities, filtered); the MSA
+        // only had to forget its transaction.
+        host_.sendToClient(ehloReply(extended_));
+    } else if (!clientGone_) {
+        host_.sendToClient(msaReply.wire());
+    }
+    switch (done.kind) {
+    case PendingKind::Mail:
+        if (msaReply.positive()) {
+            inTransaction_ = true;
+            mailFrom_ = done.detail;
+            rcptAccepted_ = 0;
+        }
+        break;
+    case PendingKind::Rcpt:
+        if (msaReply.positive()) {
+            ++rcptAccepted_;
+        }
+        break;
+    case PendingKind::Data:
+        if (msaReply.code == 354) {
+            scanner_.emplace(config_.dataBareNewline, config_.limits.maxMessageSize);
+            dataAborted_ = false;
+            setState(State::DataBody);
+        }
+        break;
+    case PendingKind::DataEnd: {
+        const bool sent = msaReply.klass() == 2;
+        sent ? ++counters_.messages : ++counters_.rejected;
+        host_.logInfo("message from=<" + printable(mailFrom_, 256) + "> nrcpt=" +
+                      std::to_string(rcptAccepted_) + " size=" + std::to_string(lastMessageSize_) +
+                      " status=" + (sent ? "sent" : "rejected") + " reply=\"" +
+                      printable(msaReply.text(), 200) + "\"");
+        endTransaction();
+        if (clientGone_ || shutdownRequested_) {
+            if (shutdownRequested_) {
+                reply(421, "4.3.2 " + config_.hostname + " Service shutting down, try again later");
+            }
+            close(clientGone_ ? "client disconnected" : "shutdown");
+            return;
+        }
+        break;
+    }
+    case PendingKind::Rset:
+    case PendingKind::EhloReset:
+        endTransaction();
+        break;
+    case PendingKind::Quit:
+        close("quit");
+        return;
+    case PendingKind::AuthLine:
+        if (msaReply.code == 334) {
+            setState(State::AuthResponse);
+        } else if (msaReply.code == 235) {
+            authenticated_ = true;
+            setState(State::Command);
+            reader_.setLimit(static_cast<std::size_t>(config_.limits.commandLineLength));
+            host_.logInfo("SASL " + authMech_ + " authentication succeeded (verified by the MSA), sasl_username=" +
+                          printable(user_));
+        } else {
+            setState(State::Command);
+            if (msaReply.code == 535) {
+                ++counters_.authFailures;
+                host_.logWarning("SASL " + authMech_ + " authentication failed: rejected by the MSA, sasl_username=" +
+                                 printable(user_));
+            }
+            ++counters_.errors;
+            if (counters_.authFailures >= static_cast<unsigned>(config_.limits.maxAuthFailures) ||
+                counters_.errors >= static_cast<unsigned>(config_.limits.maxErrors)) {
+                reply(421, "4.7.0 " + config_.hostname + " Error: too many failed authentications");
+                close("too many AUTH failures");
+                return;
+            }
+        }
+        break;
+    case PendingKind::Noop:
+        break;
+    }
+    if (closeAfterReplies_ && pending_.empty() && state_ == State::Command) {
+        close("quit");
+        return;
+    }
+    updateTimeout();
+    processInput();
+}
+
+void ClientProtocol::endTransaction() {
+    inTransaction_ = false;
+    mailFrom_.clear();
+    rcptAccepted_ = 0;
+}
+
+void ClientProtocol::feedData() {
+    std::string in = reader_.takeBuffered();
+    std::string out;
+    const auto result = scanner_->feed(in, out);
+    if (!dataAborted_ && !scanner_->clean()) {
+        // Stop the MSA's copy now: closing without the terminator makes it discard the
+        // partial message.  The customer gets its answer at the real end of data.
+        dataAborted_ = true;
+        if (upstreamUp_) {
+            host_.upstreamAbort();
+            upstreamUp_ = false;
+        }
+    }
+    if (!out.empty() && !dataAborted_ && upstreamUp_) {
+        host_.upstreamSend(out);
+    }
+    if (result.consumed < in.size()) {
+        reader_.append(std::string_view(in).substr(result.consumed));
+    }
+    if (result.done) {
+        finishData();
+    }
+}
+
+void ClientProtocol::finishData() {
+    lastMessageSize_ = scanner_->size();
+    const DataScanner scanner = *scanner_;
+    scanner_.reset();
+    setState(State::Command);
+    if (!dataAborted_) {
+        relay(PendingKind::DataEnd, ".");
+        return;
+    }
+    ++counters_.rejected;
+    std::string why;
+    if (scanner.tooBig()) {
+        why = "message too big";
+        reply(552, "5.3.4 Error: message size exceeds fixed limit");
+    } else if (scanner.sawNul()) {
+        why = "NUL in message body";
+        reply(554, "5.6.0 Error: NUL character in message body; the message was not sent");
+    } else if (scanner.sawBareNewline()) {
+        why = "bare <CR> or <LF> in message body";
+        reply(550, "5.5.2 Error: bare <CR> or <LF> in message body; the message was not sent");
+    } else {
+        why = "connection to the MSA lost during DATA";
+        reply(451, "4.4.2 Error: connection to the mail server lost; the message was not sent, try again");
+    }
+    host_.logWarning("message from=<" + printable(mailFrom_, 256) + "> refused: " + why +
+                     ", size=" + std::to_string(lastMessageSize_));
+    endTransaction();
+    if (why.rfind("connection", 0) == 0 || config_.auth.backend == AuthBackend::Upstream) {
+        // No way to re-establish the MSA session without the customer's credentials.
+        reply(421, "4.4.2 " + config_.hostname + " Error: closing connection");
+        close(why);
+        return;
+    }
+    // The MSA session was dropped to abort the body; open a new one for what comes next.
+    reopening_ = true;
+    openUpstream();
+}
+
+void ClientProtocol::onUpstreamFailed(UpstreamFailure kind, const std::string& detail) {
+    (void)kind;
+    if (state_ == State::Closed) {
+        return;
+    }
+    const bool wasUp = upstreamUp_;
+    upstreamUp_ = false;
+    host_.logWarning("MSA session failed: " + printable(detail, 200));
+    if (state_ == State::UpstreamOpening) {
+        if (reopening_) {
+            reply(421, "4.4.1 " + config_.hostname + " Error: mail server unavailable, try again later");
+            close("MSA unavailable");
+            return;
+        }
+        authFailed(454, "4.7.0 Temporary authentication failure: mail server unavailable, try again later",
+                   false);
+        return;
+    }
+    if (state_ == State::DataBody) {
+        // The customer is still sending; answer at its end of data (it reads no replies now).
+        dataAborted_ = true;
+        return;
+    }
+    if (!pending_.empty() && pending_.front().kind == PendingKind::DataEnd) {
+        // After "." a lost or silent MSA may or may not have queued the message: 4xx makes the
+        // customer retry, and a duplicate is better than a loss (checklist #10).
+        host_.logWarning("message from=<" + printable(mailFrom_, 256) +
+                         "> status=deferred: MSA gave no reply after end of data");
+        reply(451, "4.4.2 Error: no reply from the mail server after end of data; try again later");
+    }
+    (void)wasUp;
+    reply(421, "4.4.2 " + config_.hostname + " Error: lost connection to the mail server, try again later");
+    pending_.clear();
+    close("MSA connection lost");
+}
+
+void ClientProtocol::onClientTimeout() {
+    if (state_ == State::Closed) {
+        return;
+    }
+    host_.logInfo("timeout in state " + std::to_string(static_cast<int>(state_)));
+    reply(421, "4.4.2 " + config_.hostname + " Error: timeout exceeded");
+    close("timeout");
+}
+
+void ClientProtocol::onClientGone(const std::string& why) {
+    if (state_ == State::Closed) {
+        return;
+    }
+    if (state_ == State::AuthBackend || state_ == State::AuthResponse) {
+        if (config_.auth.backend == AuthBackend::Sasl) {
+            host_.authCancel();
+        }
+    }
+    const bool awaitingVerdict = std::any_of(pending_.begin(), pending_.end(), [](const Pending& p) {
+        return p.kind == PendingKind::DataEnd;
+    });
+    if (awaitingVerdict && state_ == State::Command) {
+        clientGone_ = true;  // log the MSA's answer, then go
+        closeAfterReplies_ = true;
+        return;
+    }
+    close(why);
+}
+
+void ClientProtocol::onShutdown() {
+    if (state_ == State::Closed) {
+        return;
+    }
+    const bool awaitingVerdict = std::any_of(pending_.begin(), pending_.end(), [](const Pending& p) {
+        return p.kind == PendingKind::DataEnd;
+    });
+    if (awaitingVerdict) {
+        shutdownRequested_ = true;
+        return;
+    }
+    reply(421, "4.3.2 " + config_.hostname + " Service shutting down, try again later");
+    close("shutdown");
+}
+
+}  // namespace subproxy

@@ -1,0 +1,197 @@
+// The customer-side SMTP engine: pure protocol, no I/O.  Bytes and events go in; replies,
+// upstream traffic and requests (start TLS, run a SASL step, open the MSA session) come out
+// through ClientProtocolHost.  session.cpp implements the host with libevent; the unit tests
+// implement it with a recording fake.
+//
+// One transition function (setState) assigns the state; the command table (smtp_command.h)
+// decides what is allowed before TLS and before AUTH.
+#pragma once
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config.h"
+#include "data_scanner.h"
+#include "ehlo_caps.h"
+#include "line_reader.h"
+#include "smtp_command.h"
+#include "smtp_reply.h"
+
+namespace subproxy {
+
+// Who the customer is and what it dialled; filled by the listener.
+struct ClientEndpoint {
+    std::string address;      // normalised (no ::ffff:)
+    int port = 0;
+    std::string destAddress;  // the address the customer dialled (original destination)
+    int destPort = 0;
+    bool implicitTls = false;  // accepted on a tls = "implicit" listener
+};
+
+// What the MSA must be told about the customer (XCLIENT, or the credentials to replay).
+struct UpstreamIdentity {
+    std::string login;     // authenticated user name (empty with backend "upstream")
+    std::string password;  // only kept for login = "replay"
+    std::string helo;
+    ClientEndpoint client;
+};
+
+struct AuthResult {
+    enum class Status { Done, More, Fail, Temp };
+    Status status = Status::Fail;
+    std::string challenge;  // raw bytes for More (we base64 them)
+    std::string username;   // for Done
+    std::string reason;     // for the log only (never shown to the client)
+};
+
+enum class UpstreamFailure { Connect, Tls, Verify, Protocol, Refused, Lost, Timeout };
+
+class ClientProtocolHost {
+public:
+    virtual ~ClientProtocolHost() = default;
+    virtual void sendToClient(std::string_view bytes) = 0;
+    // The 220 to STARTTLS has been queued: flush it, then run the TLS handshake.  The engine
+    // has already thrown away any bytes pipelined behind STARTTLS.
+    virtual void startTls() = 0;
+    // Backend "sasl": run a SASL step off the event loop; answer with onAuthResult().
+    virtual void authStart(const std::string& mechanism, const std::optional<std::string>& initial) = 0;
+    virtual void authStep(const std::string& response) = 0;
+    virtual void authCancel() = 0;
+    // Connect to the MSA and establish the identity; answer with onUpstreamReady() or
+    // onUpstreamFailed().  With backend "upstream" the AUTH exchange follows via upstreamSend.
+    virtual void upstreamOpen(const UpstreamIdentity& identity) = 0;
+    virtual void upstreamSend(std::string_view bytes) = 0;
+    // Drops the MSA connection at once: a DATA in progress is aborted without its terminator.
+    virtual void upstreamAbort() = 0;
+    // Flush what was sent to the client, then close both sides.
+    virtual void closeClient(const std::string& reason) = 0;
+    // Idle timeout for the client's next bytes; 0 = none (we are the ones who must answer).
+    virtual void setClientTimeout(int seconds) = 0;
+    // How long to wait for the MSA's next reply; 0 = no reply is owed.
+    virtual void setUpstreamTimeout(int seconds) = 0;
+    virtual void logInfo(const std::string& line) = 0;
+    virtual void logWarning(const std::string& line) = 0;
+};
+
+class ClientProtocol {
+public:
+    enum class State {
+        Command,           // reading commands (pre-TLS, pre-AUTH or relaying)
+        TlsHandshake,      // 220 sent to STARTTLS, waiting for the handshake
+        AuthBackend,       // a SASL step is running in the backend (or the MSA)
+        AuthResponse,      // 334 sent, waiting for the client's response line
+        UpstreamOpening,   // connecting to the MSA (after AUTH, or for backend "upstream")
+        DataBody,          // streaming the message body to the MSA
+        Closed,
+    };
+
+    struct Counters {
+        unsigned commands = 0;
+        unsigned errors = 0;
+        unsigned authFailures = 0;
+        unsigned messages = 0;     // accepted by the MSA
+        unsigned rejected = 0;     // messages refused (by us or the MSA)
+    };
+
+    ClientProtocol(const Config& config, ClientEndpoint endpoint, ClientProtocolHost& host);
+
+    // Sends the greeting (or, on an implicit-TLS listener, asks for the handshake first).
+    void start();
+    void onClientData(std::string_view bytes);
+    void onTlsEstablished();
+    void onAuthResult(const AuthResult& result);
+    void onUpstreamReady(const EhloCaps& caps);
+    void onUpstreamReply(const Reply& reply);
+    void onUpstreamFailed(UpstreamFailure kind, const std::string& detail);
+    void onClientTimeout();
+    // The customer went away (EOF or error).  Aborts an unfinished DATA upstream.
+    void onClientGone(const std::string& why);
+    // SIGTERM after the grace time: 421 4.3.2 unless a reply from the MSA is awaited.
+    void onShutdown();
+
+    State state() const { return state_; }
+    bool authenticated() const { return authenticated_; }
+    bool tls() const { return tls_; }
+    const std::string& user() const { return user_; }
+    const std::string& helo() const { return helo_; }
+    const Counters& counters() const { return counters_; }
+    // True while no reply from the MSA is owed: a shutdown may close the session.
+    bool idle() const;
+    // Input received but not yet processed (the host stops reading above a bound).
+    std::size_t bufferedInput() const { return reader_.buffered(); }
+
+private:
+    // What a reply from the MSA answers, in order (RFC 2920: replies come back in order).
+    enum class PendingKind { Mail, Rcpt, Data, DataEnd, Rset, Noop, Quit, EhloReset, AuthLine };
+    struct Pending {
+        PendingKind kind;
+        std::string detail;  // the sender for Mail
+    };
+
+    void setState(State next);
+    void processInput();
+    void handleLine(const std::string& line);
+    void handleCommand(const Command& cmd);
+    void handleAuthResponse(const std::string& line);
+    void feedData();
+
+    void cmdHelo(const Command& cmd, bool extended);
+    void cmdStartTls(const Command& cmd);
+    void cmdAuth(const Command& cmd);
+    void cmdMail(const Command& cmd);
+    void relay(PendingKind kind, const std::string& line, std::string detail = {});
+
+    void beginSaslAuth(const std::string& mech, const std::optional<std::string>& initial);
+    void beginRelayedAuth(const std::string& line);
+    void captureCredentials(const std::string& decoded);
+    void authSucceeded();
+    void authFailed(int code, const std::string& text, bool countsAsFailure);
+    void openUpstream();
+    void finishData();
+    void endTransaction();
+
+    void reply(int code, const std::string& text);
+    void replyError(int code, const std::string& text);  // counts toward max_errors
+    void close(const std::string& reason);
+    void updateTimeout();
+    std::string ehloReply(bool extended) const;
+
+    const Config& config_;
+    ClientEndpoint endpoint_;
+    ClientProtocolHost& host_;
+    State state_ = State::Command;
+    LineReader reader_;
+    std::optional<DataScanner> scanner_;
+    Counters counters_;
+
+    bool tls_ = false;
+    bool ehloSeen_ = false;
+    bool extended_ = false;   // EHLO rather than HELO
+    std::string helo_;
+    bool authenticated_ = false;
+    std::string user_;
+    std::string authMech_;
+    int authResponses_ = 0;          // client responses seen in this AUTH exchange
+    std::string replayUser_;         // PLAIN/LOGIN credentials, kept for login = "replay"
+    std::string replayPassword_;
+    std::string pendingAuthLine_;    // backend "upstream": the AUTH line to send once connected
+    bool upstreamUp_ = false;
+    EhloCaps msaCaps_;
+
+    std::deque<Pending> pending_;
+    bool inTransaction_ = false;     // MAIL accepted by the MSA
+    std::string mailFrom_;
+    unsigned rcptAccepted_ = 0;
+    bool dataAborted_ = false;       // body refused by us: upstream dropped
+    bool closeAfterReplies_ = false; // QUIT or a fatal error: close once pending replies are out
+    bool clientGone_ = false;        // the customer left after "."; wait for the MSA's verdict
+    bool greeted_ = false;
+    bool reopening_ = false;         // new MSA session after an aborted DATA: no 235 to send
+    bool shutdownRequested_ = false;
+    std::uint64_t lastMessageSize_ = 0;
+};
+
+}  // namespace subproxy

@@ -1,0 +1,106 @@
+// The configuration: one validated struct with every default in one place (config.cpp's
+// table), read from a libconfig file.  Every key is documented in man/subproxy.conf.5.
+#pragma once
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "data_scanner.h"
+
+namespace subproxy {
+
+enum class ListenerTls { StartTls, Implicit };
+enum class UpstreamTls { StartTls, Implicit, None };
+enum class AuthBackend { Sasl, Upstream };
+enum class UpstreamLogin { Xclient, Replay, None };
+
+struct ListenerConfig {
+    std::string address;  // "0.0.0.0", "::", "127.0.0.1", …
+    int port = 0;
+    ListenerTls tls = ListenerTls::StartTls;
+    bool transparent = false;  // IP_TRANSPARENT / IPV6_TRANSPARENT (TPROXY)
+};
+
+struct TlsConfig {
+    std::string cert;
+    std::string key;
+    std::string ciphers;  // empty: OpenSSL defaults
+};
+
+struct AuthConfig {
+    AuthBackend backend = AuthBackend::Sasl;
+    std::vector<std::string> mechanisms{"PLAIN", "LOGIN", "CRAM-MD5"};  // upper-case
+    std::string saslService = "subproxy";
+    std::string saslConfigDir = "/etc/subproxy/sasl";
+    std::string saslRealm;  // empty: Cyrus' default (the hostname)
+    int workers = 4;        // threads running blocking SASL steps
+    int maxWorkers = 16;    // pool may grow to this while backends hang
+    int timeout = 30;       // seconds a SASL step may take before 454
+};
+
+struct UpstreamConfig {
+    std::vector<std::string> hosts{"127.0.0.1"};  // tried in order; "original" = dialled address
+    int port = 587;
+    UpstreamTls tls = UpstreamTls::StartTls;
+    bool verify = true;
+    std::string caFile = "/etc/ssl/certs/ca-certificates.crt";
+    std::string serverName;  // empty: the host name
+    UpstreamLogin login = UpstreamLogin::Xclient;
+    std::string heloName;     // our EHLO name towards the MSA; empty: hostname
+    int connectTimeout = 30;  // seconds, per host
+    int replyTimeout = 300;   // seconds for any MSA reply but the end-of-data one
+    int dataDoneTimeout = 600;  // seconds for the reply after "." (RFC 5321 §4.5.3.2.6)
+};
+
+struct Limits {
+    int maxSessions = 1000;
+    int commandLineLength = 2048;   // RFC 5321 512 + extensions; ESMTP clients send more
+    int authLineLength = 12288;     // Postfix smtpd_sasl_resp_limit
+    int maxErrors = 10;             // protocol errors before 421 and close
+    int maxAuthFailures = 3;        // AUTH failures per session before 421 (RFC 4954 §9)
+    int greetingTimeout = 300;      // idle seconds waiting for a command (RFC 5321 §4.5.3.2)
+    int commandTimeout = 300;
+    int dataTimeout = 180;          // per data block
+    int tlsHandshakeTimeout = 60;
+    std::uint64_t maxMessageSize = 50ull * 1024 * 1024;
+    int maxPipelined = 100;         // relayed commands awaiting an MSA reply before we stop reading
+    int shutdownGrace = 30;         // seconds SIGTERM lets sessions finish
+};
+
+struct Replies {
+    std::string authRequired =
+        "Authentication required: set your mail program to use port 587 with STARTTLS and "
+        "your account password";
+    std::string tlsRequired = "Must issue a STARTTLS command first";
+};
+
+struct Config {
+    std::string file;  // where it was read from
+    std::string hostname;
+    std::vector<ListenerConfig> listeners;
+    TlsConfig tls;
+    AuthConfig auth;
+    UpstreamConfig upstream;
+    Limits limits;
+    Replies replies;
+    BareNewline dataBareNewline = BareNewline::Reject;
+    std::string logFacility = "mail";
+};
+
+// A configuration problem, printed as "FILE:LINE: message".
+struct ConfigError : std::runtime_error {
+    ConfigError(std::string file, int line, const std::string& message);
+    std::string file;
+    int line;
+};
+
+// Reads and validates `path`.  Throws ConfigError naming FILE:LINE and the key for unknown
+// keys, wrong types and bad values.  Does not touch certificates or SASL (see server.h).
+Config loadConfig(const std::string& path);
+// Same, from text (unit tests); `name` stands in for the file name in errors.
+Config parseConfig(const std::string& text, const std::string& name);
+
+int syslogFacility(const std::string& name);  // -1 when unknown
+
+}  // namespace subproxy

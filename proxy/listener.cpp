@@ -1,0 +1,111 @@
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "listener.h"
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+#include "log.h"
+
+namespace subproxy {
+
+namespace {
+
+struct FdGuard {
+    int fd;
+    ~FdGuard() {
+        if (fd >= 0) {
+            ::close(fd);
+        }
+    }
+    int release() {
+        int f = fd;
+        fd = -1;
+        return f;
+    }
+};
+
+}  // namespace
+
+std::string Listener::name() const {
+    return (config_.address.find(':') != std::string::npos ? "[" + config_.address + "]" : config_.address) +
+           ":" + std::to_string(config_.port);
+}
+
+Listener::Listener(event_base* base, const ListenerConfig& config, AcceptFn onAccept)
+    : config_(config), onAccept_(std::move(onAccept)) {
+    sockaddr_storage ss{};
+    socklen_t len = 0;
+    const bool v6 = config.address.find(':') != std::string::npos;
+    if (v6) {
+        auto* in6 = reinterpret_cast<sockaddr_in6*>(&ss);
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons(static_cast<uint16_t>(config.port));
+        if (inet_pton(AF_INET6, config.address.c_str(), &in6->sin6_addr) != 1) {
+            throw std::runtime_error("listen " + name() + ": not an IPv6 address");
+        }
+        len = sizeof *in6;
+    } else {
+        auto* in = reinterpret_cast<sockaddr_in*>(&ss);
+        in->sin_family = AF_INET;
+        in->sin_port = htons(static_cast<uint16_t>(config.port));
+        if (inet_pton(AF_INET, config.address.c_str(), &in->sin_addr) != 1) {
+            throw std::runtime_error("listen " + name() + ": not an IPv4 address");
+        }
+        len = sizeof *in;
+    }
+    FdGuard fd{::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)};
+    if (fd.fd < 0) {
+        throw std::runtime_error("listen " + name() + ": socket: " + std::strerror(errno));
+    }
+    int one = 1;
+    setsockopt(fd.fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (v6) {
+        // "::" serves IPv6 only, so "0.0.0.0" and "::" can share a port (as nginx does).
+        setsockopt(fd.fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    }
+    if (config.transparent) {
+        const int rc = v6 ? setsockopt(fd.fd, SOL_IPV6, IPV6_TRANSPARENT, &one, sizeof one)
+                          : setsockopt(fd.fd, SOL_IP, IP_TRANSPARENT, &one, sizeof one);
+        if (rc != 0) {
+            throw std::runtime_error("listen " + name() + ": transparent (needs CAP_NET_ADMIN): " +
+                                     std::strerror(errno));
+        }
+    }
+    if (::bind(fd.fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+        throw std::runtime_error("listen " + name() + ": bind: " + std::strerror(errno));
+    }
+    if (::listen(fd.fd, 511) != 0) {
+        throw std::runtime_error("listen " + name() + ": listen: " + std::strerror(errno));
+    }
+    listener_.reset(evconnlistener_new(base, &Listener::acceptCallback, this, LEV_OPT_CLOSE_ON_FREE, -1,
+                                       fd.fd));
+    if (!listener_) {
+        throw std::runtime_error("listen " + name() + ": evconnlistener_new failed");
+    }
+    fd.release();
+    evconnlistener_set_error_cb(listener_.get(), &Listener::errorCallback);
+}
+
+void Listener::enable(bool on) {
+    if (on) {
+        evconnlistener_enable(listener_.get());
+    } else {
+        evconnlistener_disable(listener_.get());
+    }
+}
+
+void Listener::acceptCallback(evconnlistener*, evutil_socket_t fd, sockaddr* peer, int len, void* self) {
+    static_cast<Listener*>(self)->onAccept_(fd, peer, len);
+}
+
+void Listener::errorCallback(evconnlistener*, void* self) {
+    // EMFILE and friends: log and keep listening; libevent retries on the next readiness.
+    logWarning("accept on " + static_cast<Listener*>(self)->name() + ": " + std::strerror(errno));
+}
+
+}  // namespace subproxy

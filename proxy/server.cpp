@@ -1,0 +1,271 @@
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "server.h"
+
+#include <event2/dns.h>
+
+#include <csignal>
+#include <cstring>
+#include <iostream>
+
+#include "log.h"
+#include "original_dst.h"
+#include "sasl_server.h"
+#include "session.h"
+#include "text_util.h"
+
+namespace subproxy {
+
+std::shared_ptr<const Runtime> loadRuntime(const std::string& configFile) {
+    auto runtime = std::make_shared<Runtime>();
+    runtime->config = loadConfig(configFile);
+    runtime->serverTls = makeServerContext(runtime->config.tls);
+    runtime->clientTls = makeClientContext(runtime->config.upstream);
+    return runtime;
+}
+
+int checkConfiguration(const std::string& configFile) {
+    std::shared_ptr<const Runtime> runtime;
+    try {
+        runtime = loadRuntime(configFile);
+    } catch (const ConfigError& e) {
+        std::cerr << e.what() << "\n";
+        return 1;
+    } catch (const std::exception& e) {
+        std::cerr << configFile << ": " << e.what() << "\n";
+        return 1;
+    }
+    const Config& config = runtime->config;
+    if (config.auth.backend == AuthBackend::Sasl) {
+        try {
+            sasl::initialize(config.auth.saslService, config.auth.saslConfigDir);
+        } catch (const std::exception& e) {
+            std::cerr << configFile << ": auth: " << e.what() << "\n";
+            return 1;
+        }
+        const auto available = sasl::availableMechanisms(config.hostname, config.auth.saslRealm);
+        const std::string cyrusFile = config.auth.saslConfigDir + "/" + config.auth.saslService + ".conf";
+        if (::access(cyrusFile.c_str(), R_OK) != 0) {
+            std::cerr << configFile << ": auth.sasl_config_dir: cannot read " << cyrusFile << ": "
+                      << std::strerror(errno) << "\n";
+            return 1;
+        }
+        bool ok = true;
+        for (const auto& mech : config.auth.mechanisms) {
+            bool found = false;
+            for (const auto& a : available) {
+                found = found || a == mech;
+            }
+            if (!found) {
+                std::cerr << configFile << ": auth.mechanisms: Cyrus SASL cannot serve " << mech << " with "
+                          << cyrusFile << " (check mech_list, pwcheck_method and the plugins installed;"
+                          << " CRAM-MD5 needs auxprop secrets)\n";
+                ok = false;
+            }
+        }
+        if (!ok) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+Server::Server(std::string configFile, std::shared_ptr<const Runtime> runtime)
+    : configFile_(std::move(configFile)), runtime_(std::move(runtime)) {
+    base_ = event_base_new();
+    if (!base_) {
+        throw std::runtime_error("cannot create the event loop");
+    }
+    dns_ = evdns_base_new(base_, EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+    if (!dns_) {
+        // No usable resolv.conf: numeric MSA addresses still work; names will fail clearly.
+        dns_ = evdns_base_new(base_, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+    }
+    const Config& config = runtime_->config;
+    workers_ = std::make_unique<AuthWorkers>(base_, config.auth.backend == AuthBackend::Sasl ? config.auth.workers : 0,
+                                             config.auth.maxWorkers);
+    for (const auto& lc : config.listeners) {
+        auto listener = std::make_unique<Listener>(
+            base_, lc, [this, index = listeners_.size()](evutil_socket_t fd, const sockaddr* peer, int) {
+                accept(*listeners_[index], fd, peer);
+            });
+        listeners_.push_back(std::move(listener));
+    }
+    for (int sig : {SIGHUP, SIGTERM, SIGINT}) {
+        event* ev = evsignal_new(base_, sig, &Server::signalCb, this);
+        event_add(ev, nullptr);
+        signals_.push_back(ev);
+    }
+    std::signal(SIGPIPE, SIG_IGN);
+    grace_ = evtimer_new(base_, &Server::graceCb, this);
+}
+
+Server::~Server() {
+    sessions_.clear();
+    listeners_.clear();
+    workers_.reset();
+    for (event* ev : signals_) {
+        event_free(ev);
+    }
+    event_free(grace_);
+    if (dns_) {
+        evdns_base_free(dns_, 0);
+    }
+    event_base_free(base_);
+}
+
+int Server::run() {
+    std::string names;
+    for (const auto& l : listeners_) {
+        names += " " + l->name();
+    }
+    logInfo("subproxy " SUBPROXY_VERSION " started; listening on" + names);
+    event_base_dispatch(base_);
+    logInfo("subproxy stopped");
+    return 0;
+}
+
+Session* Server::findSession(std::uint64_t id) {
+    auto it = sessions_.find(id);
+    return it == sessions_.end() ? nullptr : it->second.get();
+}
+
+void Server::sessionClosed(std::uint64_t id) {
+    sessions_.erase(id);
+    if (stopping_ && sessions_.empty()) {
+        finishShutdown();
+    }
+}
+
+namespace {
+
+// Refusals at accept time are written straight to the fresh socket: no session is made.
+void refuse(evutil_socket_t fd, const std::string& reply) {
+    [[maybe_unused]] ssize_t n = ::send(fd, reply.data(), reply.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    ::close(fd);
+}
+
+}  // namespace
+
+void Server::accept(const Listener& listener, evutil_socket_t fd, const sockaddr* peer) {
+    const Config& config = runtime_->config;
+    const Endpoint client = endpointOf(peer);
+    const Destination dest = originalDestination(fd);
+    const std::string who = "[" + client.address + "]:" + std::to_string(client.port);
+    if (stopping_) {
+        refuse(fd, "421 4.3.2 " + config.hostname + " Service shutting down, try again later\r\n");
+        return;
+    }
+    if (sessions_.size() >= static_cast<std::size_t>(config.limits.maxSessions)) {
+        logWarning(who + ": too many sessions (limits.max_sessions=" + std::to_string(config.limits.maxSessions) +
+                   "), connection refused");
+        refuse(fd, "421 4.3.2 " + config.hostname + " Error: too many connections, try again later\r\n");
+        return;
+    }
+    bool dialsOriginal = false;
+    for (const auto& h : config.upstream.hosts) {
+        dialsOriginal = dialsOriginal || h == "original";
+    }
+    // A customer that reached us without a redirect has no "original" destination to relay to:
+    // dialling it would be dialling ourselves.
+    if (dialsOriginal && !dest.redirected) {
+        logWarning(who + ": mail loop: dialled address [" + dest.dialled.address + "]:" +
+                   std::to_string(dest.dialled.port) + " is this proxy itself; connection refused");
+        refuse(fd, "421 4.3.5 " + config.hostname + " Error: mail loop detected, connection refused\r\n");
+        return;
+    }
+    evutil_make_socket_nonblocking(fd);
+    evutil_make_socket_closeonexec(fd);
+    ClientEndpoint endpoint;
+    endpoint.address = client.address;
+    endpoint.port = client.port;
+    endpoint.destAddress = dest.dialled.address;
+    endpoint.destPort = dest.dialled.port;
+    endpoint.implicitTls = listener.config().tls == ListenerTls::Implicit;
+    const std::uint64_t id = nextId_++;
+    auto session = std::make_unique<Session>(*this, id, runtime_, fd, endpoint, listener.name());
+    Session* raw = session.get();
+    sessions_.emplace(id, std::move(session));
+    raw->start();
+}
+
+void Server::reload() {
+    logInfo("SIGHUP: reloading " + configFile_);
+    std::shared_ptr<const Runtime> next;
+    try {
+        next = loadRuntime(configFile_);
+    } catch (const std::exception& e) {
+        logError(std::string("reload failed, keeping the running configuration: ") + e.what());
+        return;
+    }
+    const Config& now = runtime_->config;
+    const Config& fresh = next->config;
+    bool listenersSame = now.listeners.size() == fresh.listeners.size();
+    for (std::size_t i = 0; listenersSame && i < now.listeners.size(); ++i) {
+        const auto& a = now.listeners[i];
+        const auto& b = fresh.listeners[i];
+        listenersSame = a.address == b.address && a.port == b.port && a.tls == b.tls && a.transparent == b.transparent;
+    }
+    if (!listenersSame) {
+        logWarning("reload: changes to listen take effect at the next restart");
+    }
+    if (fresh.auth.saslService != now.auth.saslService || fresh.auth.saslConfigDir != now.auth.saslConfigDir ||
+        fresh.auth.backend != now.auth.backend) {
+        logWarning("reload: changes to auth.backend, auth.sasl_service and auth.sasl_config_dir take effect at "
+                   "the next restart (Cyrus SASL is initialised once per process)");
+    }
+    // Sessions in progress keep the runtime they started with (shared_ptr).
+    runtime_ = std::move(next);
+    logInfo("reload done: new sessions use the new configuration and certificates");
+}
+
+void Server::beginShutdown() {
+    if (stopping_) {
+        return;
+    }
+    stopping_ = true;
+    listeners_.clear();  // stop accepting at once
+    logInfo("shutting down: " + std::to_string(sessions_.size()) + " sessions, up to " +
+            std::to_string(runtime_->config.limits.shutdownGrace) + "s to finish");
+    if (sessions_.empty()) {
+        finishShutdown();
+        return;
+    }
+    const timeval grace{runtime_->config.limits.shutdownGrace, 0};
+    evtimer_add(grace_, &grace);
+}
+
+void Server::graceCb(evutil_socket_t, short, void* self) {
+    auto* server = static_cast<Server*>(self);
+    // Past the grace time: 421 to the rest (a message after "." still gets the MSA's answer).
+    std::vector<Session*> open;
+    for (auto& [id, session] : server->sessions_) {
+        open.push_back(session.get());
+    }
+    for (Session* s : open) {
+        s->shutdown();
+    }
+    const timeval hard{server->runtime_->config.upstream.dataDoneTimeout, 0};
+    event_del(server->grace_);
+    event_free(server->grace_);
+    server->grace_ = evtimer_new(server->base_, [](evutil_socket_t, short, void* arg) {
+        static_cast<Server*>(arg)->finishShutdown();
+    }, server);
+    evtimer_add(server->grace_, &hard);
+}
+
+void Server::finishShutdown() {
+    event_base_loopexit(base_, nullptr);
+}
+
+void Server::signalCb(evutil_socket_t sig, short, void* self) {
+    auto* server = static_cast<Server*>(self);
+    if (sig == SIGHUP) {
+        server->reload();
+    } else {
+        server->beginShutdown();
+    }
+}
+
+}  // namespace subproxy

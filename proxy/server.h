@@ -1,0 +1,69 @@
+// The daemon: one event loop, the listeners, the sessions, the SASL worker pool, the resolver
+// and the signals (SIGHUP reload, SIGTERM/SIGINT drain and exit).
+#pragma once
+#include <event2/dns.h>
+#include <event2/event.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "auth_workers.h"
+#include "config.h"
+#include "listener.h"
+#include "tls.h"
+
+namespace subproxy {
+
+class Session;
+
+// Everything a reload replaces as one unit; sessions keep the one they started with.
+struct Runtime {
+    Config config;
+    SslCtxPtr serverTls;
+    SslCtxPtr clientTls;
+};
+
+// Loads the config and builds the TLS contexts; throws ConfigError / std::runtime_error.
+std::shared_ptr<const Runtime> loadRuntime(const std::string& configFile);
+
+// `subproxy -t`: config, certificates, keys, SASL.  Prints problems, returns the exit code.
+int checkConfiguration(const std::string& configFile);
+
+class Server {
+public:
+    Server(std::string configFile, std::shared_ptr<const Runtime> runtime);
+    ~Server();
+
+    int run();  // until SIGTERM/SIGINT and the drain; returns the exit code
+
+    event_base* base() const { return base_; }
+    evdns_base* dns() const { return dns_; }
+    AuthWorkers& authWorkers() { return *workers_; }
+    void sessionClosed(std::uint64_t id);
+    Session* findSession(std::uint64_t id);
+
+private:
+    void accept(const Listener& listener, evutil_socket_t fd, const sockaddr* peer);
+    void reload();
+    void beginShutdown();
+    void finishShutdown();
+    static void signalCb(evutil_socket_t sig, short, void* self);
+    static void graceCb(evutil_socket_t, short, void* self);
+
+    std::string configFile_;
+    std::shared_ptr<const Runtime> runtime_;
+    event_base* base_ = nullptr;
+    evdns_base* dns_ = nullptr;
+    std::unique_ptr<AuthWorkers> workers_;
+    std::vector<std::unique_ptr<Listener>> listeners_;
+    std::unordered_map<std::uint64_t, std::unique_ptr<Session>> sessions_;
+    std::uint64_t nextId_ = 1;
+    std::vector<event*> signals_;
+    event* grace_ = nullptr;
+    bool stopping_ = false;
+};
+
+}  // namespace subproxy

@@ -1,0 +1,358 @@
+#include "session.h"
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+
+#include <cstdio>
+
+#include "log.h"
+#include "sasl_server.h"
+#include "server.h"
+#include "text_util.h"
+
+namespace subproxy {
+
+namespace {
+
+// Unprocessed customer input we hold while waiting (for SASL, the MSA, a DATA reply).
+constexpr std::size_t kMaxBufferedInput = 64 * 1024;
+constexpr int kCloseLingerSeconds = 10;  // to flush the last reply to a stuck client
+
+std::string bracket(const std::string& address, int port) {
+    return "[" + address + "]:" + std::to_string(port);
+}
+
+std::string saslAddress(const std::string& address, int port) {
+    return address + ";" + std::to_string(port);  // Cyrus wants "a.b.c.d;port", no brackets
+}
+
+}  // namespace
+
+struct Session::AuthJob {
+    std::unique_ptr<sasl::Attempt> attempt;  // touched by one thread at a time
+};
+
+Session::Session(Server& server, std::uint64_t id, std::shared_ptr<const Runtime> runtime, evutil_socket_t fd,
+                 ClientEndpoint endpoint, std::string listenerName)
+    : server_(server),
+      id_(id),
+      runtime_(std::move(runtime)),
+      endpoint_(endpoint),
+      prefix_(bracket(endpoint.address, endpoint.port) + ": "),
+      listenerName_(std::move(listenerName)),
+      bev_(bufferevent_socket_new(server.base(), fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS)),
+      protocol_(runtime_->config, std::move(endpoint), *this),
+      started_(std::chrono::steady_clock::now()) {
+    authTimer_ = evtimer_new(server.base(), &Session::authTimeoutCb, this);
+    destroy_ = evtimer_new(server.base(), &Session::destroyCb, this);
+}
+
+Session::~Session() {
+    event_free(authTimer_);
+    event_free(destroy_);
+}
+
+void Session::start() {
+    logInfo("connect to " + bracket(endpoint_.destAddress, endpoint_.destPort) + " via " + listenerName_);
+    bufferevent_setcb(bev_.get(), &Session::readCb, &Session::writeCb, &Session::eventCb, this);
+    bufferevent_enable(bev_.get(), EV_READ | EV_WRITE);
+    protocol_.start();
+}
+
+void Session::logInfo(const std::string& line) { subproxy::logInfo(prefix_ + line); }
+void Session::logWarning(const std::string& line) { subproxy::logWarning(prefix_ + line); }
+
+// --------------------------------------------------------------------------------------------
+// Customer side
+
+void Session::sendToClient(std::string_view bytes) {
+    if (bev_) {
+        bufferevent_write(bev_.get(), bytes.data(), bytes.size());
+    }
+}
+
+void Session::onRead() {
+    retired_.clear();  // safe here: no upstream callback is on the stack
+    evbuffer* in = bufferevent_get_input(bev_.get());
+    const std::size_t n = evbuffer_get_length(in);
+    if (n == 0 || closing_) {
+        evbuffer_drain(in, n);
+        return;
+    }
+    std::string chunk(n, '\0');
+    evbuffer_remove(in, chunk.data(), n);
+    protocol_.onClientData(chunk);
+    updateReading();
+}
+
+void Session::updateReading() {
+    if (!bev_ || closing_) {
+        return;
+    }
+    const bool pause = protocol_.bufferedInput() > kMaxBufferedInput ||
+                       (upstream_ && upstream_->outputPending() > Upstream::kHighWater);
+    if (pause != readPaused_) {
+        readPaused_ = pause;
+        pause ? bufferevent_disable(bev_.get(), EV_READ) : bufferevent_enable(bev_.get(), EV_READ);
+    }
+}
+
+void Session::setClientTimeout(int seconds) {
+    clientTimeout_ = seconds;
+    if (!bev_ || closing_) {
+        return;
+    }
+    if (seconds > 0) {
+        const timeval timeout{seconds, 0};
+        bufferevent_set_timeouts(bev_.get(), &timeout, nullptr);
+    } else {
+        bufferevent_set_timeouts(bev_.get(), nullptr, nullptr);
+    }
+}
+
+void Session::startTls() {
+    SslPtr ssl(SSL_new(runtime_->serverTls.get()));
+    bufferevent* plain = bev_.release();
+    bufferevent* filter = ssl ? bufferevent_openssl_filter_new(server_.base(), plain, ssl.get(),
+                                                               BUFFEREVENT_SSL_ACCEPTING,
+                                                               BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS)
+                              : nullptr;
+    if (!filter) {
+        if (ssl) {
+            ssl.release();  // freed by libevent when the filter constructor fails (libevent#1774)
+        }
+        bev_.reset(plain);
+        logWarning("cannot start TLS: " + opensslErrors());
+        closeClient("TLS setup failed");
+        return;
+    }
+    ssl.release();
+    bev_.reset(filter);
+    bufferevent_openssl_set_allow_dirty_shutdown(filter, 1);
+    bufferevent_setcb(filter, &Session::readCb, &Session::writeCb, &Session::eventCb, this);
+    bufferevent_enable(filter, EV_READ | EV_WRITE);
+    setClientTimeout(clientTimeout_);
+}
+
+void Session::closeClient(const std::string& reason) {
+    if (closing_) {
+        return;
+    }
+    closing_ = true;
+    closeReason_ = reason;
+    authCancel();
+    if (upstream_) {
+        upstreamAbort();
+    }
+    if (!bev_) {
+        scheduleDestroy();
+        return;
+    }
+    bufferevent_disable(bev_.get(), EV_READ);
+    if (evbuffer_get_length(bufferevent_get_output(bev_.get())) == 0) {
+        scheduleDestroy();
+        return;
+    }
+    const timeval linger{kCloseLingerSeconds, 0};
+    bufferevent_set_timeouts(bev_.get(), nullptr, &linger);
+}
+
+void Session::onWritten() {
+    if (closing_) {
+        scheduleDestroy();  // the write callback fires once the output is empty
+    }
+}
+
+void Session::onEvent(short what) {
+    if (closing_) {
+        scheduleDestroy();
+        return;
+    }
+    if (what & BEV_EVENT_CONNECTED) {
+        protocol_.onTlsEstablished();
+        updateReading();
+        return;
+    }
+    if (what & BEV_EVENT_TIMEOUT) {
+        protocol_.onClientTimeout();
+        return;
+    }
+    std::string why = (what & BEV_EVENT_EOF) ? "client disconnected" : "client connection error";
+    if (SSL* ssl = bufferevent_openssl_get_ssl(bev_.get())) {
+        if (!SSL_is_init_finished(ssl)) {
+            why = "TLS handshake failed";
+            while (unsigned long e = bufferevent_get_openssl_error(bev_.get())) {
+                char buf[256];
+                ERR_error_string_n(e, buf, sizeof buf);
+                why += std::string(": ") + buf;
+            }
+        }
+    }
+    protocol_.onClientGone(why);
+}
+
+void Session::scheduleDestroy() {
+    const timeval now{0, 0};
+    evtimer_add(destroy_, &now);
+}
+
+void Session::destroyCb(evutil_socket_t, short, void* self) {
+    auto* session = static_cast<Session*>(self);
+    const auto& c = session->protocol_.counters();
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - session->started_).count();
+    char duration[32];
+    std::snprintf(duration, sizeof duration, "%.3f", seconds);
+    subproxy::logInfo("disconnect from " + bracket(session->endpoint_.address, session->endpoint_.port) +
+                      " duration=" + duration + "s commands=" + std::to_string(c.commands) +
+                      " errors=" + std::to_string(c.errors) + " auth_failures=" + std::to_string(c.authFailures) +
+                      " messages=" + std::to_string(c.messages) + " rejected=" + std::to_string(c.rejected) +
+                      (session->protocol_.authenticated() ? " sasl_username=" + printable(session->protocol_.user())
+                                                          : std::string()) +
+                      " reason=" + session->closeReason_);
+    if (session->bev_) {
+        // Pipelined leftovers are dropped with the connection; nothing more is read.
+        session->bev_.reset();
+    }
+    session->server_.sessionClosed(session->id_);  // deletes the session
+}
+
+void Session::readCb(bufferevent*, void* self) { static_cast<Session*>(self)->onRead(); }
+void Session::writeCb(bufferevent*, void* self) { static_cast<Session*>(self)->onWritten(); }
+void Session::eventCb(bufferevent*, short what, void* self) { static_cast<Session*>(self)->onEvent(what); }
+
+// --------------------------------------------------------------------------------------------
+// SASL on the worker threads
+
+void Session::authStart(const std::string& mechanism, const std::optional<std::string>& initial) {
+    auth_ = std::make_shared<AuthJob>();  // a fresh sasl_conn_t for every AUTH command
+    ++authGeneration_;
+    const timeval timeout{runtime_->config.auth.timeout, 0};
+    evtimer_add(authTimer_, &timeout);
+    runAuth([=](sasl::Attempt& attempt) { return attempt.start(mechanism, initial); });
+}
+
+void Session::authStep(const std::string& response) {
+    const timeval timeout{runtime_->config.auth.timeout, 0};
+    evtimer_add(authTimer_, &timeout);
+    runAuth([response](sasl::Attempt& attempt) { return attempt.step(response); });
+}
+
+void Session::runAuth(std::function<AuthResult(sasl::Attempt&)> step) {
+    auto job = auth_;
+    auto result = std::make_shared<AuthResult>();
+    const Config& config = runtime_->config;
+    const std::string hostname = config.hostname;
+    const std::string realm = config.auth.saslRealm;
+    const std::string local = saslAddress(endpoint_.destAddress, endpoint_.destPort);
+    const std::string remote = saslAddress(endpoint_.address, endpoint_.port);
+    const std::uint64_t generation = authGeneration_;
+    Server& server = server_;
+    const std::uint64_t id = id_;
+    const bool queued = server_.authWorkers().submit(
+        [job, result, step, hostname, realm, local, remote] {
+            if (!job->attempt) {
+                job->attempt = std::make_unique<sasl::Attempt>(hostname, realm, local, remote);
+            }
+            *result = step(*job->attempt);
+        },
+        [&server, id, generation, result] {
+            if (Session* session = server.findSession(id)) {
+                session->authFinished(generation, *result);
+            }
+        });
+    if (!queued) {
+        // Every worker is stuck in a backend: say "try later" instead of queueing forever.
+        deferredAuth_ = AuthResult{AuthResult::Status::Temp, {}, {}, "all password-check workers busy"};
+        const timeval now{0, 0};
+        evtimer_add(authTimer_, &now);
+    }
+}
+
+void Session::authFinished(std::uint64_t generation, const AuthResult& result) {
+    if (generation != authGeneration_ || closing_) {
+        return;  // cancelled, timed out or closed meanwhile
+    }
+    evtimer_del(authTimer_);
+    if (result.status != AuthResult::Status::More) {
+        auth_.reset();
+    }
+    protocol_.onAuthResult(result);
+    updateReading();
+}
+
+void Session::authTimeoutCb(evutil_socket_t, short, void* self) {
+    auto* session = static_cast<Session*>(self);
+    AuthResult result{AuthResult::Status::Temp, {}, {}, "password backend timed out"};
+    if (session->deferredAuth_) {
+        result = *session->deferredAuth_;
+        session->deferredAuth_.reset();
+    }
+    ++session->authGeneration_;  // a late answer from the worker is ignored
+    session->auth_.reset();
+    session->protocol_.onAuthResult(result);
+    session->updateReading();
+}
+
+void Session::authCancel() {
+    ++authGeneration_;
+    auth_.reset();
+    deferredAuth_.reset();
+    evtimer_del(authTimer_);
+}
+
+// --------------------------------------------------------------------------------------------
+// MSA side
+
+void Session::upstreamOpen(const UpstreamIdentity& identity) {
+    if (upstream_) {
+        upstreamAbort();
+    }
+    const Config& config = runtime_->config;
+    upstream_ = std::make_unique<Upstream>(server_.base(), server_.dns(), runtime_->clientTls.get(), config,
+                                           identity, config.auth.backend == AuthBackend::Sasl, *this);
+    upstream_->start();
+}
+
+void Session::upstreamSend(std::string_view bytes) {
+    if (upstream_) {
+        upstream_->send(bytes);
+        updateReading();
+    }
+}
+
+void Session::upstreamAbort() {
+    if (upstream_) {
+        upstream_->shutdown();
+        retired_.push_back(std::move(upstream_));
+    }
+}
+
+void Session::setUpstreamTimeout(int seconds) {
+    if (upstream_) {
+        upstream_->setReplyTimeout(seconds);
+    }
+}
+
+void Session::upstreamReady(const EhloCaps& caps) {
+    logInfo("MSA session ready: " + upstream_->peerName());
+    protocol_.onUpstreamReady(caps);
+    updateReading();
+}
+
+void Session::upstreamReply(const Reply& reply) {
+    protocol_.onUpstreamReply(reply);
+    updateReading();
+}
+
+void Session::upstreamFailed(UpstreamFailure kind, const std::string& detail) {
+    upstreamAbort();
+    protocol_.onUpstreamFailed(kind, detail);
+    updateReading();
+}
+
+void Session::upstreamDrained() { updateReading(); }
+
+}  // namespace subproxy

@@ -1,0 +1,148 @@
+// The command table and the command-line parsers.
+#include "smtp_command.h"
+
+#include <array>
+
+#include "text_util.h"
+
+namespace subproxy {
+
+namespace {
+
+constexpr std::size_t kMaxVerbText = 16;  // enough for any real verb; junk is cut for logs
+constexpr std::size_t kMaxPath = 256;     // RFC 5321 §4.5.3.1.3
+
+// One row per Verb, in enum order (commandSpec indexes it).  RFC 2920 §3.1 lists the verbs
+// that end a pipelining group; RFC 3207 §4 the ones allowed before STARTTLS.
+constexpr std::array<CommandSpec, 19> kCommands{{
+    {"HELO", Verb::Helo, kPreTls | kPreAuth | kEndsGroup},
+    {"EHLO", Verb::Ehlo, kPreTls | kPreAuth | kEndsGroup},
+    {"STARTTLS", Verb::StartTls, kPreTls | kPreAuth | kEndsGroup},
+    {"AUTH", Verb::Auth, kPreAuth},
+    {"MAIL", Verb::Mail, kRelayed},
+    {"RCPT", Verb::Rcpt, kRelayed},
+    {"DATA", Verb::Data, kRelayed | kEndsGroup},
+    {"RSET", Verb::Rset, kPreTls | kPreAuth | kRelayed},
+    {"NOOP", Verb::Noop, kPreTls | kPreAuth | kRelayed | kEndsGroup},
+    {"QUIT", Verb::Quit, kPreTls | kPreAuth | kEndsGroup},
+    {"HELP", Verb::Help, kPreTls | kPreAuth},
+    {"VRFY", Verb::Vrfy, kRefused | kEndsGroup},
+    {"EXPN", Verb::Expn, kRefused | kEndsGroup},
+    {"ETRN", Verb::Etrn, kRefused},
+    {"TURN", Verb::Turn, kRefused | kEndsGroup},
+    {"BDAT", Verb::Bdat, kRefused},
+    {"XCLIENT", Verb::Xclient, kRefused},
+    {"XFORWARD", Verb::Xforward, kRefused},
+    {"UNKNOWN", Verb::Unknown, kRefused},
+}};
+
+static_assert(static_cast<std::size_t>(Verb::Unknown) + 1 == kCommands.size(),
+              "kCommands must have one row per Verb");
+
+Verb lookupVerb(std::string_view word) {
+    for (const CommandSpec& spec : kCommands) {
+        if (spec.verb != Verb::Unknown && iequals(spec.name, word)) {
+            return spec.verb;
+        }
+    }
+    return Verb::Unknown;
+}
+
+std::string_view skipSpaces(std::string_view s) {
+    while (!s.empty() && s.front() == ' ') {
+        s.remove_prefix(1);
+    }
+    return s;
+}
+
+// Length of "<...>" at the start of `s` (brackets included), honouring a quoted local part in
+// which '>' and spaces are allowed; 0 when there is no well-formed path.
+std::size_t bracketedPathLength(std::string_view s) {
+    if (s.empty() || s.front() != '<') {
+        return 0;
+    }
+    bool quoted = false;
+    for (std::size_t i = 1; i < s.size(); ++i) {
+        const auto byte = static_cast<unsigned char>(s[i]);
+        if (byte < 0x20 || byte == 0x7f) {
+            return 0;  // controls are never part of a path
+        }
+        if (quoted) {
+            if (s[i] == '\\') {
+                ++i;  // quoted-pair: the next byte is literal
+            } else if (s[i] == '"') {
+                quoted = false;
+            }
+            continue;
+        }
+        if (s[i] == '"') {
+            quoted = true;
+        } else if (s[i] == '>') {
+            return i + 1;
+        } else if (s[i] == ' ' || s[i] == '<') {
+            return 0;
+        }
+    }
+    return 0;
+}
+
+std::vector<std::string> splitParams(std::string_view rest) {
+    std::vector<std::string> params;
+    while (true) {
+        rest = skipSpaces(rest);
+        if (rest.empty()) {
+            return params;
+        }
+        const std::size_t end = rest.find(' ');
+        params.emplace_back(rest.substr(0, end));
+        if (end == std::string_view::npos) {
+            return params;
+        }
+        rest.remove_prefix(end);
+    }
+}
+
+}  // namespace
+
+const CommandSpec& commandSpec(Verb verb) {
+    const auto index = static_cast<std::size_t>(verb);
+    return index < kCommands.size() ? kCommands[index] : kCommands.back();
+}
+
+Command parseCommand(std::string_view line) {
+    Command command;
+    const std::size_t space = line.find(' ');
+    const std::string_view word = line.substr(0, space);
+    command.verb = lookupVerb(word);
+    command.verbText = toUpper(word.substr(0, kMaxVerbText));
+    if (space != std::string_view::npos) {
+        std::string_view arg = skipSpaces(line.substr(space));
+        while (!arg.empty() && arg.back() == ' ') {
+            arg.remove_suffix(1);
+        }
+        command.arg = std::string(arg);
+    }
+    return command;
+}
+
+std::optional<PathCommand> parsePathCommand(std::string_view arg, std::string_view keyword) {
+    if (arg.size() <= keyword.size() || !iequals(arg.substr(0, keyword.size()), keyword) ||
+        arg[keyword.size()] != ':') {
+        return std::nullopt;
+    }
+    const std::string_view rest = skipSpaces(arg.substr(keyword.size() + 1));
+    const std::size_t length = bracketedPathLength(rest);
+    if (length < 2 || length - 2 > kMaxPath) {
+        return std::nullopt;
+    }
+    const std::string_view after = rest.substr(length);
+    if (!after.empty() && after.front() != ' ') {
+        return std::nullopt;  // "<a@b>junk"
+    }
+    PathCommand out;
+    out.path = std::string(rest.substr(1, length - 2));
+    out.params = splitParams(after);
+    return out;
+}
+
+}  // namespace subproxy

@@ -1,0 +1,62 @@
+// Small text helpers: peer strings for logs and case-insensitive SMTP keywords.
+#include "text_util.h"
+
+#include <cctype>
+
+namespace subproxy {
+
+namespace {
+
+// ASCII-only on purpose: SMTP keywords are ASCII and the locale must not change the result.
+char upperAscii(char c) {
+    return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
+}
+
+bool isSpaceOrTab(char c) { return c == ' ' || c == '\t'; }
+
+}  // namespace
+
+std::string printable(std::string_view text, std::size_t max) {
+    std::string out;
+    const std::size_t n = text.size() < max ? text.size() : max;
+    out.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) {
+        const auto byte = static_cast<unsigned char>(text[i]);
+        // Control bytes could forge log lines (CR/LF) or terminal escapes; 8-bit bytes may be
+        // broken UTF-8.  Either way the log gets a '?' instead.
+        out.push_back(byte < 0x20 || byte >= 0x7f ? '?' : static_cast<char>(byte));
+    }
+    return out;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) {
+        return false;
+    }
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        if (upperAscii(a[i]) != upperAscii(b[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+std::string toUpper(std::string_view s) {
+    std::string out(s);
+    for (char& c : out) {
+        c = upperAscii(c);
+    }
+    return out;
+}
+
+std::string_view trimSpaces(std::string_view s) {
+    while (!s.empty() && isSpaceOrTab(s.front())) {
+        s.remove_prefix(1);
+    }
+    while (!s.empty() && isSpaceOrTab(s.back())) {
+        s.remove_suffix(1);
+    }
+    return s;
+}
+
+}  // namespace subproxy

@@ -1,0 +1,17 @@
+// Small text helpers shared by the protocol code and the logs.
+#pragma once
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace subproxy {
+
+// Peer text made safe for a log line: non-printable bytes become '?', cut to `max` bytes
+// (Postfix printable() plus %.100s).
+std::string printable(std::string_view text, std::size_t max = 100);
+
+bool iequals(std::string_view a, std::string_view b);
+std::string toUpper(std::string_view s);
+std::string_view trimSpaces(std::string_view s);
+
+}  // namespace subproxy

@@ -1,0 +1,32 @@
+// OpenSSL contexts: the one presented to customers and the one used towards the MSA.
+#pragma once
+#include <openssl/ssl.h>
+
+#include <memory>
+#include <string>
+
+#include "config.h"
+
+namespace subproxy {
+
+struct SslCtxFree {
+    void operator()(SSL_CTX* ctx) const { SSL_CTX_free(ctx); }
+};
+using SslCtxPtr = std::unique_ptr<SSL_CTX, SslCtxFree>;
+
+struct SslFree {
+    void operator()(SSL* ssl) const { SSL_free(ssl); }
+};
+using SslPtr = std::unique_ptr<SSL, SslFree>;
+
+// Both throw std::runtime_error with OpenSSL's reasons (file names included).
+SslCtxPtr makeServerContext(const TlsConfig& tls);
+SslCtxPtr makeClientContext(const UpstreamConfig& upstream);
+
+// A new SSL for the MSA, set up to verify `name` (host name or IP literal) and send SNI.
+SslPtr makeUpstreamSsl(SSL_CTX* ctx, const std::string& name, bool verify);
+
+// Drains OpenSSL's error queue into one line.
+std::string opensslErrors();
+
+}  // namespace subproxy

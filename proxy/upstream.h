@@ -1,0 +1,84 @@
+// The MSA connection: connect (hosts in order, with a timeout, names resolved by evdns), TLS
+// with verification, the handshake (UpstreamDialog), then a stream of replies for the session.
+// The transport is swapped under the protocol (plain bufferevent -> OpenSSL filter).
+#pragma once
+#include <event2/bufferevent.h>
+#include <event2/dns.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "client_protocol.h"
+#include "line_reader.h"
+#include "smtp_reply.h"
+#include "tls.h"
+#include "upstream_protocol.h"
+
+namespace subproxy {
+
+struct BevFree {
+    void operator()(bufferevent* bev) const;  // sends close_notify on TLS, then frees
+};
+using BevPtr = std::unique_ptr<bufferevent, BevFree>;
+
+class UpstreamEvents {
+public:
+    virtual ~UpstreamEvents() = default;
+    virtual void upstreamReady(const EhloCaps& caps) = 0;
+    virtual void upstreamReply(const Reply& reply) = 0;
+    virtual void upstreamFailed(UpstreamFailure kind, const std::string& detail) = 0;
+    virtual void upstreamDrained() = 0;  // output fell below the low watermark
+};
+
+class Upstream {
+public:
+    Upstream(event_base* base, evdns_base* dns, SSL_CTX* tls, const Config& config, UpstreamIdentity identity,
+             bool sendLogin, UpstreamEvents& events);
+
+    void start();
+    // Drops the connection at once and makes every later callback a no-op.  The object itself
+    // must outlive the call stack that got here (the session retires it, then frees it).
+    void shutdown();
+    void send(std::string_view bytes);
+    void setReplyTimeout(int seconds);
+    std::size_t outputPending() const;
+    const std::string& peerName() const { return current_; }
+
+    static constexpr std::size_t kHighWater = 1 << 20;  // pause the customer above this
+    static constexpr std::size_t kLowWater = 256 << 10;
+
+private:
+    void tryNextHost(const std::string& lastError);
+    void failCurrent(UpstreamFailure kind, const std::string& detail);
+    void wrapTls();
+    void apply(const UpstreamDialog::Action& action);
+    void onRead();
+    void onEvent(short what);
+    std::string describeError(short what);
+    static void readCb(bufferevent*, void* self);
+    static void writeCb(bufferevent*, void* self);
+    static void eventCb(bufferevent*, short what, void* self);
+
+    event_base* base_;
+    evdns_base* dns_;
+    SSL_CTX* tls_;
+    const Config& config_;
+    UpstreamIdentity identity_;
+    bool sendLogin_;
+    UpstreamEvents& events_;
+
+    std::size_t nextHost_ = 0;
+    std::string current_;  // "host:port" being tried, for logs
+    std::string verifyName_;
+    BevPtr bev_;
+    bool tlsUp_ = false;
+    bool ready_ = false;
+    bool connected_ = false;
+    bool dead_ = false;
+    std::optional<UpstreamDialog> dialog_;
+    LineReader reader_{4096};
+    ReplyParser parser_;
+};
+
+}  // namespace subproxy

@@ -1,0 +1,47 @@
+// Cyrus SASL, server side, behind a narrow interface (Postfix xsasl): one Attempt per AUTH
+// command (a fresh sasl_conn_t each time: CVE-2011-1720), start/step -> Done | More | Fail |
+// Temp.  Unknown user and wrong password both come out as Fail.  Calls may block (saslauthd,
+// Berkeley DB): run them on AuthWorkers, one thread at a time per Attempt.
+#pragma once
+#include <sasl/sasl.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "client_protocol.h"
+
+namespace subproxy::sasl {
+
+// Once per process, before any thread uses SASL.  `configDir` holds <service>.conf
+// (pwcheck_method, mech_list, sasldb_path, …).  Throws std::runtime_error.
+void initialize(const std::string& service, const std::string& configDir);
+
+// The mechanisms Cyrus can serve with this setup (after TLS), e.g. for `subproxy -t`.
+std::vector<std::string> availableMechanisms(const std::string& hostname, const std::string& realm);
+
+struct ConnFree {
+    void operator()(sasl_conn_t* conn) const { sasl_dispose(&conn); }
+};
+
+class Attempt {
+public:
+    // `local`/`remote` as Cyrus wants them: "1.2.3.4;25" / "2001:db8::1;25".
+    Attempt(const std::string& hostname, const std::string& realm, const std::string& local,
+            const std::string& remote);
+
+    AuthResult start(const std::string& mechanism, const std::optional<std::string>& initial);
+    AuthResult step(const std::string& response);
+    // Mechanisms this connection would offer (sasl_listmech); empty with the setup error.
+    std::vector<std::string> mechanisms() const;
+    const std::string& setupError() const { return setupError_; }
+
+private:
+    AuthResult result(int rc, const char* out, unsigned outLen);
+
+    std::unique_ptr<sasl_conn_t, ConnFree> conn_;
+    std::string setupError_;
+};
+
+}  // namespace subproxy::sasl

@@ -1,0 +1,43 @@
+#!/bin/bash
+# deps.sh — install every Debian 12 package needed to build, test and demo subproxy.
+# Fast on re-runs: apt is only touched when some package is missing.  Works as root (CI)
+# and through sudo otherwise.
+set -euo pipefail
+
+packages=(
+    build-essential pkg-config
+    libevent-dev libssl-dev libsasl2-dev libconfig++-dev libboost-test-dev
+    libsasl2-modules libsasl2-modules-db sasl2-bin    # PLAIN/LOGIN/CRAM-MD5 + sasldb, saslpasswd2
+    postfix swaks curl python3 openssl              # the test MSA and real clients
+    iproute2 iptables                               # namespace/REDIRECT interception tests
+    groff-base mandoc                               # man page lint
+)
+
+missing=()
+for p in "${packages[@]}"; do
+    # "install ok installed" only; half-configured or removed-with-config packages count as missing.
+    status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+    if [ "$status" != "install ok installed" ]; then
+        missing+=("$p")
+    fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "deps: all ${#packages[@]} packages already installed"
+    exit 0
+fi
+
+if [ "$(id -u)" -eq 0 ]; then
+    sudo=()
+else
+    sudo=(sudo)
+fi
+
+echo "deps: installing ${missing[*]}"
+# Postfix would otherwise ask which mail setup to use; "No configuration" leaves the system
+# instance unconfigured (no main.cf) — the tests run their own private instances.
+echo 'postfix postfix/main_mailer_type select No configuration' \
+    | "${sudo[@]}" debconf-set-selections
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+    "${missing[@]}"

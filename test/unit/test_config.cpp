@@ -1,0 +1,303 @@
+#include <boost/test/unit_test.hpp>
+
+#include <syslog.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include "config.h"
+
+using namespace subproxy;
+
+namespace {
+
+const std::string kMinimal =
+    "listen = ( { address = \"0.0.0.0\"; port = 10025; } );\n"
+    "tls = { cert = \"/c.pem\"; key = \"/k.pem\"; };\n";
+
+// The ConfigError message for `text`, or "" when it parses.
+std::string errorOf(const std::string& text) {
+    try {
+        parseConfig(text, "test.conf");
+    } catch (const ConfigError& e) {
+        return e.what();
+    }
+    return "";
+}
+
+bool contains(const std::string& haystack, const std::string& needle) {
+    return haystack.find(needle) != std::string::npos;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(config)
+
+BOOST_AUTO_TEST_CASE(minimal_uses_defaults) {
+    Config c = parseConfig(kMinimal, "test.conf");
+    BOOST_TEST(c.file == "test.conf");
+    BOOST_TEST(!c.hostname.empty());
+    BOOST_REQUIRE(c.listeners.size() == 1u);
+    BOOST_TEST(c.listeners[0].address == "0.0.0.0");
+    BOOST_TEST(c.listeners[0].port == 10025);
+    BOOST_TEST((c.listeners[0].tls == ListenerTls::StartTls));
+    BOOST_TEST(!c.listeners[0].transparent);
+    BOOST_TEST(c.tls.cert == "/c.pem");
+    BOOST_TEST(c.tls.key == "/k.pem");
+    BOOST_TEST((c.auth.backend == AuthBackend::Sasl));
+    BOOST_TEST(c.auth.mechanisms == (std::vector<std::string>{"PLAIN", "LOGIN", "CRAM-MD5"}));
+    BOOST_TEST(c.upstream.hosts == (std::vector<std::string>{"127.0.0.1"}));
+    BOOST_TEST(c.upstream.port == 587);
+    BOOST_TEST((c.upstream.login == UpstreamLogin::Xclient));
+    BOOST_TEST(c.limits.commandLineLength == 2048);
+    BOOST_TEST(c.limits.maxMessageSize == 50ull * 1024 * 1024);
+    BOOST_TEST((c.dataBareNewline == BareNewline::Reject));
+    BOOST_TEST(c.logFacility == "mail");
+}
+
+BOOST_AUTO_TEST_CASE(full_configuration) {
+    const std::string text =
+        "hostname = \"smtp.isp.example\";\n"
+        "listen = ( { address = \"0.0.0.0\"; port = 10025; },\n"
+        "           { address = \"::\"; port = 10465; tls = \"implicit\"; transparent = true; } );\n"
+        "tls = { cert = \"/c.pem\"; key = \"/k.pem\"; ciphers = \"HIGH\"; };\n"
+        "auth = { backend = \"sasl\"; mechanisms = [ \"plain\", \"LOGIN\" ];\n"
+        "         sasl_service = \"svc\"; sasl_config_dir = \"/etc/x\"; sasl_realm = \"r\";\n"
+        "         workers = 2; max_workers = 3; timeout = 5; };\n"
+        "upstream = { host = [ \"msa1\", \"msa2\" ]; port = 465; tls = \"implicit\";\n"
+        "             verify = false; ca_file = \"/ca\"; server_name = \"msa\";\n"
+        "             login = \"replay\"; helo_name = \"proxy\"; connect_timeout = 7;\n"
+        "             reply_timeout = 8; data_done_timeout = 9; };\n"
+        "limits = { max_sessions = 10; command_line_length = 600; auth_line_length = 700;\n"
+        "           max_errors = 5; max_auth_failures = 4; greeting_timeout = 11;\n"
+        "           command_timeout = 12; data_timeout = 13; tls_handshake_timeout = 14;\n"
+        "           max_message_size = 5000000000L; max_pipelined = 15; shutdown_grace = 16; };\n"
+        "replies = { auth_required = \"Use 587\"; tls_required = \"TLS please\"; };\n"
+        "data_bare_newline = \"normalize\";\n"
+        "log_facility = \"local3\";\n";
+    Config c = parseConfig(text, "full.conf");
+    BOOST_TEST(c.hostname == "smtp.isp.example");
+    BOOST_REQUIRE(c.listeners.size() == 2u);
+    BOOST_TEST(c.listeners[1].address == "::");
+    BOOST_TEST((c.listeners[1].tls == ListenerTls::Implicit));
+    BOOST_TEST(c.listeners[1].transparent);
+    BOOST_TEST(c.tls.ciphers == "HIGH");
+    BOOST_TEST(c.auth.mechanisms == (std::vector<std::string>{"PLAIN", "LOGIN"}));
+    BOOST_TEST(c.auth.saslService == "svc");
+    BOOST_TEST(c.auth.saslRealm == "r");
+    BOOST_TEST(c.auth.workers == 2);
+    BOOST_TEST(c.auth.maxWorkers == 3);
+    BOOST_TEST(c.auth.timeout == 5);
+    BOOST_TEST(c.upstream.hosts == (std::vector<std::string>{"msa1", "msa2"}));
+    BOOST_TEST(c.upstream.port == 465);
+    BOOST_TEST((c.upstream.tls == UpstreamTls::Implicit));
+    BOOST_TEST(!c.upstream.verify);
+    BOOST_TEST(c.upstream.caFile == "/ca");
+    BOOST_TEST(c.upstream.serverName == "msa");
+    BOOST_TEST((c.upstream.login == UpstreamLogin::Replay));
+    BOOST_TEST(c.upstream.heloName == "proxy");
+    BOOST_TEST(c.upstream.connectTimeout == 7);
+    BOOST_TEST(c.upstream.replyTimeout == 8);
+    BOOST_TEST(c.upstream.dataDoneTimeout == 9);
+    BOOST_TEST(c.limits.maxSessions == 10);
+    BOOST_TEST(c.limits.commandLineLength == 600);
+    BOOST_TEST(c.limits.authLineLength == 700);
+    BOOST_TEST(c.limits.maxErrors == 5);
+    BOOST_TEST(c.limits.maxAuthFailures == 4);
+    BOOST_TEST(c.limits.greetingTimeout == 11);
+    BOOST_TEST(c.limits.commandTimeout == 12);
+    BOOST_TEST(c.limits.dataTimeout == 13);
+    BOOST_TEST(c.limits.tlsHandshakeTimeout == 14);
+    BOOST_TEST(c.limits.maxMessageSize == 5000000000ull);
+    BOOST_TEST(c.limits.maxPipelined == 15);
+    BOOST_TEST(c.limits.shutdownGrace == 16);
+    BOOST_TEST(c.replies.authRequired == "Use 587");
+    BOOST_TEST(c.replies.tlsRequired == "TLS please");
+    BOOST_TEST((c.dataBareNewline == BareNewline::Normalize));
+    BOOST_TEST(c.logFacility == "local3");
+}
+
+BOOST_AUTO_TEST_CASE(upstream_host_as_string) {
+    Config c = parseConfig(kMinimal + "upstream = { host = \"original\"; tls = \"none\"; };",
+                           "t");
+    BOOST_TEST(c.upstream.hosts == (std::vector<std::string>{"original"}));
+    BOOST_TEST((c.upstream.tls == UpstreamTls::None));
+}
+
+BOOST_AUTO_TEST_CASE(unknown_keys_name_file_line_and_path) {
+    BOOST_TEST(errorOf(kMinimal + "upstream = {\n  hots = \"x\";\n};\n") ==
+               "test.conf:4: unknown key 'upstream.hots'");
+    BOOST_TEST(errorOf(kMinimal + "lisen = 1;\n") == "test.conf:3: unknown key 'lisen'");
+    BOOST_TEST(contains(errorOf(kMinimal + "limits = { max_sesions = 1; };"),
+                        "unknown key 'limits.max_sesions'"));
+    BOOST_TEST(contains(
+        errorOf("listen = ( { address = \"a\"; port = 1; tsl = \"implicit\"; } );\n"
+                "tls = { cert = \"c\"; key = \"k\"; };"),
+        "test.conf:1: unknown key"));
+}
+
+BOOST_AUTO_TEST_CASE(wrong_types) {
+    BOOST_TEST(errorOf(kMinimal + "upstream = { port = \"587\"; };") ==
+               "test.conf:3: 'upstream.port' must be an integer");
+    BOOST_TEST(errorOf(kMinimal + "upstream = { verify = 1; };") ==
+               "test.conf:3: 'upstream.verify' must be a boolean (true or false)");
+    BOOST_TEST(errorOf(kMinimal + "hostname = 5;") == "test.conf:3: 'hostname' must be a string");
+    BOOST_TEST(contains(errorOf(kMinimal + "auth = 1;"), "'auth' must be a group"));
+    BOOST_TEST(contains(errorOf(kMinimal + "upstream = { host = 1; };"),
+                        "'upstream.host' must be a string or a list of strings"));
+    BOOST_TEST(contains(errorOf(kMinimal + "limits = { max_errors = 1.5; };"),
+                        "'limits.max_errors' must be an integer"));
+}
+
+BOOST_AUTO_TEST_CASE(bad_enum_values_list_allowed) {
+    BOOST_TEST(errorOf(kMinimal + "upstream = { tls = \"ssl\"; };") ==
+               "test.conf:3: invalid value \"ssl\" for 'upstream.tls': expected one of "
+               "\"starttls\", \"implicit\", \"none\"");
+    BOOST_TEST(contains(errorOf(kMinimal + "upstream = { login = \"auth\"; };"),
+                        "\"xclient\", \"replay\", \"none\""));
+    BOOST_TEST(contains(errorOf(kMinimal + "auth = { backend = \"pam\"; };"),
+                        "\"sasl\", \"upstream\""));
+    BOOST_TEST(contains(errorOf(kMinimal + "data_bare_newline = \"fix\";"),
+                        "\"reject\", \"normalize\""));
+    BOOST_TEST(contains(errorOf(kMinimal + "log_facility = \"local8\";"), "'log_facility'"));
+    BOOST_TEST(contains(errorOf(kMinimal + "auth = { mechanisms = [ \"GSSAPI\" ]; };"),
+                        "invalid mechanism \"GSSAPI\""));
+    BOOST_TEST(contains(
+        errorOf("listen = ( { address = \"a\"; port = 1; tls = \"none\"; } );\n"
+                "tls = { cert = \"c\"; key = \"k\"; };"),
+        "\"starttls\", \"implicit\""));
+}
+
+BOOST_AUTO_TEST_CASE(integer_ranges) {
+    BOOST_TEST(contains(errorOf(kMinimal + "upstream = { port = 0; };"),
+                        "'upstream.port' must be between 1 and 65535, not 0"));
+    BOOST_TEST(contains(errorOf(kMinimal + "upstream = { port = 65536; };"), "not 65536"));
+    BOOST_TEST(contains(errorOf(kMinimal + "limits = { max_errors = -1; };"), "not -1"));
+    BOOST_TEST(contains(errorOf(kMinimal + "limits = { max_errors = 0; };"), "not 0"));
+    BOOST_TEST(contains(errorOf(kMinimal + "limits = { max_message_size = 0L; };"), "not 0"));
+    BOOST_TEST(contains(errorOf(kMinimal + "limits = { max_sessions = 3000000000L; };"),
+                        "must be between 1 and 2147483647"));
+    BOOST_TEST(errorOf("listen = ( { address = \"a\"; port = 70000; } );\n"
+                       "tls = { cert = \"c\"; key = \"k\"; };") ==
+               "test.conf:1: 'listen.[0].port' must be between 1 and 65535, not 70000");
+}
+
+BOOST_AUTO_TEST_CASE(int_overflow_without_l_suffix_is_refused) {
+    // libconfig wraps 5000000000 to 705032704 silently; we must not accept that.
+    BOOST_TEST(contains(errorOf(kMinimal + "limits = { max_message_size = 5000000000; };"),
+                        "L suffix"));
+    BOOST_TEST(contains(errorOf(kMinimal + "limits = {\n  max_sessions = 2147483648;\n};"),
+                        "test.conf:4: 'limits.max_sessions' is too large"));
+    Config c = parseConfig(kMinimal + "limits = { max_message_size = 2000000000; };", "t");
+    BOOST_TEST(c.limits.maxMessageSize == 2000000000u);
+    c = parseConfig(kMinimal + "limits = { max_message_size = 0x100000; };", "t");
+    BOOST_TEST(c.limits.maxMessageSize == 0x100000u);
+}
+
+BOOST_AUTO_TEST_CASE(required_settings) {
+    BOOST_TEST(contains(errorOf("tls = { cert = \"c\"; key = \"k\"; };"),
+                        "missing required setting 'listen'"));
+    BOOST_TEST(contains(errorOf("listen = ();\ntls = { cert = \"c\"; key = \"k\"; };"),
+                        "test.conf:1: 'listen' must hold at least one listener"));
+    BOOST_TEST(contains(errorOf("listen = ( { address = \"a\"; port = 1; } );"),
+                        "missing required group 'tls'"));
+    BOOST_TEST(contains(errorOf("listen = ( { address = \"a\"; port = 1; } );\n"
+                                "tls = { cert = \"c\"; };"),
+                        "test.conf:2: missing required setting 'tls.key'"));
+    BOOST_TEST(contains(errorOf("listen = ( { address = \"a\"; port = 1; } );\n"
+                                "tls = { key = \"k\"; };"),
+                        "'tls.cert'"));
+    BOOST_TEST(contains(errorOf("listen = ( { port = 1; } );\ntls = { cert = \"c\"; key = \"k\"; };"),
+                        "address"));
+    BOOST_TEST(contains(errorOf(kMinimal + "upstream = { host = []; };"), "must not be empty"));
+    BOOST_TEST(contains(errorOf(kMinimal + "upstream = { host = \"\"; };"), "must not be empty"));
+    BOOST_TEST(contains(errorOf(kMinimal + "auth = { mechanisms = []; };"), "must not be empty"));
+}
+
+BOOST_AUTO_TEST_CASE(cross_setting_rules) {
+    BOOST_TEST(errorOf(kMinimal + "auth = { mechanisms = [\"PLAIN\", \"CRAM-MD5\"]; };\n"
+                                  "upstream = { login = \"replay\"; };") ==
+               "test.conf:3: CRAM-MD5 cannot be replayed to the MSA; remove it from "
+               "auth.mechanisms or use login = \"xclient\"");
+    // The default mechanism list quietly loses CRAM-MD5 under replay.
+    Config c = parseConfig(kMinimal + "upstream = { login = \"replay\"; };", "t");
+    BOOST_TEST(c.auth.mechanisms == (std::vector<std::string>{"PLAIN", "LOGIN"}));
+    BOOST_TEST(contains(errorOf(kMinimal + "auth = { backend = \"upstream\"; };\n"
+                                           "upstream = { login = \"replay\"; };"),
+                        "test.conf:4: login = \"replay\" cannot be used"));
+    BOOST_TEST(errorOf(kMinimal + "auth = { backend = \"upstream\"; };").empty());
+    BOOST_TEST(contains(errorOf(kMinimal + "limits = { command_line_length = 5000; };"),
+                        "'limits.auth_line_length' (12288)") == false);
+    BOOST_TEST(contains(errorOf(kMinimal + "limits = { command_line_length = 20000; };"),
+                        "must not be smaller than 'limits.command_line_length' (20000)"));
+    BOOST_TEST(contains(errorOf(kMinimal + "auth = { workers = 20; };"),
+                        "'auth.max_workers' (16) must not be smaller than 'auth.workers' (20)"));
+}
+
+BOOST_AUTO_TEST_CASE(reply_text_must_be_one_clean_line) {
+    BOOST_TEST(contains(errorOf(kMinimal + "replies = { auth_required = \"a\\nb\"; };"),
+                        "control characters"));
+    BOOST_TEST(contains(errorOf(kMinimal + "replies = { tls_required = \"\"; };"),
+                        "must not be empty"));
+}
+
+BOOST_AUTO_TEST_CASE(parse_errors_carry_line) {
+    BOOST_TEST(errorOf("listen = (\n  { port = 1 }\n  oops\n);") .rfind("test.conf:", 0) == 0u);
+    BOOST_TEST(contains(errorOf("a = 1;\na = 2;\n"), "test.conf:2:"));
+}
+
+BOOST_AUTO_TEST_CASE(config_error_format) {
+    BOOST_TEST(std::string(ConfigError("f.conf", 3, "bad").what()) == "f.conf:3: bad");
+    BOOST_TEST(std::string(ConfigError("f.conf", 0, "bad").what()) == "f.conf: bad");
+    ConfigError e("x", 7, "m");
+    BOOST_TEST(e.file == "x");
+    BOOST_TEST(e.line == 7);
+}
+
+BOOST_AUTO_TEST_CASE(load_from_file) {
+    char dir[] = "/tmp/subproxy-config-XXXXXX";
+    BOOST_REQUIRE(mkdtemp(dir) != nullptr);
+    const std::string path = std::string(dir) + "/subproxy.conf";
+    {
+        std::ofstream out(path);
+        out << kMinimal << "upstream = {\n  port = 99999;\n};\n";
+    }
+    try {
+        loadConfig(path);
+        BOOST_FAIL("expected ConfigError");
+    } catch (const ConfigError& e) {
+        BOOST_TEST(e.file == path);
+        BOOST_TEST(e.line == 4);
+    }
+    {
+        std::ofstream out(path);
+        out << kMinimal;
+    }
+    Config c = loadConfig(path);
+    BOOST_TEST(c.file == path);
+    BOOST_TEST(c.listeners.size() == 1u);
+    std::remove(path.c_str());
+    try {
+        loadConfig(path);
+        BOOST_FAIL("expected ConfigError");
+    } catch (const ConfigError& e) {
+        BOOST_TEST(std::string(e.what()) ==
+                   path + ": cannot read configuration file: No such file or directory");
+        BOOST_TEST(e.line == 0);
+    }
+    rmdir(dir);
+}
+
+BOOST_AUTO_TEST_CASE(syslog_facilities) {
+    BOOST_TEST(syslogFacility("mail") == LOG_MAIL);
+    BOOST_TEST(syslogFacility("daemon") == LOG_DAEMON);
+    BOOST_TEST(syslogFacility("local0") == LOG_LOCAL0);
+    BOOST_TEST(syslogFacility("local7") == LOG_LOCAL7);
+    BOOST_TEST(syslogFacility("authpriv") == LOG_AUTHPRIV);
+    BOOST_TEST(syslogFacility("kern") == -1);
+    BOOST_TEST(syslogFacility("") == -1);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
