@@ -1,0 +1,429 @@
+"""Integration-test harness: a real Postfix MSA, subproxy instances in front of it, and clients.
+
+One Postfix MSA (test/msa/postfix-msa.sh: STARTTLS required, Cyrus SASL sasldb, XCLIENT allowed
+from loopback) serves the whole run; each test starts the subproxy configuration it needs on a
+free loopback port.  Everything talks to 127.0.0.1 / ::1 only.
+"""
+
+import atexit
+import base64
+import hashlib
+import hmac
+import os
+import shutil
+import signal
+import smtplib
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.normpath(os.path.join(HERE, "..", ".."))
+CERTS = os.path.join(REPO, "certs")
+SUBPROXY = os.path.join(REPO, "proxy", "subproxy")
+sys.path.insert(0, os.path.join(REPO, "test", "lib"))
+
+from msa import PostfixMsa, free_port  # noqa: E402
+
+USERS = {"alice": "alice-secret", "bob": "bob-secret"}   # at the proxy and at the MSA
+
+_msa = None
+_workdir = None
+
+
+def workdir():
+    """A per-run scratch directory (world-readable: Postfix daemons must reach into it)."""
+    global _workdir
+    if _workdir is None:
+        _workdir = tempfile.mkdtemp(prefix="subproxy-it.")
+        os.chmod(_workdir, 0o755)
+        atexit.register(shutil.rmtree, _workdir, True)
+    return _workdir
+
+
+def msa():
+    """The shared Postfix MSA, started on first use and stopped at exit."""
+    global _msa
+    if _msa is None:
+        m = PostfixMsa(os.path.join(workdir(), "msa"), free_port(), CERTS)
+        m.start()
+        atexit.register(m.stop)
+        _msa = m
+    return _msa
+
+
+def wait_port(port, host="127.0.0.1", timeout=10.0, proc=None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            return False
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def libconfig(value, indent=""):
+    """Python dict/list/str/int/bool -> libconfig text (enough for our configuration)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value) + ("L" if abs(value) >= 2**31 else "")
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        if value and all(isinstance(v, dict) for v in value):
+            return "( " + ", ".join(libconfig(v, indent) for v in value) + " )"
+        return "[ " + ", ".join(libconfig(v, indent) for v in value) + " ]"
+    if isinstance(value, dict):
+        return "{ " + " ".join("%s = %s;" % (k, libconfig(v, indent)) for k, v in value.items()) + " }"
+    raise TypeError(value)
+
+
+def make_sasldb(directory, users=USERS, realm="proxy.test", mechs="PLAIN LOGIN CRAM-MD5", extra=""):
+    """Cyrus application file + sasldb for subproxy's own password checks."""
+    os.makedirs(directory, exist_ok=True)
+    db = os.path.join(directory, "sasldb2")
+    for user, password in users.items():
+        subprocess.run(["saslpasswd2", "-f", db, "-u", realm, "-c", "-p", user],
+                       input=password.encode(), check=True)
+    with open(os.path.join(directory, "subproxy.conf"), "w") as f:
+        f.write("pwcheck_method: auxprop\nauxprop_plugin: sasldb\nsasldb_path: %s\nmech_list: %s\n%s"
+                % (db, mechs, extra))
+    return directory
+
+
+class Proxy:
+    """A subproxy process with its own config, log and port.  Use as a context manager."""
+
+    def __init__(self, backend="sasl", login="xclient", mechanisms=("PLAIN", "LOGIN", "CRAM-MD5"),
+                 upstream=None, limits=None, extra=None, sasl_dir=None, listen=None, name=None):
+        self.dir = tempfile.mkdtemp(prefix=(name or "proxy") + ".", dir=workdir())
+        os.chmod(self.dir, 0o755)
+        self.port = free_port()
+        self.implicit_port = None
+        if sasl_dir is None and backend == "sasl":
+            sasl_dir = make_sasldb(os.path.join(self.dir, "sasl"))
+        up = {
+            "host": "127.0.0.1",
+            "port": msa().port,
+            "tls": "starttls",
+            "verify": True,
+            "ca_file": os.path.join(CERTS, "ca.pem"),
+            "server_name": "msa.test",
+            "login": login,
+            "connect_timeout": 5,
+        }
+        if upstream:
+            up.update(upstream)
+        auth = {"backend": backend, "mechanisms": list(mechanisms), "sasl_service": "subproxy"}
+        if sasl_dir:
+            auth["sasl_config_dir"] = sasl_dir
+        self.config = {
+            "hostname": "proxy.test",
+            "listen": listen or [{"address": "127.0.0.1", "port": self.port}],
+            "tls": {"cert": os.path.join(CERTS, "proxy.pem"), "key": os.path.join(CERTS, "proxy.key")},
+            "auth": auth,
+            "upstream": up,
+        }
+        if limits:
+            self.config["limits"] = limits
+        if extra:
+            self.config.update(extra)
+        self.conf_file = os.path.join(self.dir, "subproxy.conf")
+        self.log_file = os.path.join(self.dir, "subproxy.log")
+        self.proc = None
+
+    def write_config(self):
+        with open(self.conf_file, "w") as f:
+            for key, value in self.config.items():
+                f.write("%s = %s;\n" % (key, libconfig(value)))
+
+    def start(self):
+        self.write_config()
+        self._log = open(self.log_file, "ab")
+        self.proc = subprocess.Popen([SUBPROXY, "-f", "-c", self.conf_file], stdout=self._log,
+                                     stderr=subprocess.STDOUT)
+        if not wait_port(self.port, proc=self.proc):
+            self.stop()
+            raise RuntimeError("subproxy did not start:\n" + self.log_text())
+        return self
+
+    def stop(self, sig=signal.SIGTERM, timeout=10):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc:
+            self._log.close()
+        return self.proc.returncode if self.proc else None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+    def log_text(self):
+        try:
+            with open(self.log_file, "r", errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def wait_log(self, needle, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if needle in self.log_text():
+                return True
+            time.sleep(0.05)
+        return False
+
+
+def client_tls_context():
+    ctx = ssl.create_default_context(cafile=os.path.join(CERTS, "ca.pem"))
+    return ctx
+
+
+def smtp(port, host="127.0.0.1", ehlo="customer.example", tls=True):
+    """smtplib client that did EHLO, STARTTLS (verifying proxy.test) and EHLO again."""
+    s = smtplib.SMTP(host, port, local_hostname=ehlo, timeout=20)
+    s._host = "proxy.test"    # Python 3.11: the name starttls() verifies
+    s.ehlo()
+    if tls:
+        s.starttls(context=client_tls_context())
+        s.ehlo()
+    return s
+
+
+def message(subject, sender="alice@example.com", rcpt="bob@example.com", body="Hello.\r\n"):
+    return ("From: %s\r\nTo: %s\r\nSubject: %s\r\nMessage-Id: <%s@test>\r\n\r\n%s"
+            % (sender, rcpt, subject, subject.replace(" ", "."), body)).encode()
+
+
+class RawClient:
+    """Byte-level SMTP client for protocol tests: exact bytes out, replies parsed in."""
+
+    def __init__(self, port, host="127.0.0.1", timeout=15):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.buf = b""
+
+    def send(self, data):
+        self.sock.sendall(data if isinstance(data, bytes) else data.encode())
+
+    def _line(self):
+        while b"\r\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError("connection closed; buffered %r" % self.buf)
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line.decode("utf-8", "replace")
+
+    def reply(self):
+        """(code, [lines]) of the next reply."""
+        lines = []
+        while True:
+            line = self._line()
+            lines.append(line[4:])
+            if len(line) < 4 or line[3] != "-":
+                return int(line[:3]), lines
+
+    def cmd(self, line):
+        self.send(line + "\r\n")
+        return self.reply()
+
+    def starttls(self, server_name="proxy.test"):
+        code, _ = self.cmd("STARTTLS")
+        assert code == 220, code
+        self.sock = client_tls_context().wrap_socket(self.sock, server_hostname=server_name)
+        return code
+
+    def closed(self, timeout=5):
+        """True when the server closed the connection (EOF) within `timeout`."""
+        self.sock.settimeout(timeout)
+        try:
+            while True:
+                data = self.sock.recv(65536)
+                if not data:
+                    return True
+                self.buf += data
+        except (ConnectionResetError, ssl.SSLError):
+            return True
+        except socket.timeout:
+            return False
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def login(port, user="alice", password=None, mech="PLAIN"):
+    """A RawClient after greeting, EHLO, STARTTLS, EHLO and a successful AUTH."""
+    c = RawClient(port)
+    assert c.reply()[0] == 220
+    c.cmd("EHLO customer.example")
+    c.starttls()
+    c.cmd("EHLO customer.example")
+    password = password if password is not None else USERS[user]
+    code, text = auth(c, mech, user, password)
+    assert code == 235, (code, text)
+    return c
+
+
+def auth(c, mech, user, password):
+    """Runs one AUTH exchange on RawClient `c`; returns the final (code, lines)."""
+    if mech == "PLAIN":
+        return c.cmd("AUTH PLAIN " + base64.b64encode(b"\0" + user.encode() + b"\0" + password.encode()).decode())
+    if mech == "LOGIN":
+        code, _ = c.cmd("AUTH LOGIN")
+        if code != 334:
+            return code, _
+        code, _ = c.cmd(base64.b64encode(user.encode()).decode())
+        if code != 334:
+            return code, _
+        return c.cmd(base64.b64encode(password.encode()).decode())
+    if mech == "CRAM-MD5":
+        code, lines = c.cmd("AUTH CRAM-MD5")
+        if code != 334:
+            return code, lines
+        challenge = base64.b64decode(lines[0])
+        digest = hmac.new(password.encode(), challenge, hashlib.md5).hexdigest()
+        return c.cmd(base64.b64encode((user + " " + digest).encode()).decode())
+    raise ValueError(mech)
+
+
+def delivered_since(count_before, n=1, timeout=15):
+    """The messages delivered at the MSA after `count_before` were there."""
+    msgs = msa().wait_messages(count_before + n, timeout)
+    return msgs[count_before:]
+
+
+# ----------------------------------------------------------------------------------------------
+# A scripted fake MSA for faults a real Postfix cannot be made to produce on demand.
+
+class FakeMsa:
+    """Threaded TLS-capable SMTP server on loopback with a fault switch.
+
+    fault: None | "die_after_dot" | "no_starttls" | "inject_after_220" | "silent_after_dot"
+    Records every line it received in .lines and counts MAIL commands in .mails.
+    """
+
+    def __init__(self, fault=None, cert="msa", xclient=True):
+        self.fault = fault
+        self.xclient = xclient
+        self.port = free_port()
+        self.lines = []
+        self.mails = 0
+        self.dots = 0
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(os.path.join(CERTS, cert + ".pem"), os.path.join(CERTS, cert + ".key"))
+        self.srv = socket.create_server(("127.0.0.1", self.port))
+        self.srv.settimeout(0.2)
+        self.stopping = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.conns = []
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stopping = True
+        self.thread.join(5)
+        self.srv.close()
+        for c in self.conns:
+            try:
+                c.close()
+            except OSError:
+                pass
+        return False
+
+    def _serve(self):
+        while not self.stopping:
+            try:
+                conn, _ = self.srv.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self.conns.append(conn)
+            threading.Thread(target=self._session, args=(conn,), daemon=True).start()
+
+    def _session(self, conn):
+        f = conn.makefile("rb")
+        tls = False
+
+        def send(text):
+            conn.sendall(text.encode())
+
+        try:
+            send("220 fake.msa ESMTP\r\n")
+            in_data = False
+            while True:
+                line = f.readline()
+                if not line:
+                    return
+                self.lines.append(line)
+                if in_data:
+                    if line == b".\r\n":
+                        in_data = False
+                        self.dots += 1
+                        if self.fault == "die_after_dot":
+                            conn.shutdown(socket.SHUT_RDWR)
+                            conn.close()
+                            return
+                        if self.fault == "silent_after_dot":
+                            time.sleep(30)
+                            return
+                        send("250 2.0.0 Ok: queued as FAKE%d\r\n" % self.dots)
+                    continue
+                verb = line.split(b" ")[0].strip().upper()
+                if verb == b"EHLO":
+                    caps = ["fake.msa", "PIPELINING", "SIZE 10240000", "8BITMIME", "ENHANCEDSTATUSCODES"]
+                    if not tls and self.fault != "no_starttls":
+                        caps.append("STARTTLS")
+                    if self.xclient:
+                        caps.append("XCLIENT NAME ADDR PORT PROTO HELO LOGIN DESTADDR DESTPORT")
+                    caps.append("AUTH PLAIN LOGIN")
+                    send("".join("250-%s\r\n" % c for c in caps[:-1]) + "250 %s\r\n" % caps[-1])
+                elif verb == b"STARTTLS":
+                    if self.fault == "inject_after_220":
+                        send("220 2.0.0 Ready\r\n250 injected\r\n")
+                    else:
+                        send("220 2.0.0 Ready\r\n")
+                    conn = self.ctx.wrap_socket(conn, server_side=True)
+                    self.conns.append(conn)
+                    f = conn.makefile("rb")
+                    tls = True
+                elif verb == b"XCLIENT":
+                    send("220 fake.msa ESMTP\r\n")
+                elif verb == b"AUTH":
+                    send("235 2.7.0 Authentication successful\r\n")
+                elif verb == b"MAIL":
+                    self.mails += 1
+                    send("250 2.1.0 Ok\r\n")
+                elif verb == b"RCPT":
+                    send("250 2.1.5 Ok\r\n")
+                elif verb == b"DATA":
+                    in_data = True
+                    send("354 End data with <CR><LF>.<CR><LF>\r\n")
+                elif verb == b"QUIT":
+                    send("221 2.0.0 Bye\r\n")
+                    return
+                else:
+                    send("250 2.0.0 Ok\r\n")
+        except (OSError, ssl.SSLError):
+            return

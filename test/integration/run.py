@@ -1,0 +1,26 @@
+#!/usr/bin/env python3
+"""Runs the integration tests (test/integration/test_*.py) and writes "passed failed skipped"
+to the file named by --counts, so test/run-all.sh can add them to the unit-test counts."""
+import argparse
+import os
+import sys
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--counts", required=True)
+parser.add_argument("pattern", nargs="?", default="test_*.py")
+args = parser.parse_args()
+
+suite = unittest.defaultTestLoader.discover(HERE, pattern=args.pattern, top_level_dir=HERE)
+result = unittest.TextTestRunner(verbosity=2, stream=sys.stdout).run(suite)
+failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
+skipped = len(result.skipped)
+passed = result.testsRun - failed - skipped
+with open(args.counts, "w") as f:
+    f.write("%d %d %d\n" % (passed, failed, skipped))
+for test, reason in result.skipped:
+    print("skipped: %s: %s" % (test.id(), reason))
+sys.exit(0 if failed == 0 else 1)
