@@ -117,7 +117,7 @@ public:
         long long value = 0;
         if (s.getType() == Setting::TypeInt) {
             value = static_cast<int>(s);
-            checkNoWrap(s, value);
+            checkNoWrap(s);
         } else if (s.getType() == Setting::TypeInt64) {
             value = static_cast<long long>(s);
         } else {
@@ -207,8 +207,8 @@ private:
 
     // libconfig 1.5 stores an integer literal without the L suffix as a 32-bit int and wraps
     // silently (5000000000 reads as 705032704).  Re-read the literal from the source line and
-    // refuse a value that does not match what libconfig gave us.
-    void checkNoWrap(const Setting& s, long long value) const {
+    // refuse one that cannot be a plain int (unless it carries the L suffix).
+    void checkNoWrap(const Setting& s) const {
         const char* name = s.getName();
         const unsigned lineNo = s.getSourceLine();
         if (name == nullptr || lineNo == 0) {
@@ -249,7 +249,10 @@ private:
             const bool fits = errno != ERANGE &&
                               (hex ? literal >= 0 && literal <= 0xffffffffLL
                                    : literal >= INT_MIN && literal <= INT_MAX);
-            if (!fits || (!hex && literal != value)) {
+            // Several settings of the same name may share a line (a one-line listen list):
+            // only a literal that cannot be a plain int is the wrapped one.
+            const bool int64Literal = *end == 'L' || *end == 'l';
+            if (!fits && !int64Literal) {
                 fail(s, quoted(s.getPath()) +
                             " is too large for a plain integer; write it with an L suffix "
                             "(e.g. 5000000000L)");

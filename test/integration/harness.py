@@ -52,8 +52,19 @@ def msa():
         m = PostfixMsa(os.path.join(workdir(), "msa"), free_port(), CERTS)
         m.start()
         atexit.register(m.stop)
+        # The start script's readiness probe is a connection too; let its log lines land so
+        # that tests counting MSA sessions start from a settled log.
+        deadline = time.monotonic() + 5
+        while "disconnect from" not in m.log_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
         _msa = m
     return _msa
+
+
+def free_port6():
+    with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+        s.bind(("::1", 0))
+        return s.getsockname()[1]
 
 
 def wait_port(port, host="127.0.0.1", timeout=10.0, proc=None):
@@ -103,10 +114,12 @@ class Proxy:
     """A subproxy process with its own config, log and port.  Use as a context manager."""
 
     def __init__(self, backend="sasl", login="xclient", mechanisms=("PLAIN", "LOGIN", "CRAM-MD5"),
-                 upstream=None, limits=None, extra=None, sasl_dir=None, listen=None, name=None):
+                 upstream=None, limits=None, extra=None, sasl_dir=None, listen=None, name=None,
+                 port=None, wait_host="127.0.0.1"):
+        self.wait_host = wait_host   # where start() waits for the listener (a listen address)
         self.dir = tempfile.mkdtemp(prefix=(name or "proxy") + ".", dir=workdir())
         os.chmod(self.dir, 0o755)
-        self.port = free_port()
+        self.port = port or free_port()
         self.implicit_port = None
         if sasl_dir is None and backend == "sasl":
             sasl_dir = make_sasldb(os.path.join(self.dir, "sasl"))
@@ -150,7 +163,7 @@ class Proxy:
         self._log = open(self.log_file, "ab")
         self.proc = subprocess.Popen([SUBPROXY, "-f", "-c", self.conf_file], stdout=self._log,
                                      stderr=subprocess.STDOUT)
-        if not wait_port(self.port, proc=self.proc):
+        if not wait_port(self.port, host=self.wait_host, proc=self.proc):
             self.stop()
             raise RuntimeError("subproxy did not start:\n" + self.log_text())
         return self
