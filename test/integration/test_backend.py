@@ -1,0 +1,167 @@
+"""Password backends: saslauthd (through a scripted saslauthd on a Unix socket, because a real
+one cannot be made slow or hung on demand) and the proof that a slow backend stalls nobody."""
+import base64
+import os
+import socket
+import struct
+import threading
+import time
+import unittest
+import uuid
+
+import harness as h
+
+
+class FakeSaslauthd:
+    """Speaks saslauthd's mux protocol: four counted strings in (user, password, service, realm),
+    one counted string out ("OK" / "NO ...").  `slow_users` answer only after `delay` seconds."""
+
+    def __init__(self, directory, users, slow_users=(), delay=6.0):
+        self.path = os.path.join(directory, "mux")
+        self.users = users
+        self.slow = set(slow_users)
+        self.delay = delay
+        self.requests = []
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(self.path)
+        os.chmod(self.path, 0o777)
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.stopping = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stopping = True
+        self.thread.join(5)
+        self.sock.close()
+        return False
+
+    def _serve(self):
+        while not self.stopping:
+            try:
+                conn, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    @staticmethod
+    def _counted(conn):
+        head = b""
+        while len(head) < 2:
+            chunk = conn.recv(2 - len(head))
+            if not chunk:
+                raise EOFError
+            head += chunk
+        (n,) = struct.unpack(">H", head)
+        data = b""
+        while len(data) < n:
+            chunk = conn.recv(n - len(data))
+            if not chunk:
+                raise EOFError
+            data += chunk
+        return data.decode()
+
+    def _answer(self, conn):
+        try:
+            user, password, service, realm = (self._counted(conn) for _ in range(4))
+            self.requests.append((user, service, realm))
+            if user in self.slow:
+                time.sleep(self.delay)
+            ok = self.users.get(user) == password
+            reply = b"OK" if ok else b"NO authentication failed"
+            conn.sendall(struct.pack(">H", len(reply)) + reply)
+        except (EOFError, OSError):
+            pass
+        finally:
+            conn.close()
+
+
+def saslauthd_dir(name):
+    d = os.path.join(h.workdir(), name + "-" + uuid.uuid4().hex[:6])
+    os.makedirs(d)
+    os.chmod(d, 0o755)
+    with open(os.path.join(d, "subproxy.conf"), "w") as f:
+        f.write("pwcheck_method: saslauthd\nsaslauthd_path: %s/mux\nmech_list: PLAIN LOGIN\n" % d)
+    return d
+
+
+class Saslauthd(unittest.TestCase):
+    def test_plain_and_login_through_saslauthd(self):
+        d = saslauthd_dir("saslauthd")
+        with FakeSaslauthd(d, h.USERS) as fake:
+            with h.Proxy(name="saslauthd", sasl_dir=d, mechanisms=["PLAIN", "LOGIN"]) as p:
+                for mech in ("PLAIN", "LOGIN"):
+                    c = h.login(p.port, mech=mech)
+                    c.cmd("QUIT")
+                self.assertEqual(fake.requests[0][0], "alice")
+                self.assertEqual(fake.requests[0][1], "smtp")
+
+    def test_backend_down_is_454(self):
+        d = saslauthd_dir("saslauthd-down")      # nobody listens on its mux
+        with h.Proxy(name="saslauthd-down", sasl_dir=d, mechanisms=["PLAIN", "LOGIN"]) as p:
+            c = h.RawClient(p.port)
+            c.reply()
+            c.cmd("EHLO customer.example")
+            c.starttls()
+            c.cmd("EHLO customer.example")
+            code, lines = h.auth(c, "PLAIN", "alice", h.USERS["alice"])
+            self.assertEqual(code, 454)
+            self.assertTrue(lines[0].startswith("4.7.0"))
+            c.close()
+
+    def test_slow_backend_stalls_no_other_session(self):
+        d = saslauthd_dir("saslauthd-slow")
+        with FakeSaslauthd(d, dict(h.USERS, slowpoke="pw"), slow_users={"slowpoke"}, delay=6.0):
+            p = h.Proxy(name="slow", sasl_dir=d, mechanisms=["PLAIN", "LOGIN"])
+            p.config["auth"]["workers"] = 1     # the pool must grow past the stuck thread
+            with p:
+                slow = h.RawClient(p.port)
+                slow.reply()
+                slow.cmd("EHLO slow.example")
+                slow.starttls()
+                slow.cmd("EHLO slow.example")
+                slow.send("AUTH PLAIN " + base64.b64encode(b"\0slowpoke\0pw").decode() + "\r\n")
+                time.sleep(0.5)         # the backend now sits on that request
+                started = time.monotonic()
+                before = len(h.msa().messages())
+                s = h.smtp(p.port)
+                s.login("alice", h.USERS["alice"])
+                subject = "while-slow " + uuid.uuid4().hex[:8]
+                s.sendmail("alice@example.com", ["bob@example.com"], h.message(subject))
+                s.quit()
+                elapsed = time.monotonic() - started
+                self.assertLess(elapsed, 3.0, "an honest customer waited %.1fs behind a slow backend" % elapsed)
+                self.assertIn(subject.encode(), h.delivered_since(before)[-1][1])
+                code, _ = slow.reply()      # the slow one is answered when its backend answers
+                self.assertEqual(code, 235)
+                self.assertGreater(time.monotonic() - started, 4.0)
+                slow.close()
+
+    def test_hung_backend_times_out_with_454(self):
+        d = saslauthd_dir("saslauthd-hung")
+        with FakeSaslauthd(d, dict(h.USERS, stuck="pw"), slow_users={"stuck"}, delay=20.0):
+            p = h.Proxy(name="hung", sasl_dir=d, mechanisms=["PLAIN", "LOGIN"])
+            p.config["auth"]["timeout"] = 2
+            with p:
+                c = h.RawClient(p.port)
+                c.reply()
+                c.cmd("EHLO stuck.example")
+                c.starttls()
+                c.cmd("EHLO stuck.example")
+                started = time.monotonic()
+                code, lines = h.auth(c, "PLAIN", "stuck", "pw")
+                self.assertEqual(code, 454)
+                self.assertLess(time.monotonic() - started, 5.0)
+                # The session is usable again: another AUTH (fresh SASL state) works.
+                self.assertEqual(h.auth(c, "PLAIN", "alice", h.USERS["alice"])[0], 235)
+                c.close()
+
+
+if __name__ == "__main__":
+    unittest.main()
