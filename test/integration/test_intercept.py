@@ -116,29 +116,12 @@ class Interception(unittest.TestCase):
                 ["ip", "-n", ns, "-6", "route", "add", "default", "via", cls.v6_host]):
             run(argv)
 
-        # Our own MSA: the shared one runs with inet_protocols=ipv4, and then Postfix refuses
-        # every IPv6 XCLIENT address ("501 5.5.4 Bad ADDR syntax: IPV6:..."), so an IPv6
-        # customer could never be handed over.  Same script, dual-stack protocol support.
-        cls.msa = h.PostfixMsa(os.path.join(h.workdir(), "msa-intercept"), h.free_port(), h.CERTS)
-        cls.msa.start()
-        etc = os.path.join(cls.msa.dir, "etc")
-        run(["postconf", "-c", etc, "-e", "inet_protocols = all"])
-        run(["postfix", "-c", etc, "reload"])
-        # The proxy under test (upstream: the loopback MSA) and one with upstream host
-        # "original", whose loop guard must refuse direct connections but not redirected ones.
-        listen = lambda port: [{"address": cls.v4_host, "port": port},   # noqa: E731
-                               {"address": cls.v6_host, "port": port}]
-        port = h.free_port()
-        cls.proxy = h.Proxy(name="intercept", port=port, listen=listen(port), wait_host=cls.v4_host,
-                            upstream={"port": cls.msa.port})
-        port = h.free_port()
-        cls.original = h.Proxy(name="intercept-original", port=port, listen=listen(port),
-                               wait_host=cls.v4_host, upstream={"host": "original", "port": 587})
-
         # REDIRECT :25 -> proxy, :2525 -> loop-guard proxy; IPv4 must work, IPv6 may skip.
+        # Tried before anything slow is started, so that an unusable nat table skips quickly.
+        proxy_port, original_port = h.free_port(), h.free_port()
         cls.nat6_error = None
         for tool in ("iptables", "ip6tables"):
-            for dport, target in ((25, cls.proxy.port), (REDIRECT_PORT, cls.original.port)):
+            for dport, target in ((25, proxy_port), (REDIRECT_PORT, original_port)):
                 spec = ["PREROUTING", "-i", host_if, "-p", "tcp", "--dport", str(dport),
                         "-m", "comment", "--comment", TAG, "-j", "REDIRECT", "--to-ports", str(target)]
                 r = run([tool, "-w", "10", "-t", "nat", "-A"] + spec, check=False)
@@ -149,6 +132,24 @@ class Interception(unittest.TestCase):
                     cls.nat6_error = reason
                     break
                 cls.rules.append((tool, spec))
+
+        # Our own MSA: the shared one runs with inet_protocols=ipv4, and then Postfix refuses
+        # every IPv6 XCLIENT address ("501 5.5.4 Bad ADDR syntax: IPV6:..."), so an IPv6
+        # customer could never be handed over.  Same script, dual-stack protocol support.
+        cls.msa = h.PostfixMsa(os.path.join(h.workdir(), "msa-intercept"), h.free_port(), h.CERTS)
+        cls.msa.start()
+        etc = os.path.join(cls.msa.dir, "etc")
+        run(["postconf", "-c", etc, "-e", "inet_protocols = all"])
+        run(["postfix", "-c", etc, "reload"])
+
+        # The proxy under test (upstream: our MSA on loopback) and one with upstream host
+        # "original", whose loop guard must refuse direct connections but not redirected ones.
+        listen = lambda port: [{"address": cls.v4_host, "port": port},   # noqa: E731
+                               {"address": cls.v6_host, "port": port}]
+        cls.proxy = h.Proxy(name="intercept", port=proxy_port, listen=listen(proxy_port),
+                            wait_host=cls.v4_host, upstream={"port": cls.msa.port})
+        cls.original = h.Proxy(name="intercept-original", port=original_port, listen=listen(original_port),
+                               wait_host=cls.v4_host, upstream={"host": "original", "port": 587})
 
         for p in (cls.proxy, cls.original):
             cls.proxies.append(p)

@@ -375,5 +375,18 @@ class Listeners(unittest.TestCase):
                 self.assertTrue(p.wait_log("[::1]:"))
 
 
+
+class Loops(unittest.TestCase):
+    def test_original_destination_without_redirect_is_a_loop(self):
+        # host = "original" dials what the customer dialled; a customer that reached us
+        # directly dialled the proxy itself, so relaying would loop.
+        with h.Proxy(name="loop", upstream={"host": "original"}) as p:
+            c = h.RawClient(p.port)
+            code, lines = c.reply()
+            self.assertEqual((code, lines[0][:5]), (421, "4.3.5"))
+            self.assertTrue(c.closed())
+            self.assertTrue(p.wait_log("mail loop"))
+
+
 if __name__ == "__main__":
     unittest.main()

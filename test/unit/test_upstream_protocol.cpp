@@ -1,0 +1,366 @@
+// UpstreamDialog: the MSA-side handshake (greeting, EHLO, STARTTLS, EHLO, XCLIENT or replayed
+// AUTH, EHLO), driven reply by reply.
+#include <boost/test/unit_test.hpp>
+
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "base64.h"
+#include "upstream_protocol.h"
+
+namespace subproxy {
+// Printable failure kinds for BOOST_TEST messages.
+static std::ostream& operator<<(std::ostream& os, UpstreamFailure kind) {
+    return os << "UpstreamFailure(" << static_cast<int>(kind) << ")";
+}
+}  // namespace subproxy
+
+using namespace subproxy;
+
+namespace {
+
+// UpstreamDialog keeps a reference to its config: it must outlive the dialog (no temporaries).
+const UpstreamConfig kDefaultConfig{};
+
+Reply msa(int code, std::vector<std::string> lines) {
+    Reply r;
+    r.code = code;
+    r.lines = std::move(lines);
+    return r;
+}
+
+UpstreamIdentity identity(const std::string& address = "192.0.2.10") {
+    UpstreamIdentity id;
+    id.login = "user+x=y@example.com";
+    id.password = "secret";
+    id.helo = "client.example";
+    id.client.address = address;
+    id.client.port = 51234;
+    id.client.destAddress = "198.51.100.1";
+    id.client.destPort = 25;
+    return id;
+}
+
+const std::vector<std::string> kAllXclient{"XCLIENT NAME ADDR PORT PROTO HELO LOGIN DESTADDR DESTPORT"};
+
+Reply ehloReply(std::vector<std::string> keywords) {
+    keywords.insert(keywords.begin(), "msa.test");
+    return msa(250, keywords);
+}
+
+const Reply kGreeting = msa(220, {"msa.test ESMTP Postfix"});
+
+// Greeting, EHLO, STARTTLS, 220, handshake; returns the action after the handshake.
+UpstreamDialog::Action throughTls(UpstreamDialog& d) {
+    auto a = d.onReply(kGreeting);
+    BOOST_REQUIRE_EQUAL(a.send, "EHLO proxy.test\r\n");
+    BOOST_REQUIRE(!a.failed);
+    a = d.onReply(ehloReply({"PIPELINING", "STARTTLS", "XCLIENT ADDR"}));
+    BOOST_REQUIRE_EQUAL(a.send, "STARTTLS\r\n");
+    BOOST_REQUIRE(!a.startTls);
+    a = d.onReply(msa(220, {"2.0.0 Ready to start TLS"}));
+    BOOST_REQUIRE(a.startTls);
+    BOOST_REQUIRE_EQUAL(a.send, "");
+    a = d.onTlsEstablished();
+    BOOST_REQUIRE_EQUAL(a.send, "EHLO proxy.test\r\n");
+    return a;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(upstream_protocol)
+
+BOOST_AUTO_TEST_CASE(starttls_xclient_full_dialog) {
+    UpstreamConfig cfg;
+    UpstreamDialog d(cfg, "proxy.test", identity(), false, true);
+    throughTls(d);
+    auto caps = kAllXclient;
+    caps.push_back("AUTH PLAIN LOGIN");
+    auto a = d.onReply(ehloReply(caps));
+    BOOST_TEST(!a.failed);
+    BOOST_TEST(!a.ready);
+    BOOST_TEST(a.send ==
+               "XCLIENT LOGIN=user+2Bx+3Dy@example.com HELO=client.example NAME=[UNAVAILABLE] PROTO=ESMTP "
+               "DESTADDR=198.51.100.1 DESTPORT=25 PORT=51234 ADDR=192.0.2.10\r\n");
+    a = d.onReply(msa(220, {"msa.test ESMTP Postfix"}));
+    BOOST_TEST(a.send == "EHLO client.example\r\n");
+    BOOST_TEST(!a.ready);
+    a = d.onReply(ehloReply({"PIPELINING", "SIZE 10240000", "8BITMIME", "DSN"}));
+    BOOST_TEST(a.ready);
+    BOOST_TEST(a.send == "");
+    BOOST_TEST(!a.failed);
+    BOOST_TEST(d.caps().has("DSN"));
+    BOOST_TEST(d.caps().size() == 10240000u);
+    BOOST_TEST(!d.caps().has("XCLIENT"));
+    // Anything more is out of step.
+    a = d.onReply(msa(250, {"surprise"}));
+    BOOST_TEST(a.failed);
+    BOOST_TEST(a.failure == UpstreamFailure::Protocol);
+}
+
+BOOST_AUTO_TEST_CASE(xclient_ipv6_and_only_advertised_attributes) {
+    UpstreamConfig cfg;
+    UpstreamDialog d(cfg, "proxy.test", identity("2001:db8::1"), false, true);
+    throughTls(d);
+    auto a = d.onReply(ehloReply({"XCLIENT ADDR LOGIN"}));
+    BOOST_TEST(a.send == "XCLIENT LOGIN=user+2Bx+3Dy@example.com ADDR=IPV6:2001:db8::1\r\n");
+}
+
+BOOST_AUTO_TEST_CASE(xclient_without_login_for_backend_upstream) {
+    UpstreamIdentity id = identity();
+    id.login.clear();
+    UpstreamDialog d(kDefaultConfig, "proxy.test", id, false, false);
+    throughTls(d);
+    auto a = d.onReply(ehloReply(kAllXclient));
+    BOOST_TEST(a.send.find("LOGIN=") == std::string::npos);
+    BOOST_TEST(a.send.rfind("XCLIENT HELO=client.example ", 0) == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(build_xclient_ipv6_destination) {
+    UpstreamIdentity id = identity("2001:db8::1");
+    id.client.destAddress = "2001:db8::25";
+    const auto cmds = buildXclient(id, parseEhloCaps({"msa", kAllXclient[0]}), true);
+    BOOST_REQUIRE_EQUAL(cmds.size(), 1u);
+    BOOST_TEST(cmds[0].find(" DESTADDR=IPV6:2001:db8::25 ") != std::string::npos);
+    BOOST_TEST(cmds[0].substr(cmds[0].size() - 22) == " ADDR=IPV6:2001:db8::1");
+}
+
+BOOST_AUTO_TEST_CASE(xclient_split_when_helo_long) {
+    UpstreamIdentity id = identity();
+    id.helo = std::string(175, 'h') + std::string(80, '+');  // 255 octets, 415 once xtext-encoded
+    const auto cmds = buildXclient(id, parseEhloCaps({"msa", kAllXclient[0]}), true);
+    BOOST_REQUIRE_EQUAL(cmds.size(), 2u);
+    std::string all;
+    for (const auto& c : cmds) {
+        BOOST_TEST(c.size() + 2 < 512u);
+        BOOST_TEST(c.rfind("XCLIENT ", 0) == 0u);
+        all += c.substr(7);
+    }
+    BOOST_TEST(cmds[1].find(" ADDR=192.0.2.10") != std::string::npos);
+    BOOST_TEST(cmds[1].substr(cmds[1].size() - 16) == " ADDR=192.0.2.10");
+    BOOST_TEST(cmds[0].find("ADDR=") == std::string::npos);
+    BOOST_TEST(all.find(" HELO=" + std::string(175, 'h') + [] {
+        std::string s;
+        for (int i = 0; i < 80; ++i) {
+            s += "+2B";
+        }
+        return s;
+    }()) != std::string::npos);
+
+    // The dialog sends them one after the other, each after a 220.
+    UpstreamDialog d(kDefaultConfig, "proxy.test", id, false, true);
+    throughTls(d);
+    auto a = d.onReply(ehloReply(kAllXclient));
+    BOOST_TEST(a.send == cmds[0] + "\r\n");
+    a = d.onReply(msa(220, {"ok"}));
+    BOOST_TEST(a.send == cmds[1] + "\r\n");
+    a = d.onReply(msa(220, {"ok"}));
+    BOOST_TEST(a.send == "EHLO " + id.helo + "\r\n");
+    a = d.onReply(ehloReply({"PIPELINING"}));
+    BOOST_TEST(a.ready);
+}
+
+BOOST_AUTO_TEST_CASE(xclient_hostile_helo_each_command_under_512) {
+    // checklist row 36 + upstream_protocol.h: each XCLIENT command under 512 octets even when the
+    // (255-octet) HELO consists of characters xtext must escape.
+    UpstreamIdentity id = identity();
+    id.helo = std::string(255, '=');
+    const auto cmds = buildXclient(id, parseEhloCaps({"msa", kAllXclient[0]}), true);
+    BOOST_REQUIRE(!cmds.empty());
+    for (const auto& c : cmds) {
+        BOOST_TEST(c.size() + 2 < 512u);
+    }
+    BOOST_TEST(cmds.back().find(" ADDR=192.0.2.10") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(msa_without_starttls_fails) {
+    UpstreamDialog d(kDefaultConfig, "proxy.test", identity(), false, true);
+    auto a = d.onReply(kGreeting);
+    BOOST_TEST(a.send == "EHLO proxy.test\r\n");
+    a = d.onReply(ehloReply({"PIPELINING", "XCLIENT ADDR LOGIN", "AUTH PLAIN"}));
+    BOOST_TEST(a.failed);
+    BOOST_TEST(a.failure == UpstreamFailure::Tls);
+    BOOST_TEST(a.send == "");  // never plaintext XCLIENT / AUTH
+}
+
+BOOST_AUTO_TEST_CASE(starttls_refused_fails) {
+    UpstreamDialog d(kDefaultConfig, "proxy.test", identity(), false, true);
+    d.onReply(kGreeting);
+    d.onReply(ehloReply({"STARTTLS"}));
+    auto a = d.onReply(msa(454, {"4.7.0 TLS not available"}));
+    BOOST_TEST(a.failed);
+    BOOST_TEST(a.failure == UpstreamFailure::Tls);
+    BOOST_TEST(!a.startTls);
+    BOOST_TEST(a.send == "");
+}
+
+BOOST_AUTO_TEST_CASE(reply_during_handshake_fails) {
+    UpstreamDialog d(kDefaultConfig, "proxy.test", identity(), false, true);
+    d.onReply(kGreeting);
+    d.onReply(ehloReply({"STARTTLS"}));
+    auto a = d.onReply(msa(220, {"go"}));
+    BOOST_REQUIRE(a.startTls);
+    a = d.onReply(msa(250, {"injected"}));
+    BOOST_TEST(a.failed);
+}
+
+BOOST_AUTO_TEST_CASE(pre_tls_caps_are_forgotten) {
+    // XCLIENT offered only before TLS does not count after it (RFC 3207 §4.2).
+    UpstreamDialog d(kDefaultConfig, "proxy.test", identity(), false, true);
+    d.onReply(kGreeting);
+    d.onReply(ehloReply({"STARTTLS", kAllXclient[0]}));
+    d.onReply(msa(220, {"go"}));
+    d.onTlsEstablished();
+    auto a = d.onReply(ehloReply({"PIPELINING"}));
+    BOOST_TEST(a.failed);
+    BOOST_TEST(a.failure == UpstreamFailure::Refused);
+    BOOST_TEST(a.send == "");
+}
+
+BOOST_AUTO_TEST_CASE(non_220_greeting_fails) {
+    UpstreamDialog d(kDefaultConfig, "proxy.test", identity(), false, true);
+    auto a = d.onReply(msa(554, {"5.7.1 go away"}));
+    BOOST_TEST(a.failed);
+    BOOST_TEST(a.failure == UpstreamFailure::Refused);
+    BOOST_TEST(a.send == "");
+    BOOST_TEST(a.detail.find("go away") != std::string::npos);
+    UpstreamDialog e(kDefaultConfig, "proxy.test", identity(), false, true);
+    a = e.onReply(msa(421, {"4.3.2 busy"}));
+    BOOST_TEST(a.failed);
+}
+
+BOOST_AUTO_TEST_CASE(ehlo_refused_fails) {
+    UpstreamDialog d(kDefaultConfig, "proxy.test", identity(), false, true);
+    d.onReply(kGreeting);
+    auto a = d.onReply(msa(502, {"5.5.2 no EHLO"}));
+    BOOST_TEST(a.failed);
+}
+
+BOOST_AUTO_TEST_CASE(xclient_refused_fails) {
+    UpstreamDialog d(kDefaultConfig, "proxy.test", identity(), false, true);
+    throughTls(d);
+    auto a = d.onReply(ehloReply(kAllXclient));
+    BOOST_REQUIRE(!a.send.empty());
+    a = d.onReply(msa(550, {"5.7.0 insufficient authorization"}));
+    BOOST_TEST(a.failed);
+    BOOST_TEST(a.failure == UpstreamFailure::Refused);
+    BOOST_TEST(!a.ready);
+}
+
+BOOST_AUTO_TEST_CASE(xclient_not_offered_fails) {
+    UpstreamDialog d(kDefaultConfig, "proxy.test", identity(), false, true);
+    throughTls(d);
+    auto a = d.onReply(ehloReply({"PIPELINING", "AUTH PLAIN"}));
+    BOOST_TEST(a.failed);
+    BOOST_TEST(a.failure == UpstreamFailure::Refused);
+}
+
+BOOST_AUTO_TEST_CASE(replay_auth_plain) {
+    UpstreamConfig cfg;
+    cfg.login = UpstreamLogin::Replay;
+    UpstreamIdentity id = identity();
+    id.login = "user";
+    id.password = "pass";
+    UpstreamDialog d(cfg, "proxy.test", id, false, true);
+    throughTls(d);
+    auto a = d.onReply(ehloReply({"PIPELINING", "AUTH LOGIN PLAIN", "XCLIENT ADDR"}));
+    BOOST_TEST(a.send == "AUTH PLAIN " + encodeBase64(std::string("\0user\0pass", 10)) + "\r\n");
+    BOOST_TEST(a.send == "AUTH PLAIN AHVzZXIAcGFzcw==\r\n");
+    BOOST_TEST(!a.ready);
+    a = d.onReply(msa(235, {"2.7.0 Authentication successful"}));
+    BOOST_TEST(a.ready);
+    BOOST_TEST(!a.failed);
+    BOOST_TEST(d.caps().has("PIPELINING"));
+}
+
+BOOST_AUTO_TEST_CASE(replay_auth_plain_rejected_fails) {
+    UpstreamConfig cfg;
+    cfg.login = UpstreamLogin::Replay;
+    UpstreamDialog d(cfg, "proxy.test", identity(), false, true);
+    throughTls(d);
+    d.onReply(ehloReply({"AUTH PLAIN"}));
+    auto a = d.onReply(msa(535, {"5.7.8 Error: authentication failed"}));
+    BOOST_TEST(a.failed);
+    BOOST_TEST(a.failure == UpstreamFailure::Refused);
+}
+
+BOOST_AUTO_TEST_CASE(replay_auth_login_two_steps) {
+    UpstreamConfig cfg;
+    cfg.login = UpstreamLogin::Replay;
+    UpstreamIdentity id = identity();
+    id.login = "user";
+    id.password = "pass";
+    UpstreamDialog d(cfg, "proxy.test", id, false, true);
+    throughTls(d);
+    auto a = d.onReply(ehloReply({"AUTH LOGIN"}));
+    BOOST_TEST(a.send == "AUTH LOGIN dXNlcg==\r\n");
+    a = d.onReply(msa(334, {"UGFzc3dvcmQ6"}));
+    BOOST_TEST(a.send == "cGFzcw==\r\n");
+    BOOST_TEST(!a.ready);
+    a = d.onReply(msa(235, {"2.7.0 Authentication successful"}));
+    BOOST_TEST(a.ready);
+}
+
+BOOST_AUTO_TEST_CASE(replay_without_plain_or_login_fails) {
+    UpstreamConfig cfg;
+    cfg.login = UpstreamLogin::Replay;
+    UpstreamDialog d(cfg, "proxy.test", identity(), false, true);
+    throughTls(d);
+    auto a = d.onReply(ehloReply({"AUTH CRAM-MD5"}));
+    BOOST_TEST(a.failed);
+    BOOST_TEST(a.send == "");
+}
+
+BOOST_AUTO_TEST_CASE(implicit_tls_skips_starttls) {
+    UpstreamConfig cfg;
+    cfg.tls = UpstreamTls::Implicit;
+    UpstreamDialog d(cfg, "proxy.test", identity(), true, true);
+    auto a = d.onReply(kGreeting);
+    BOOST_TEST(a.send == "EHLO proxy.test\r\n");
+    a = d.onReply(ehloReply({"PIPELINING", "XCLIENT ADDR LOGIN"}));
+    BOOST_TEST(!a.startTls);
+    BOOST_TEST(a.send == "XCLIENT LOGIN=user+2Bx+3Dy@example.com ADDR=192.0.2.10\r\n");
+    a = d.onReply(msa(220, {"ok"}));
+    BOOST_TEST(a.send == "EHLO client.example\r\n");
+    a = d.onReply(ehloReply({"PIPELINING"}));
+    BOOST_TEST(a.ready);
+}
+
+BOOST_AUTO_TEST_CASE(implicit_tls_ignores_starttls_keyword) {
+    UpstreamConfig cfg;
+    cfg.tls = UpstreamTls::StartTls;  // tlsActive wins: the connection is already encrypted
+    UpstreamDialog d(cfg, "proxy.test", identity(), true, true);
+    d.onReply(kGreeting);
+    auto a = d.onReply(ehloReply({"STARTTLS", "XCLIENT ADDR"}));
+    BOOST_TEST(a.send == "XCLIENT ADDR=192.0.2.10\r\n");
+}
+
+BOOST_AUTO_TEST_CASE(tls_none_skips_starttls) {
+    UpstreamConfig cfg;
+    cfg.tls = UpstreamTls::None;
+    UpstreamDialog d(cfg, "proxy.test", identity(), false, true);
+    d.onReply(kGreeting);
+    auto a = d.onReply(ehloReply({"STARTTLS", "XCLIENT ADDR"}));
+    BOOST_TEST(!a.startTls);
+    BOOST_TEST(a.send == "XCLIENT ADDR=192.0.2.10\r\n");
+}
+
+BOOST_AUTO_TEST_CASE(login_none_ready_after_ehlo) {
+    UpstreamConfig cfg;
+    cfg.login = UpstreamLogin::None;
+    UpstreamDialog d(cfg, "proxy.test", identity(), false, false);
+    throughTls(d);
+    auto a = d.onReply(ehloReply({"PIPELINING", "SIZE 1000"}));
+    BOOST_TEST(a.ready);
+    BOOST_TEST(a.send == "");
+    BOOST_TEST(d.caps().size() == 1000u);
+}
+
+BOOST_AUTO_TEST_CASE(custom_helo_name_towards_msa) {
+    UpstreamDialog d(kDefaultConfig, "relay.isp.example", identity(), false, true);
+    auto a = d.onReply(kGreeting);
+    BOOST_TEST(a.send == "EHLO relay.isp.example\r\n");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
