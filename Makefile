@@ -58,7 +58,9 @@ certs/.stamp: certs/make-certs.sh
 deps:
 	test/deps.sh
 
-demo: proxy/subproxy certs/.stamp
+demo:
+	$(MAKE) deps
+	$(MAKE) all certs
 	test/demo.sh
 
 install: proxy/subproxy

@@ -235,6 +235,14 @@ void ClientProtocol::handleLine(const std::string& line) {
 
 void ClientProtocol::handleCommand(const Command& cmd) {
     const unsigned flags = cmd.spec().flags;
+    if (cmd.verb == Verb::Bdat) {
+        // The chunk that follows BDAT is raw bytes we would otherwise read as commands
+        // (checklist #33): refuse and leave rather than try to skip it.
+        reply(502, "5.5.1 Error: BDAT without CHUNKING");
+        reply(421, "4.7.0 " + config_.hostname + " Error: closing connection");
+        close("BDAT without CHUNKING");
+        return;
+    }
     if (flags & kRefused) {
         if (cmd.verb == Verb::Unknown) {
             host_.logInfo("unknown command: " + printable(cmd.verbText, 16));
@@ -246,6 +254,11 @@ void ClientProtocol::handleCommand(const Command& cmd) {
     }
     if (!tls_ && !(flags & kPreTls)) {
         replyError(530, "5.7.0 " + config_.replies.tlsRequired);
+        return;
+    }
+    if (tls_ && !ehloSeen_ && (cmd.verb == Verb::Mail || cmd.verb == Verb::Rcpt || cmd.verb == Verb::Data)) {
+        // RFC 3207 §4.2: TLS wiped the EHLO; say what is missing first (checklist #6).
+        replyError(503, "5.5.1 Error: send HELO/EHLO first");
         return;
     }
     if (tls_ && !authenticated_ && !(flags & kPreAuth)) {
@@ -447,7 +460,9 @@ void ClientProtocol::cmdAuth(const Command& cmd) {
         captureCredentials(*decoded);
         if (mech == "PLAIN" && replayUser_.empty()) {
             // Malformed PLAIN message, or an authzid naming someone else: no proxy
-            // authorization here.  Same reply as a wrong password.
+            // authorization here.  Same reply (and log line) as a wrong password.
+            host_.logWarning("SASL PLAIN authentication failed: malformed PLAIN message or foreign "
+                             "authorization identity, sasl_username=" + printable(user_));
             ++counters_.authFailures;
             authFailed(535, "5.7.8 Error: authentication failed: authentication failure", false);
             return;
@@ -463,10 +478,12 @@ void ClientProtocol::cmdAuth(const Command& cmd) {
 void ClientProtocol::captureCredentials(const std::string& decoded) {
     if (authMech_ == "PLAIN") {
         auto creds = parsePlain(decoded);
+        if (creds) {
+            user_ = creds->authcid;  // for the log, even when refused below
+        }
         if (creds && (creds->authzid.empty() || creds->authzid == creds->authcid)) {
             replayUser_ = creds->authcid;
             replayPassword_ = creds->password;
-            user_ = creds->authcid;
         }
     } else if (authMech_ == "LOGIN") {
         if (authResponses_ == 0) {
@@ -869,7 +886,12 @@ void ClientProtocol::onClientTimeout() {
     if (state_ == State::Closed) {
         return;
     }
-    host_.logInfo("timeout in state " + std::to_string(static_cast<int>(state_)));
+    host_.logInfo(std::string("timeout ") + (state_ == State::DataBody       ? "during DATA"
+                                             : state_ == State::AuthResponse ? "during AUTH"
+                                             : state_ == State::TlsHandshake ? "during the TLS handshake"
+                                             : ehloSeen_                     ? "waiting for a command"
+                                                                             : "waiting for HELO/EHLO") +
+                  ", helo=" + printable(helo_));
     reply(421, "4.4.2 " + config_.hostname + " Error: timeout exceeded");
     close("timeout");
 }

@@ -3,6 +3,7 @@
 // reading our source.  Defaults live in config.h's member initialisers.
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -277,6 +278,13 @@ void readListener(const Reader& r, const Setting& s, ListenerConfig& out) {
         r.fail(s, "missing required setting " + quoted(s.getPath() + ".port"));
     }
     out.address = r.readNonEmptyString(s["address"]);
+    unsigned char probe[sizeof(struct in6_addr)];
+    if (inet_pton(AF_INET, out.address.c_str(), probe) != 1 &&
+        inet_pton(AF_INET6, out.address.c_str(), probe) != 1) {
+        // Resolving a name here would make the bound address depend on DNS at start-up.
+        r.fail(s["address"], quoted(s.getPath() + ".address") +
+                                 " must be a numeric IPv4 or IPv6 address (\"0.0.0.0\", \"::\", …)");
+    }
     out.port = static_cast<int>(r.readInteger(s["port"], 1, 65535));
     r.optional(s, "tls", [&](const Setting& v) {
         out.tls = r.readEnum<ListenerTls>(
@@ -458,6 +466,13 @@ void checkCombinations(const Reader& r, const Setting& root, Config& config,
             }
         }
     }
+    if (config.upstream.login == UpstreamLogin::None && config.auth.backend == AuthBackend::Sasl) {
+        // The MSA would get sessions that carry no customer identity at all: it could only
+        // accept them by trusting our address, which turns any desync into an open relay.
+        r.fail(root["upstream"]["login"],
+               "login = \"none\" with auth.backend = \"sasl\" hands the MSA anonymous sessions; "
+               "use \"xclient\" or \"replay\"");
+    }
     if (replay && config.auth.backend == AuthBackend::Upstream) {
         r.fail(root["upstream"]["login"],
                "login = \"replay\" cannot be used with auth.backend = \"upstream\" (the MSA "
@@ -554,7 +569,16 @@ Config loadConfig(const std::string& path) {
         libconfig::Config cfg;
         cfg.setIncludeDir(directoryOf(path).c_str());
         cfg.readFile(path.c_str());
-        return buildConfig(cfg, path, text.str());
+        Config config = buildConfig(cfg, path, text.str());
+        // Relative paths are relative to the configuration file, not to wherever the daemon
+        // runs (it changes to / when it goes to the background).
+        for (std::string* file : {&config.tls.cert, &config.tls.key, &config.upstream.caFile,
+                                  &config.auth.saslConfigDir}) {
+            if (!file->empty() && (*file)[0] != '/') {
+                *file = directoryOf(path) + "/" + *file;
+            }
+        }
+        return config;
     });
 }
 
@@ -575,7 +599,7 @@ int syslogFacility(const std::string& name) {
         {"local7", LOG_LOCAL7},
     };
     for (const auto& [facilityName, value] : kFacilities) {
-        if (name == facilityName) {
+        if (iequals(name, facilityName)) {
             return value;
         }
     }

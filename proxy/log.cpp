@@ -24,6 +24,8 @@ void logOpen(int facility, bool alsoStderr) {
     toStderr = alsoStderr;
 }
 
+void logToStderr(bool on) { toStderr = on; }
+
 void logInfo(const std::string& line) { emit(LOG_INFO, "", line); }
 void logWarning(const std::string& line) { emit(LOG_WARNING, "warning: ", line); }
 void logError(const std::string& line) { emit(LOG_ERR, "error: ", line); }

@@ -6,6 +6,7 @@
 namespace subproxy {
 
 void logOpen(int facility, bool alsoStderr);
+void logToStderr(bool on);
 void logInfo(const std::string& line);
 void logWarning(const std::string& line);
 void logError(const std::string& line);

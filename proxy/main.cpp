@@ -1,6 +1,7 @@
 // subproxy [-f] [-c FILE] [-t] [-V]   — see man/subproxy.8
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 
@@ -48,6 +49,13 @@ int main(int argc, char** argv) {
         usage();
         return 2;
     }
+    if (!configFile.empty() && configFile[0] != '/') {
+        // SIGHUP re-reads it after the daemon changed to /.
+        if (char* cwd = ::getcwd(nullptr, 0)) {
+            configFile = std::string(cwd) + "/" + configFile;
+            std::free(cwd);
+        }
+    }
     if (check) {
         const int rc = subproxy::checkConfiguration(configFile);
         if (rc == 0) {
@@ -66,7 +74,8 @@ int main(int argc, char** argv) {
         return 1;
     }
     const auto& config = runtime->config;
-    subproxy::logOpen(subproxy::syslogFacility(config.logFacility), foreground);
+    // Start-up problems go to the terminal too; only a daemon that made it stops using stderr.
+    subproxy::logOpen(subproxy::syslogFacility(config.logFacility), true);
     try {
         if (config.auth.backend == subproxy::AuthBackend::Sasl) {
             subproxy::sasl::initialize(config.auth.saslService, config.auth.saslConfigDir);
@@ -76,6 +85,7 @@ int main(int argc, char** argv) {
             subproxy::logError(std::string("cannot go to the background: ") + std::strerror(errno));
             return 1;
         }
+        subproxy::logToStderr(foreground);
         return server.run();
     } catch (const std::exception& e) {
         subproxy::logError(e.what());

@@ -5,6 +5,7 @@
 
 #include <event2/dns.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstring>
 #include <iostream>
@@ -25,10 +26,40 @@ std::shared_ptr<const Runtime> loadRuntime(const std::string& configFile) {
     return runtime;
 }
 
+namespace {
+
+// What Cyrus SASL cannot do with this configuration (empty: all good).  Used by -t and by
+// SIGHUP, so that a reload never promises customers a mechanism the backend cannot serve.
+std::vector<std::string> saslProblems(const Config& config) {
+    std::vector<std::string> problems;
+    if (config.auth.backend != AuthBackend::Sasl) {
+        return problems;
+    }
+    const std::string cyrusFile = config.auth.saslConfigDir + "/" + config.auth.saslService + ".conf";
+    if (::access(cyrusFile.c_str(), R_OK) != 0) {
+        problems.push_back("auth.sasl_config_dir: cannot read " + cyrusFile + ": " + std::strerror(errno));
+        return problems;
+    }
+    const auto available = sasl::availableMechanisms(config.hostname, config.auth.saslRealm);
+    for (const auto& mech : config.auth.mechanisms) {
+        if (std::find(available.begin(), available.end(), mech) == available.end()) {
+            problems.push_back("auth.mechanisms: Cyrus SASL cannot serve " + mech + " with " + cyrusFile +
+                               " (check mech_list, pwcheck_method and the plugins installed; CRAM-MD5 needs "
+                               "auxprop secrets)");
+        }
+    }
+    return problems;
+}
+
+}  // namespace
+
 int checkConfiguration(const std::string& configFile) {
     std::shared_ptr<const Runtime> runtime;
     try {
         runtime = loadRuntime(configFile);
+        if (runtime->config.auth.backend == AuthBackend::Sasl) {
+            sasl::initialize(runtime->config.auth.saslService, runtime->config.auth.saslConfigDir);
+        }
     } catch (const ConfigError& e) {
         std::cerr << e.what() << "\n";
         return 1;
@@ -36,39 +67,11 @@ int checkConfiguration(const std::string& configFile) {
         std::cerr << configFile << ": " << e.what() << "\n";
         return 1;
     }
-    const Config& config = runtime->config;
-    if (config.auth.backend == AuthBackend::Sasl) {
-        try {
-            sasl::initialize(config.auth.saslService, config.auth.saslConfigDir);
-        } catch (const std::exception& e) {
-            std::cerr << configFile << ": auth: " << e.what() << "\n";
-            return 1;
-        }
-        const auto available = sasl::availableMechanisms(config.hostname, config.auth.saslRealm);
-        const std::string cyrusFile = config.auth.saslConfigDir + "/" + config.auth.saslService + ".conf";
-        if (::access(cyrusFile.c_str(), R_OK) != 0) {
-            std::cerr << configFile << ": auth.sasl_config_dir: cannot read " << cyrusFile << ": "
-                      << std::strerror(errno) << "\n";
-            return 1;
-        }
-        bool ok = true;
-        for (const auto& mech : config.auth.mechanisms) {
-            bool found = false;
-            for (const auto& a : available) {
-                found = found || a == mech;
-            }
-            if (!found) {
-                std::cerr << configFile << ": auth.mechanisms: Cyrus SASL cannot serve " << mech << " with "
-                          << cyrusFile << " (check mech_list, pwcheck_method and the plugins installed;"
-                          << " CRAM-MD5 needs auxprop secrets)\n";
-                ok = false;
-            }
-        }
-        if (!ok) {
-            return 1;
-        }
+    const auto problems = saslProblems(runtime->config);
+    for (const auto& problem : problems) {
+        std::cerr << configFile << ": " << problem << "\n";
     }
-    return 0;
+    return problems.empty() ? 0 : 1;
 }
 
 Server::Server(std::string configFile, std::shared_ptr<const Runtime> runtime)
@@ -167,9 +170,11 @@ void Server::accept(const Listener& listener, evutil_socket_t fd, const sockaddr
     for (const auto& h : config.upstream.hosts) {
         dialsOriginal = dialsOriginal || h == "original";
     }
-    // A customer that reached us without a redirect has no "original" destination to relay to:
-    // dialling it would be dialling ourselves.
-    if (dialsOriginal && !dest.redirected) {
+    // Intercepted: netfilter rewrote the destination (REDIRECT/DNAT), or, with TPROXY, the socket
+    // landed on an address:port that is not our listener's.  A customer that reached us
+    // directly has no "original" destination to relay to: dialling it would dial ourselves.
+    const bool intercepted = dest.redirected || dest.local.port != listener.config().port;
+    if (dialsOriginal && !intercepted) {
         logWarning(who + ": mail loop: dialled address [" + dest.dialled.address + "]:" +
                    std::to_string(dest.dialled.port) + " is this proxy itself; connection refused");
         refuse(fd, "421 4.3.5 " + config.hostname + " Error: mail loop detected, connection refused\r\n");
@@ -201,9 +206,18 @@ void Server::reload() {
     }
     const Config& now = runtime_->config;
     const Config& fresh = next->config;
-    bool listenersSame = now.listeners.size() == fresh.listeners.size();
-    for (std::size_t i = 0; listenersSame && i < now.listeners.size(); ++i) {
-        const auto& a = now.listeners[i];
+    if (fresh.auth.saslService == now.auth.saslService && fresh.auth.saslConfigDir == now.auth.saslConfigDir &&
+        fresh.auth.backend == now.auth.backend) {
+        const auto problems = saslProblems(fresh);
+        if (!problems.empty()) {
+            logError("reload failed, keeping the running configuration: " + problems.front());
+            return;
+        }
+    }
+    // Compare with the sockets we really hold, not with the last configuration read.
+    bool listenersSame = listeners_.size() == fresh.listeners.size();
+    for (std::size_t i = 0; listenersSame && i < listeners_.size(); ++i) {
+        const auto& a = listeners_[i]->config();
         const auto& b = fresh.listeners[i];
         listenersSame = a.address == b.address && a.port == b.port && a.tls == b.tls && a.transparent == b.transparent;
     }

@@ -248,13 +248,14 @@ void Session::runAuth(std::function<AuthResult(sasl::Attempt&)> step) {
     const std::string realm = config.auth.saslRealm;
     const std::string local = saslAddress(endpoint_.destAddress, endpoint_.destPort);
     const std::string remote = saslAddress(endpoint_.address, endpoint_.port);
+    const std::string prefix = prefix_;
     const std::uint64_t generation = authGeneration_;
     Server& server = server_;
     const std::uint64_t id = id_;
     const bool queued = server_.authWorkers().submit(
-        [job, result, step, hostname, realm, local, remote] {
+        [job, result, step, hostname, realm, local, remote, prefix] {
             if (!job->attempt) {
-                job->attempt = std::make_unique<sasl::Attempt>(hostname, realm, local, remote);
+                job->attempt = std::make_unique<sasl::Attempt>(hostname, realm, local, remote, prefix);
             }
             *result = step(*job->attempt);
         },

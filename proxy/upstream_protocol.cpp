@@ -40,9 +40,17 @@ std::string xclientAddress(const std::string& address) {
 std::vector<std::string> buildXclient(const UpstreamIdentity& identity, const EhloCaps& caps, bool sendLogin) {
     std::vector<std::pair<std::string, std::string>> attributes;
     auto add = [&](const std::string& name, const std::string& value) {
-        if (!value.empty() && xclientOffers(caps, name)) {
-            attributes.emplace_back(name, encodeXtext(value));
+        if (value.empty() || !xclientOffers(caps, name)) {
+            return;
         }
+        // xtext can triple a hostile HELO; cut the raw value until one attribute fits a command.
+        std::string raw = value;
+        std::string encoded = encodeXtext(raw);
+        while (std::string("XCLIENT ").size() + name.size() + 1 + encoded.size() > kXclientLimit) {
+            raw.pop_back();
+            encoded = encodeXtext(raw);
+        }
+        attributes.emplace_back(name, encoded);
     };
     if (sendLogin) {
         add("LOGIN", identity.login);
@@ -140,7 +148,8 @@ UpstreamDialog::Action UpstreamDialog::onReply(const Reply& reply) {
     case Step::Xclient:
         if (reply.code != 220) {
             return fail(UpstreamFailure::Refused,
-                        "MSA refused XCLIENT (is the proxy in smtpd_authorized_xclient_hosts?)" + said);
+                        "MSA refused XCLIENT (check smtpd_authorized_xclient_hosts; IPv6 customers need an MSA with "
+                        "inet_protocols = all)" + said);
         }
         if (!xclient_.empty()) {
             Action a;

@@ -73,12 +73,21 @@ void initialize(const std::string& service, const std::string& configDir) {
     done = true;
 }
 
+int Attempt::log(void* self, int level, const char* message) {
+    if (message && level <= SASL_LOG_WARN) {
+        logWarning(static_cast<Attempt*>(self)->logPrefix_ + "SASL: " + printable(message, 300));
+    }
+    return SASL_OK;
+}
+
 Attempt::Attempt(const std::string& hostname, const std::string& realm, const std::string& local,
-                 const std::string& remote) {
+                 const std::string& remote, std::string logPrefix)
+    : logPrefix_(std::move(logPrefix)),
+      callbacks_{{SASL_CB_LOG, asCallback(&Attempt::log), this}, {SASL_CB_LIST_END, nullptr, nullptr}} {
     sasl_conn_t* conn = nullptr;
     int rc = sasl_server_new("smtp", hostname.c_str(), realm.empty() ? nullptr : realm.c_str(),
                              local.empty() ? nullptr : local.c_str(), remote.empty() ? nullptr : remote.c_str(),
-                             nullptr, 0, &conn);
+                             callbacks_, 0, &conn);
     if (rc != SASL_OK) {
         setupError_ = std::string("sasl_server_new: ") + sasl_errstring(rc, nullptr, nullptr);
         if (conn) {

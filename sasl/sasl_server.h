@@ -28,8 +28,11 @@ struct ConnFree {
 class Attempt {
 public:
     // `local`/`remote` as Cyrus wants them: "1.2.3.4;25" / "2001:db8::1;25".
+    // `logPrefix` ("[1.2.3.4]:5678: ") starts every line Cyrus logs for this attempt.
     Attempt(const std::string& hostname, const std::string& realm, const std::string& local,
-            const std::string& remote);
+            const std::string& remote, std::string logPrefix = {});
+    Attempt(const Attempt&) = delete;
+    Attempt& operator=(const Attempt&) = delete;
 
     AuthResult start(const std::string& mechanism, const std::optional<std::string>& initial);
     AuthResult step(const std::string& response);
@@ -40,6 +43,10 @@ public:
 private:
     AuthResult result(int rc, const char* out, unsigned outLen);
 
+    static int log(void* self, int level, const char* message);
+
+    std::string logPrefix_;
+    sasl_callback_t callbacks_[2];  // must outlive conn_: Cyrus keeps the pointer
     std::unique_ptr<sasl_conn_t, ConnFree> conn_;
     std::string setupError_;
 };

@@ -95,6 +95,23 @@ class Signals(unittest.TestCase):
             for c in (old, new, third):
                 c.close()
 
+    def test_sighup_refuses_mechanisms_the_backend_cannot_serve(self):
+        # Cyrus (mech_list read once, at start) serves PLAIN and LOGIN only.
+        d = h.make_sasldb(os.path.join(h.workdir(), "sasl-reload-mechs"), mechs="PLAIN LOGIN")
+        p = h.Proxy(name="reload-mechs", mechanisms=["PLAIN", "LOGIN"], sasl_dir=d)
+        with p:
+            p.config["auth"]["mechanisms"] = ["PLAIN", "LOGIN", "CRAM-MD5"]
+            p.write_config()
+            p.proc.send_signal(signal.SIGHUP)
+            self.assertTrue(p.wait_log("reload failed, keeping the running configuration: auth.mechanisms"))
+            c = h.RawClient(p.port)  # new sessions still get the old, servable offer
+            c.reply()
+            c.cmd("EHLO again.example")
+            c.starttls()
+            code, lines = c.cmd("EHLO again.example")
+            self.assertIn("AUTH PLAIN LOGIN", lines)
+            c.close()
+
     def test_sigterm_lets_a_transaction_finish(self):
         p = h.Proxy(name="drain", limits={"shutdown_grace": 10})
         with p:

@@ -164,6 +164,15 @@ class Interception(unittest.TestCase):
     @classmethod
     def _cleanup(cls):
         errors = []
+
+        def undo(argv):     # every step runs, whatever the one before it did
+            try:
+                r = run(argv, check=False)
+                if r.returncode != 0:
+                    errors.append("%s: %s" % (" ".join(argv), r.stdout.strip()))
+            except Exception as e:
+                errors.append("%s: %s" % (" ".join(argv), e))
+
         for p in cls.proxies:
             try:
                 p.stop()
@@ -171,20 +180,16 @@ class Interception(unittest.TestCase):
                 errors.append("stop proxy: %s" % e)
         cls.proxies = []
         for tool, spec in reversed(cls.rules):
-            r = run([tool, "-w", "10", "-t", "nat", "-D"] + spec, check=False)
-            if r.returncode != 0:
-                errors.append("%s -D %s: %s" % (tool, " ".join(spec), r.stdout.strip()))
+            undo([tool, "-w", "10", "-t", "nat", "-D"] + spec)
         cls.rules = []
         if cls.msa:
             cls.msa.stop()
             cls.msa = None
         if cls.host_if:
-            run(["ip", "link", "del", cls.host_if], check=False)   # takes the peer with it
+            undo(["ip", "link", "del", cls.host_if])   # takes the peer with it
             cls.host_if = None
         if cls.ns:
-            r = run(["ip", "netns", "del", cls.ns], check=False)
-            if r.returncode != 0:
-                errors.append("ip netns del %s: %s" % (cls.ns, r.stdout.strip()))
+            undo(["ip", "netns", "del", cls.ns])
             cls.ns = None
         if errors:
             print("test_intercept cleanup problems:\n  " + "\n  ".join(errors), file=sys.stderr)

@@ -64,10 +64,14 @@ class BeforeTls(unittest.TestCase):
 
     def test_xclient_vrfy_etrn_unknown_refused(self):
         c = greeted(proxy().port)
-        for line in ("XCLIENT ADDR=192.0.2.1", "XFORWARD NAME=x", "VRFY root", "EXPN all", "ETRN x", "BDAT 10"):
+        for line in ("XCLIENT ADDR=192.0.2.1", "XFORWARD NAME=x", "VRFY root", "EXPN all", "ETRN x"):
             self.assertEqual(c.cmd(line)[0], 502, line)
         self.assertEqual(c.cmd("FROB")[0], 502)
-        c.close()
+        # BDAT's chunk would be read as commands: refuse and hang up (checklist #33).
+        c.send("BDAT 12 LAST\r\nMAIL FROM:<x>")
+        self.assertEqual(c.reply()[0], 502)
+        self.assertEqual(c.reply()[0], 421)
+        self.assertTrue(c.closed())
 
 
 class StartTlsInjection(unittest.TestCase):
@@ -151,6 +155,18 @@ class Authentication(unittest.TestCase):
         self.assertEqual(h.auth(c, "CRAM-MD5", "alice", h.USERS["alice"])[0], 235)
         self.assertEqual(c.cmd("AUTH PLAIN AGFsaWNlAGFsaWNlLXNlY3JldA==")[0], 503)
         c.cmd("QUIT")
+
+    def test_malformed_plain_is_logged_like_a_failure(self):
+        c = greeted(proxy().port)
+        c.cmd("EHLO customer.example")
+        c.starttls()
+        c.cmd("EHLO customer.example")
+        # authzid "root" != authcid "mallory": no proxy authorization, same 535 as a bad password
+        code, lines = c.cmd("AUTH PLAIN cm9vdABtYWxsb3J5AHNlY3JldA==")
+        self.assertEqual((code, lines[0][:5]), (535, "5.7.8"))
+        c.close()
+        self.assertTrue(proxy().wait_log("SASL PLAIN authentication failed: malformed PLAIN message or "
+                                         "foreign authorization identity, sasl_username=mallory"))
 
     def test_too_many_failures_disconnect(self):
         c = greeted(proxy().port)

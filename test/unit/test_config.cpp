@@ -133,7 +133,7 @@ BOOST_AUTO_TEST_CASE(unknown_keys_name_file_line_and_path) {
     BOOST_TEST(contains(errorOf(kMinimal + "limits = { max_sesions = 1; };"),
                         "unknown key 'limits.max_sesions'"));
     BOOST_TEST(contains(
-        errorOf("listen = ( { address = \"a\"; port = 1; tsl = \"implicit\"; } );\n"
+        errorOf("listen = ( { address = \"127.0.0.1\"; port = 1; tsl = \"implicit\"; } );\n"
                 "tls = { cert = \"c\"; key = \"k\"; };"),
         "test.conf:1: unknown key"));
 }
@@ -165,7 +165,7 @@ BOOST_AUTO_TEST_CASE(bad_enum_values_list_allowed) {
     BOOST_TEST(contains(errorOf(kMinimal + "auth = { mechanisms = [ \"GSSAPI\" ]; };"),
                         "invalid mechanism \"GSSAPI\""));
     BOOST_TEST(contains(
-        errorOf("listen = ( { address = \"a\"; port = 1; tls = \"none\"; } );\n"
+        errorOf("listen = ( { address = \"127.0.0.1\"; port = 1; tls = \"none\"; } );\n"
                 "tls = { cert = \"c\"; key = \"k\"; };"),
         "\"starttls\", \"implicit\""));
 }
@@ -179,7 +179,7 @@ BOOST_AUTO_TEST_CASE(integer_ranges) {
     BOOST_TEST(contains(errorOf(kMinimal + "limits = { max_message_size = 0L; };"), "not 0"));
     BOOST_TEST(contains(errorOf(kMinimal + "limits = { max_sessions = 3000000000L; };"),
                         "must be between 1 and 2147483647"));
-    BOOST_TEST(errorOf("listen = ( { address = \"a\"; port = 70000; } );\n"
+    BOOST_TEST(errorOf("listen = ( { address = \"127.0.0.1\"; port = 70000; } );\n"
                        "tls = { cert = \"c\"; key = \"k\"; };") ==
                "test.conf:1: 'listen.[0].port' must be between 1 and 65535, not 70000");
 }
@@ -201,12 +201,12 @@ BOOST_AUTO_TEST_CASE(required_settings) {
                         "missing required setting 'listen'"));
     BOOST_TEST(contains(errorOf("listen = ();\ntls = { cert = \"c\"; key = \"k\"; };"),
                         "test.conf:1: 'listen' must hold at least one listener"));
-    BOOST_TEST(contains(errorOf("listen = ( { address = \"a\"; port = 1; } );"),
+    BOOST_TEST(contains(errorOf("listen = ( { address = \"127.0.0.1\"; port = 1; } );"),
                         "missing required group 'tls'"));
-    BOOST_TEST(contains(errorOf("listen = ( { address = \"a\"; port = 1; } );\n"
+    BOOST_TEST(contains(errorOf("listen = ( { address = \"127.0.0.1\"; port = 1; } );\n"
                                 "tls = { cert = \"c\"; };"),
                         "test.conf:2: missing required setting 'tls.key'"));
-    BOOST_TEST(contains(errorOf("listen = ( { address = \"a\"; port = 1; } );\n"
+    BOOST_TEST(contains(errorOf("listen = ( { address = \"127.0.0.1\"; port = 1; } );\n"
                                 "tls = { key = \"k\"; };"),
                         "'tls.cert'"));
     BOOST_TEST(contains(errorOf("listen = ( { port = 1; } );\ntls = { cert = \"c\"; key = \"k\"; };"),
@@ -298,6 +298,58 @@ BOOST_AUTO_TEST_CASE(syslog_facilities) {
     BOOST_TEST(syslogFacility("authpriv") == LOG_AUTHPRIV);
     BOOST_TEST(syslogFacility("kern") == -1);
     BOOST_TEST(syslogFacility("") == -1);
+}
+
+
+BOOST_AUTO_TEST_CASE(several_listeners_on_one_line_are_not_mistaken_for_wrapped_integers) {
+    // Regression: the overflow check re-read "port = ..." from the source line and compared it
+    // with the wrong listener's value when a whole list sat on one line.
+    Config c = parseConfig(
+        "listen = ( { address = \"127.0.0.1\"; port = 10025; }, { address = \"::1\"; port = 10465; "
+        "tls = \"implicit\"; } );\ntls = { cert = \"/c\"; key = \"/k\"; };\n",
+        "test.conf");
+    BOOST_REQUIRE(c.listeners.size() == 2u);
+    BOOST_TEST(c.listeners[1].port == 10465);
+    BOOST_TEST(contains(errorOf(kMinimal + "limits = { max_message_size = 5000000000; };\n"), "L suffix"));
+}
+
+BOOST_AUTO_TEST_CASE(listen_address_must_be_numeric) {
+    const std::string e = errorOf("listen = ( { address = \"localhost\"; port = 25; } );\n"
+                                  "tls = { cert = \"/c\"; key = \"/k\"; };\n");
+    BOOST_TEST(contains(e, "test.conf:1:"));
+    BOOST_TEST(contains(e, "numeric"));
+}
+
+BOOST_AUTO_TEST_CASE(login_none_with_local_sasl_is_refused) {
+    // Anonymous MSA sessions would only work if the MSA trusted the proxy: an open relay.
+    const std::string e = errorOf(kMinimal + "upstream = { login = \"none\"; };\n");
+    BOOST_TEST(contains(e, "test.conf:3:"));
+    BOOST_TEST(contains(e, "anonymous"));
+    BOOST_TEST(errorOf(kMinimal + "auth = { backend = \"upstream\"; };\nupstream = { login = \"none\"; };\n")
+                   .empty());
+}
+
+BOOST_AUTO_TEST_CASE(log_facility_is_case_insensitive) {
+    BOOST_TEST(syslogFacility("LOCAL3") == LOG_LOCAL3);
+    BOOST_TEST(errorOf(kMinimal + "log_facility = \"Mail\";\n").empty());
+}
+
+BOOST_AUTO_TEST_CASE(relative_paths_are_relative_to_the_config_file) {
+    char dir[] = "/tmp/subproxy-conf.XXXXXX";
+    BOOST_REQUIRE(mkdtemp(dir) != nullptr);
+    const std::string path = std::string(dir) + "/subproxy.conf";
+    {
+        std::ofstream out(path);
+        out << "listen = ( { address = \"0.0.0.0\"; port = 10025; } );\n"
+               "tls = { cert = \"certs/c.pem\"; key = \"/abs/k.pem\"; };\n"
+               "auth = { sasl_config_dir = \"sasl\"; };\n";
+    }
+    Config c = loadConfig(path);
+    BOOST_TEST(c.tls.cert == std::string(dir) + "/certs/c.pem");
+    BOOST_TEST(c.tls.key == "/abs/k.pem");
+    BOOST_TEST(c.auth.saslConfigDir == std::string(dir) + "/sasl");
+    std::remove(path.c_str());
+    rmdir(dir);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
