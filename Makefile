@@ -23,10 +23,10 @@ PURE_SRCS := proxy/base64.cpp proxy/xtext.cpp proxy/sasl_payload.cpp proxy/line_
              proxy/smtp_command.cpp proxy/smtp_reply.cpp proxy/data_scanner.cpp \
              proxy/ehlo_caps.cpp proxy/config.cpp proxy/client_protocol.cpp \
              proxy/upstream_protocol.cpp proxy/text_util.cpp
-# I/O glue: libevent, OpenSSL, Cyrus SASL, syslog.
-IO_SRCS   := proxy/log.cpp proxy/tls.cpp proxy/original_dst.cpp proxy/listener.cpp \
-             proxy/auth_workers.cpp proxy/upstream.cpp proxy/session.cpp proxy/server.cpp \
-             sasl/sasl_server.cpp
+# Abuse defence (issue 3) and deployment kit (issue 4) add their pure files here.
+PURE_SRCS +=
+# I/O glue: libevent, OpenSSL, Cyrus SASL, syslog, sockets: every other source file.
+IO_SRCS   := $(filter-out $(PURE_SRCS) proxy/main.cpp,$(wildcard proxy/*.cpp sasl/*.cpp))
 MAIN_SRC  := proxy/main.cpp
 UNIT_SRCS := $(wildcard test/unit/*.cpp)
 
