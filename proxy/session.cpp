@@ -18,6 +18,7 @@ namespace {
 
 // Unprocessed customer input we hold while waiting (for SASL, the MSA, a DATA reply).
 constexpr std::size_t kMaxBufferedInput = 64 * 1024;
+constexpr std::size_t kMaxUnreadReplies = 64 * 1024;
 constexpr int kCloseLingerSeconds = 10;  // to flush the last reply to a stuck client
 
 std::string bracket(const std::string& address, int port) {
@@ -91,7 +92,10 @@ void Session::updateReading() {
     if (!bev_ || closing_) {
         return;
     }
+    // Bounded per session: unprocessed input, replies the client does not read (a NOOP flood
+    // without reading), and body bytes the MSA has not taken yet.
     const bool pause = protocol_.bufferedInput() > kMaxBufferedInput ||
+                       evbuffer_get_length(bufferevent_get_output(bev_.get())) > kMaxUnreadReplies ||
                        (upstream_ && upstream_->outputPending() > Upstream::kHighWater);
     if (pause != readPaused_) {
         readPaused_ = pause;
@@ -162,7 +166,9 @@ void Session::closeClient(const std::string& reason) {
 void Session::onWritten() {
     if (closing_) {
         scheduleDestroy();  // the write callback fires once the output is empty
+        return;
     }
+    updateReading();  // the client caught up with its replies
 }
 
 void Session::onEvent(short what) {

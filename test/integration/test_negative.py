@@ -404,5 +404,31 @@ class Loops(unittest.TestCase):
             self.assertTrue(p.wait_log("mail loop"))
 
 
+class Bounds(unittest.TestCase):
+    def test_client_that_never_reads_its_replies_cannot_grow_the_proxy(self):
+        def rss_kib(pid):
+            with open("/proc/%d/status" % pid) as f:
+                return int(next(l for l in f if l.startswith("VmRSS:")).split()[1])
+
+        with h.Proxy(name="noread") as p:
+            c = greeted(p.port)
+            before = rss_kib(p.proc.pid)
+            c.sock.settimeout(2)
+            chunk = b"NOOP\r\n" * 10000
+            sent = 0
+            try:
+                while sent < 16 * 1024 * 1024:     # the kernel buffers a few MB; we keep pushing
+                    sent += c.sock.send(chunk)
+            except socket.timeout:
+                pass                                # the proxy stopped reading: good
+            grown = rss_kib(p.proc.pid) - before
+            self.assertLess(grown, 4096, "proxy grew %d KiB for %d bytes of unread NOOPs" % (grown, sent))
+            # Nothing was lost: every complete NOOP is answered, in order, once we read.
+            c.sock.settimeout(20)
+            for _ in range(sent // 6):
+                self.assertEqual(c.reply()[0], 250)
+            c.close()
+
+
 if __name__ == "__main__":
     unittest.main()
