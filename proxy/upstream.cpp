@@ -13,15 +13,6 @@
 
 namespace subproxy {
 
-void BevFree::operator()(bufferevent* bev) const {
-    if (SSL* ssl = bufferevent_openssl_get_ssl(bev)) {
-        // libevent never sends close_notify itself (api-facts §1).
-        SSL_set_shutdown(ssl, SSL_RECEIVED_SHUTDOWN);
-        SSL_shutdown(ssl);
-    }
-    bufferevent_free(bev);
-}
-
 Upstream::Upstream(event_base* base, evdns_base* dns, SSL_CTX* tls, const Config& config, UpstreamIdentity identity,
                    bool sendLogin, UpstreamEvents& events)
     : base_(base),
@@ -145,14 +136,8 @@ void Upstream::send(std::string_view bytes) {
 }
 
 void Upstream::setReplyTimeout(int seconds) {
-    if (!bev_ || !ready_) {
-        return;
-    }
-    if (seconds > 0) {
-        const timeval timeout{seconds, 0};
-        bufferevent_set_timeouts(bev_.get(), &timeout, nullptr);
-    } else {
-        bufferevent_set_timeouts(bev_.get(), nullptr, nullptr);
+    if (bev_ && ready_) {
+        setReadTimeout(bev_.get(), seconds);
     }
 }
 

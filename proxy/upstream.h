@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 
+#include "bufferevents.h"
 #include "client_protocol.h"
 #include "line_reader.h"
 #include "smtp_reply.h"
@@ -17,10 +18,6 @@
 
 namespace subproxy {
 
-struct BevFree {
-    void operator()(bufferevent* bev) const;  // sends close_notify on TLS, then frees
-};
-using BevPtr = std::unique_ptr<bufferevent, BevFree>;
 
 class UpstreamEvents {
 public:
