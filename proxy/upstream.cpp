@@ -141,6 +141,14 @@ void Upstream::setReplyTimeout(int seconds) {
     }
 }
 
+std::string Upstream::tlsSummary() const {
+    SSL* ssl = bev_ ? bufferevent_openssl_get_ssl(bev_.get()) : nullptr;
+    if (!ssl) {
+        return "no TLS";
+    }
+    return std::string(SSL_get_version(ssl)) + (SSL_session_reused(ssl) ? " resumed" : "");
+}
+
 std::size_t Upstream::outputPending() const {
     return bev_ ? evbuffer_get_length(bufferevent_get_output(bev_.get())) : 0;
 }

@@ -41,6 +41,8 @@ public:
     void setReplyTimeout(int seconds);
     std::size_t outputPending() const;
     const std::string& peerName() const { return current_; }
+    // "TLSv1.3 resumed", "TLSv1.3", or "no TLS": for the log line that opens the relay.
+    std::string tlsSummary() const;
 
     static constexpr std::size_t kHighWater = 1 << 20;  // pause the customer above this
     static constexpr std::size_t kLowWater = 256 << 10;

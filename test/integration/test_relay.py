@@ -151,5 +151,20 @@ class Transactions(unittest.TestCase):
         c.cmd("QUIT")
 
 
+class Resumption(unittest.TestCase):
+    def test_second_msa_session_resumes_tls(self):
+        with h.FakeMsa() as fake:
+            with h.Proxy(name="resume", upstream={"port": fake.port}) as p:
+                for _ in range(3):
+                    c = h.login(p.port)
+                    c.cmd("QUIT")
+                    c.close()
+                log = p.log_text()
+                ready = [l for l in log.splitlines() if "MSA session ready" in l]
+                self.assertEqual(len(ready), 3)
+                self.assertNotIn("resumed", ready[0])     # the first one is a full handshake
+                self.assertIn("TLSv1.3 resumed", ready[2])
+
+
 if __name__ == "__main__":
     unittest.main()
