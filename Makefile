@@ -25,6 +25,9 @@ PURE_SRCS := proxy/base64.cpp proxy/xtext.cpp proxy/sasl_payload.cpp proxy/line_
              proxy/upstream_protocol.cpp proxy/text_util.cpp
 # Abuse defence (issue 3) and deployment kit (issue 4) add their pure files here.
 PURE_SRCS +=
+PURE_SRCS += proxy/metrics.cpp proxy/migration_report.cpp
+PURE_SRCS += proxy/cidr.cpp proxy/ban_list.cpp
+PURE_SRCS += proxy/trap.cpp proxy/dnsbl_filter.cpp proxy/access_list.cpp
 # I/O glue: libevent, OpenSSL, Cyrus SASL, syslog, sockets: every other source file.
 IO_SRCS   := $(filter-out $(PURE_SRCS) proxy/main.cpp,$(wildcard proxy/*.cpp sasl/*.cpp))
 MAIN_SRC  := proxy/main.cpp
@@ -71,6 +74,11 @@ install: proxy/subproxy
 	install -m 644 man/subproxy.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/subproxy.conf.5
 	install -m 644 examples/subproxy.conf $(DESTDIR)/etc/subproxy/subproxy.conf.example
 	install -m 644 sasl/subproxy.conf $(DESTDIR)/etc/subproxy/sasl-subproxy.conf.example
+	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/share/doc/subproxy/examples
+	sed 's#/usr/local/sbin/subproxy#$(PREFIX)/sbin/subproxy#g' examples/systemd/subproxy.service \
+	    > $(DESTDIR)$(PREFIX)/lib/systemd/system/subproxy.service
+	chmod 644 $(DESTDIR)$(PREFIX)/lib/systemd/system/subproxy.service
+	cp -R examples/. $(DESTDIR)$(PREFIX)/share/doc/subproxy/examples/
 
 manlint:
 	groff -man -ww -z man/subproxy.8 man/subproxy.conf.5

@@ -119,8 +119,16 @@ void ClientProtocol::updateTimeout() {
 
 void ClientProtocol::reply(int code, const std::string& text) {
     if (!clientGone_) {
+        count([&](Metrics& m) { m.reply(code); });
         host_.sendToClient(formatReply(code, text));
     }
+}
+
+std::string ClientProtocol::noticeLine(int code) const {
+    if (config_.migration.notice.empty()) {
+        return {};
+    }
+    return std::to_string(code) + "-" + config_.migration.notice + "\r\n";
 }
 
 void ClientProtocol::replyError(int code, const std::string& text) {
@@ -152,6 +160,15 @@ void ClientProtocol::close(const std::string& reason) {
 void ClientProtocol::onClientData(std::string_view bytes) {
     if (state_ == State::Closed || clientGone_) {
         return;
+    }
+    if (!sawInput_ && !bytes.empty()) {
+        sawInput_ = true;
+        // A TLS ClientHello on the STARTTLS port: a scanner or a misconfigured client.
+        const std::string hello = tls_ || endpoint_.implicitTls ? std::string() : detectBinaryHello(bytes);
+        if (!hello.empty() && trapRefused(TrapSignal::NonSmtp, hello,
+                                          "5.5.1 " + config_.hostname + " Error: this is an SMTP server")) {
+            return;
+        }
     }
     reader_.append(bytes);
     processInput();
@@ -209,6 +226,10 @@ void ClientProtocol::processInput() {
             break;
         case LineResult::Status::BadEnding:
             host_.logWarning("bare <CR> or <LF> or NUL in command");
+            if (trapRefused(TrapSignal::BareNewline, "bare <CR> or <LF> or NUL in command",
+                            "5.5.2 " + config_.hostname + " Error: bare <CR> or <LF> in command")) {
+                return;
+            }
             if (state_ == State::AuthResponse && config_.auth.backend == AuthBackend::Sasl) {
                 host_.authCancel();
                 setState(State::Command);
@@ -224,6 +245,14 @@ void ClientProtocol::processInput() {
 
 void ClientProtocol::handleLine(const std::string& line) {
     ++counters_.commands;
+    if (!authenticated_) {
+        // postscreen's NON-SMTP COMMAND test: an HTTP proxy abuser or a web scanner.
+        const std::string http = detectHttpLine(line);
+        if (!http.empty() && trapRefused(TrapSignal::NonSmtp, http + ": " + line,
+                                         "5.5.1 " + config_.hostname + " Error: this is an SMTP server")) {
+            return;
+        }
+    }
     const Command cmd = parseCommand(line);
     if (!authenticated_ && cmd.verb != Verb::Auth &&
         line.size() > static_cast<std::size_t>(config_.limits.commandLineLength)) {
@@ -253,6 +282,9 @@ void ClientProtocol::handleCommand(const Command& cmd) {
         return;
     }
     if (!tls_ && !(flags & kPreTls)) {
+        if (trapUnauthenticated(cmd)) {
+            return;
+        }
         replyError(530, "5.7.0 " + config_.replies.tlsRequired);
         return;
     }
@@ -264,6 +296,9 @@ void ClientProtocol::handleCommand(const Command& cmd) {
     if (tls_ && !authenticated_ && !(flags & kPreAuth)) {
         if (cmd.verb == Verb::Mail) {
             host_.logInfo("MAIL without AUTH refused, helo=" + printable(helo_));
+        }
+        if (trapUnauthenticated(cmd)) {
+            return;
         }
         replyError(530, "5.7.0 " + config_.replies.authRequired);
         return;
@@ -280,6 +315,14 @@ void ClientProtocol::handleCommand(const Command& cmd) {
         cmdAuth(cmd);
         return;
     case Verb::Mail:
+        if (dnsbl_.listed && config_.dnsbl.blockAuthenticated) {
+            // Opt-in (dnsbl.block_authenticated): even a correct password does not relay
+            // from a listed address.  Refused at MAIL, so no transaction starts.
+            host_.logWarning("dnsbl: MAIL refused for authenticated client, sasl_username=" + printable(user_) +
+                             ", " + dnsbl_.summary);
+            replyError(550, "5.7.1 " + dnsbl_.reply);
+            return;
+        }
         cmdMail(cmd);
         return;
     case Verb::Rcpt:
@@ -322,6 +365,41 @@ void ClientProtocol::handleCommand(const Command& cmd) {
         break;
     }
     assert(false && "command table and dispatch disagree");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Spambot trap (trap.h) and the DNSBL verdict at MAIL/RCPT
+
+bool ClientProtocol::trapRefused(TrapSignal signal, const std::string& detail, const std::string& refusal) {
+    const TrapAction action = host_.trapSignal(signal, detail);
+    if (action != TrapAction::Reject && action != TrapAction::Ban) {
+        return false;
+    }
+    reply(554, refusal);
+    close(std::string("trap: ") + trapSignalName(signal));
+    return true;
+}
+
+// MAIL or RCPT from a client that has not authenticated: on port 25, a bot talking to what it
+// takes for a remote MX.  Raises no_auth and, for a DNSBL-listed client (dnsbl.decision =
+// "mail"), dnsbl, whose reply replaces the 530 (Exchange's 550 at RCPT).  False: the caller
+// sends its usual 530.
+bool ClientProtocol::trapUnauthenticated(const Command& cmd) {
+    if (cmd.verb != Verb::Mail && cmd.verb != Verb::Rcpt) {
+        return false;
+    }
+    const std::string what = cmd.verbText + " " + cmd.arg;
+    if (trapRefused(TrapSignal::NoAuth, what, "5.7.0 " + config_.replies.authRequired)) {
+        return true;
+    }
+    if (!dnsbl_.listed || config_.dnsbl.decision != DnsblDecision::Mail) {
+        return false;
+    }
+    if (trapRefused(TrapSignal::Dnsbl, dnsbl_.summary, "5.7.1 " + dnsbl_.reply)) {
+        return true;
+    }
+    replyError(550, "5.7.1 " + dnsbl_.reply);
+    return true;
 }
 
 void ClientProtocol::cmdHelo(const Command& cmd, bool extended) {
@@ -401,6 +479,7 @@ void ClientProtocol::onTlsEstablished() {
         return;
     }
     // RFC 3207 §4.2: forget everything learned before TLS.
+    count([](Metrics& m) { ++m.tlsHandshakes; });
     tls_ = true;
     ehloSeen_ = false;
     helo_.clear();
@@ -464,6 +543,7 @@ void ClientProtocol::cmdAuth(const Command& cmd) {
             host_.logWarning("SASL PLAIN authentication failed: malformed PLAIN message or foreign "
                              "authorization identity, sasl_username=" + printable(user_));
             ++counters_.authFailures;
+            count([&](Metrics& m) { m.authResult(mech, false); });
             authFailed(535, "5.7.8 Error: authentication failed: authentication failure", false);
             return;
         }
@@ -563,6 +643,7 @@ void ClientProtocol::onAuthResult(const AuthResult& result) {
         return;
     case AuthResult::Status::Fail:
         ++counters_.authFailures;
+        count([&](Metrics& m) { m.authResult(authMech_, false); });
         host_.logWarning("SASL " + authMech_ + " authentication failed: " + printable(result.reason) +
                          ", sasl_username=" + printable(user_));
         authFailed(535, "5.7.8 Error: authentication failed: authentication failure", true);
@@ -578,6 +659,9 @@ void ClientProtocol::onAuthResult(const AuthResult& result) {
 
 void ClientProtocol::authFailed(int code, const std::string& text, bool countsAsFailure) {
     (void)countsAsFailure;
+    if (code == 454) {
+        count([](Metrics& m) { ++m.authTemporaryFailures; });
+    }
     replayUser_.clear();
     replayPassword_.clear();
     if (state_ != State::Command) {
@@ -599,6 +683,11 @@ void ClientProtocol::authSucceeded() {
         replayPassword_.clear();
     }
     setState(State::Command);
+    count([&](Metrics& m) { m.authResult(authMech_, true); });
+    // migration.notice: an extra first line tells the customer to move to port 587.
+    if (!config_.migration.notice.empty() && !clientGone_) {
+        host_.sendToClient(noticeLine(235));
+    }
     reply(235, "2.7.0 Authentication successful");
     // Only one input window needs widening: relayed commands keep the command limit.
     reader_.setLimit(static_cast<std::size_t>(config_.limits.commandLineLength));
@@ -696,8 +785,12 @@ void ClientProtocol::onUpstreamReply(const Reply& msaReply) {
         // only had to forget its transaction.
         host_.sendToClient(ehloReply(extended_));
     } else if (!clientGone_) {
-        host_.sendToClient(msaReply.wire());
+        // migration.notice goes first; the MSA's own final line stays last and unchanged.
+        const bool notice = (done.kind == PendingKind::DataEnd && msaReply.klass() == 2) ||
+                            (done.kind == PendingKind::AuthLine && msaReply.code == 235);
+        host_.sendToClient((notice ? noticeLine(msaReply.code) : std::string()) + msaReply.wire());
     }
+    count([&](Metrics& m) { m.reply(msaReply.code); });
     switch (done.kind) {
     case PendingKind::Mail:
         if (msaReply.positive()) {
@@ -721,6 +814,13 @@ void ClientProtocol::onUpstreamReply(const Reply& msaReply) {
     case PendingKind::DataEnd: {
         const bool sent = msaReply.klass() == 2;
         sent ? ++counters_.messages : ++counters_.rejected;
+        count([&](Metrics& m) {
+            sent ? ++m.messagesRelayed : ++m.messagesRejected;
+            m.bytesRelayed += sent ? lastMessageSize_ : 0;
+        });
+        if (sent) {
+            host_.messageAccepted(user_);
+        }
         host_.logInfo("message from=<" + printable(mailFrom_, 256) + "> nrcpt=" +
                       std::to_string(rcptAccepted_) + " size=" + std::to_string(lastMessageSize_) +
                       " status=" + (sent ? "sent" : "rejected") + " reply=\"" +
@@ -748,6 +848,7 @@ void ClientProtocol::onUpstreamReply(const Reply& msaReply) {
         } else if (msaReply.code == 235) {
             authenticated_ = true;
             setState(State::Command);
+            count([&](Metrics& m) { m.authResult(authMech_, true); });
             reader_.setLimit(static_cast<std::size_t>(config_.limits.commandLineLength));
             host_.logInfo("SASL " + authMech_ + " authentication succeeded (verified by the MSA), sasl_username=" +
                           printable(user_));
@@ -755,6 +856,7 @@ void ClientProtocol::onUpstreamReply(const Reply& msaReply) {
             setState(State::Command);
             if (msaReply.code == 535) {
                 ++counters_.authFailures;
+                count([&](Metrics& m) { m.authResult(authMech_, false); });
                 host_.logWarning("SASL " + authMech_ + " authentication failed: rejected by the MSA, sasl_username=" +
                                  printable(user_));
             }
@@ -818,6 +920,7 @@ void ClientProtocol::finishData() {
         return;
     }
     ++counters_.rejected;
+    count([](Metrics& m) { ++m.messagesRejected; });
     std::string why;
     if (scanner.tooBig()) {
         why = "message too big";
@@ -847,10 +950,13 @@ void ClientProtocol::finishData() {
 }
 
 void ClientProtocol::onUpstreamFailed(UpstreamFailure kind, const std::string& detail) {
-    (void)kind;
     if (state_ == State::Closed) {
         return;
     }
+    count([&](Metrics& m) {
+        static const char* const kKinds[] = {"connect", "tls", "verify", "protocol", "refused", "lost", "timeout"};
+        m.upstreamError(kKinds[static_cast<int>(kind)]);
+    });
     const bool wasUp = upstreamUp_;
     upstreamUp_ = false;
     host_.logWarning("MSA session failed: " + printable(detail, 200));
@@ -886,6 +992,9 @@ void ClientProtocol::onClientTimeout() {
     if (state_ == State::Closed) {
         return;
     }
+    if (state_ == State::TlsHandshake) {
+        count([](Metrics& m) { ++m.tlsFailures; });
+    }
     host_.logInfo(std::string("timeout ") + (state_ == State::DataBody       ? "during DATA"
                                              : state_ == State::AuthResponse ? "during AUTH"
                                              : state_ == State::TlsHandshake ? "during the TLS handshake"
@@ -899,6 +1008,9 @@ void ClientProtocol::onClientTimeout() {
 void ClientProtocol::onClientGone(const std::string& why) {
     if (state_ == State::Closed) {
         return;
+    }
+    if (state_ == State::TlsHandshake) {
+        count([](Metrics& m) { ++m.tlsFailures; });
     }
     if (state_ == State::AuthBackend || state_ == State::AuthResponse) {
         if (config_.auth.backend == AuthBackend::Sasl) {

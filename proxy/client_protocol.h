@@ -15,10 +15,13 @@
 
 #include "config.h"
 #include "data_scanner.h"
+#include "dnsbl_filter.h"
 #include "ehlo_caps.h"
 #include "line_reader.h"
+#include "metrics.h"
 #include "smtp_command.h"
 #include "smtp_reply.h"
+#include "trap.h"
 
 namespace subproxy {
 
@@ -74,6 +77,17 @@ public:
     virtual void setUpstreamTimeout(int seconds) = 0;
     virtual void logInfo(const std::string& line) = 0;
     virtual void logWarning(const std::string& line) = 0;
+    // Counters for the status endpoint; nullptr: nothing is counted (unit-test fakes).
+    virtual Metrics* metrics() { return nullptr; }
+    // The MSA accepted a message from `user` (empty: unknown): the migration report.
+    virtual void messageAccepted(const std::string& user) { (void)user; }
+    // The spambot trap (trap.h) saw `signal`.  The host logs it, applies tarpit and ban, and
+    // returns the action taken; Reject and Ban make the engine refuse (554) and close.
+    virtual TrapAction trapSignal(TrapSignal signal, const std::string& detail) {
+        (void)signal;
+        (void)detail;
+        return TrapAction::Ignore;
+    }
 };
 
 class ClientProtocol {
@@ -111,6 +125,8 @@ public:
     void onClientGone(const std::string& why);
     // SIGTERM after the grace time: 421 4.3.2 unless a reply from the MSA is awaited.
     void onShutdown();
+    // The DNSBL verdict for this client (dnsbl.decision = "mail"); before start().
+    void setDnsblVerdict(const DnsblVerdict& verdict) { dnsbl_ = verdict; }
 
     State state() const { return state_; }
     bool authenticated() const { return authenticated_; }
@@ -153,6 +169,14 @@ private:
     void finishData();
     void endTransaction();
 
+    // Counters: a no-op without metrics (see ClientProtocolHost::metrics).
+    template <typename F>
+    void count(F f) {
+        if (Metrics* m = host_.metrics()) {
+            f(*m);
+        }
+    }
+    std::string noticeLine(int code) const;  // "235-notice\r\n" or "" (migration.notice)
     void reply(int code, const std::string& text);
     void replyError(int code, const std::string& text);  // counts toward max_errors
     void close(const std::string& reason);
@@ -192,6 +216,12 @@ private:
     bool reopening_ = false;         // new MSA session after an aborted DATA: no 235 to send
     bool shutdownRequested_ = false;
     std::uint64_t lastMessageSize_ = 0;
+
+    // Spambot trap and DNSBL (issue 3).  Each returns true when the session was refused.
+    bool trapRefused(TrapSignal signal, const std::string& detail, const std::string& refusal);
+    bool trapUnauthenticated(const Command& cmd);
+    DnsblVerdict dnsbl_;
+    bool sawInput_ = false;          // the first bytes are checked for a TLS/SSL hello
 };
 
 }  // namespace subproxy

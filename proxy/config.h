@@ -7,6 +7,10 @@
 #include <vector>
 
 #include "data_scanner.h"
+#include "access_list.h"  // issue 3: allow/deny lists
+#include "dnsbl_filter.h" // issue 3: DNSBL zones
+#include "trap.h"         // issue 3: spambot trap
+#include "ban_list.h"     // issue 3: password guessers, per-address limits
 
 namespace subproxy {
 
@@ -75,6 +79,39 @@ struct Replies {
     std::string tlsRequired = "Must issue a STARTTLS command first";
 };
 
+// Deployment (issue 4): process identity, pidfile, status endpoint, migration report.
+struct DaemonConfig {
+    std::string pidFile;             // empty: none
+    std::string user = "nobody";     // only used when started as root
+    std::string group;               // empty: the user's primary group
+};
+
+struct StatusConfig {
+    bool enabled = false;            // the group "status" is present
+    std::string address = "127.0.0.1";
+    int port = 9425;
+};
+
+struct MigrationConfig {
+    std::string stateFile;           // empty: remembered in memory only
+    int maxEntries = 100000;         // per table (users, client addresses); LRU eviction
+    int flushInterval = 60;          // seconds between state file writes (only when changed)
+    std::string notice;              // extra reply line after AUTH and after end of DATA
+};
+
+// Password guessers and per-address limits (issue 3 items 1 and 4): the "guard" group.
+struct GuardConfig {
+    GuardPolicy policy;               // counting, delays, bans (ban_list.h)
+    CidrList trusted;                 // trusted_networks: exempt from delays, bans and limits
+    bool banClose = false;            // ban_action "close": drop at accept, no 421
+    std::string stateFile;            // empty: bans and counters live in memory only
+    int stateInterval = 30;           // seconds between state file writes (when changed)
+    std::string controlSocket;        // empty: no control socket
+    int maxSessionsPerClient = 50;    // concurrent sessions per address (IPv6 grouped); 0 = off
+    int connectionRate = 0;           // new connections per address per window; 0 = off
+    int connectionRateWindow = 60;    // seconds
+};
+
 struct Config {
     std::string file;  // where it was read from
     std::string hostname;
@@ -86,6 +123,13 @@ struct Config {
     Replies replies;
     BareNewline dataBareNewline = BareNewline::Reject;
     std::string logFacility = "mail";
+    DaemonConfig daemon;
+    StatusConfig status;
+    MigrationConfig migration;
+    TrapConfig trap;      // issue 3 item 2
+    AccessConfig access;  // issue 3 item 3
+    DnsblConfig dnsbl;
+    GuardConfig guard;    // issue 3 items 1 and 4
 };
 
 // A configuration problem, printed as "FILE:LINE: message".
@@ -102,5 +146,9 @@ Config loadConfig(const std::string& path);
 Config parseConfig(const std::string& text, const std::string& name);
 
 int syslogFacility(const std::string& name);  // -1 when unknown
+
+// "FILE:LINE" of the setting at `path` (e.g. "tls.key") in a configuration file, or "FILE"
+// when it is absent: for problems found after loading (e.g. by `subproxy -t`).
+std::string settingLocation(const std::string& file, const std::string& path);
 
 }  // namespace subproxy

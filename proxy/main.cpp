@@ -1,21 +1,31 @@
-// subproxy [-f] [-c FILE] [-t] [-V]   — see man/subproxy.8
+// subproxy [-f] [-c FILE] [-t] [-r] [-V]   — see man/subproxy.8
 #include <unistd.h>
 
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
 
+#include "daemon.h"
+#include "guard.h"
+#include "deploy_check.h"
 #include "log.h"
+#include "migration_store.h"
+#include "pidfile.h"
+#include "privileges.h"
+#include "status_http.h"
 #include "sasl_server.h"
 #include "server.h"
 
 namespace {
 
 void usage() {
-    std::cerr << "usage: subproxy [-f] [-c FILE] [-t] [-V]\n"
+    std::cerr << "usage: subproxy [-f] [-c FILE] [-t] [-r] [-V]\n"
                  "  -c FILE  configuration file (default /etc/subproxy/subproxy.conf)\n"
                  "  -f       stay in the foreground; log to stderr as well as syslog\n"
                  "  -t       check the configuration, certificates and SASL setup, then exit\n"
+                 "  -r       print the migration report (from migration.state_file), then exit\n"
+                 "  -b       list the bans on password guessers (guard.control_socket or guard.state_file)\n"
+                 "  -u ADDR  lift the ban on ADDR (an address, or its IPv6 prefix), then exit\n"
                  "  -V       print the version\n";
 }
 
@@ -25,8 +35,10 @@ int main(int argc, char** argv) {
     std::string configFile = "/etc/subproxy/subproxy.conf";
     bool foreground = false;
     bool check = false;
+    bool report = false;
+    std::string guardCommand;  // -b, -u ADDR
     int opt;
-    while ((opt = getopt(argc, argv, "c:ftVh")) != -1) {
+    while ((opt = getopt(argc, argv, "c:ftrbu:Vh")) != -1) {
         switch (opt) {
         case 'c':
             configFile = optarg;
@@ -36,6 +48,15 @@ int main(int argc, char** argv) {
             break;
         case 't':
             check = true;
+            break;
+        case 'r':
+            report = true;
+            break;
+        case 'b':
+            guardCommand = "list";
+            break;
+        case 'u':
+            guardCommand = std::string("lift ") + optarg;
             break;
         case 'V':
             std::cout << "subproxy " SUBPROXY_VERSION "\n";
@@ -56,8 +77,26 @@ int main(int argc, char** argv) {
             std::free(cwd);
         }
     }
+    if (!guardCommand.empty()) {
+        return subproxy::guardCommandLine(configFile, guardCommand);
+    }
+    if (report) {
+        try {
+            return subproxy::printMigrationReport(subproxy::loadConfig(configFile));
+        } catch (const std::exception& e) {
+            std::cerr << e.what() << "\n";
+            return 1;
+        }
+    }
     if (check) {
-        const int rc = subproxy::checkConfiguration(configFile);
+        int rc = subproxy::checkConfiguration(configFile);
+        if (rc == 0) {
+            // Files the unprivileged account must still reach after start-up.
+            for (const auto& problem : subproxy::deploymentProblems(subproxy::loadConfig(configFile), configFile)) {
+                std::cerr << problem << "\n";
+                rc = 1;
+            }
+        }
         if (rc == 0) {
             std::cout << configFile << ": configuration OK\n";
         }
@@ -80,12 +119,49 @@ int main(int argc, char** argv) {
         if (config.auth.backend == subproxy::AuthBackend::Sasl) {
             subproxy::sasl::initialize(config.auth.saslService, config.auth.saslConfigDir);
         }
+        // Root: bind, load keys, initialise SASL, then become config.daemon.user.
+        const bool dropping = ::getuid() == 0 && config.daemon.user != "root";
+        subproxy::Account account;
+        if (dropping) {
+            account = subproxy::lookupAccount(config.daemon.user, config.daemon.group);
+        } else if (::getuid() == 0) {
+            subproxy::logWarning("running as root (user = \"root\"): every session is served with full privileges");
+        }
+        // Fork before the event loop and the SASL worker threads exist; the parent exits
+        // once the child serves, with the child's status when it fails first.
+        subproxy::Daemonizer daemonizer;
+        if (!foreground) {
+            daemonizer.detach();
+        }
+        // Before binding: a second instance names the running one rather than "address in use".
+        std::unique_ptr<subproxy::PidFile> pidFile;
+        if (!config.daemon.pidFile.empty()) {
+            pidFile = std::make_unique<subproxy::PidFile>(config.daemon.pidFile, account.uid, account.gid, dropping);
+        }
         subproxy::Server server(configFile, runtime);  // binds the listeners
-        if (!foreground && ::daemon(0, 0) != 0) {
-            subproxy::logError(std::string("cannot go to the background: ") + std::strerror(errno));
-            return 1;
+        std::unique_ptr<subproxy::StatusHttp> status;
+        if (config.status.enabled) {
+            status = std::make_unique<subproxy::StatusHttp>(
+                server.base(), config.status, server.metrics(), server.migration(), [&server, configFile] {
+                    return "\"config_file\": " + subproxy::jsonString(configFile) +
+                           ", \"pid\": " + std::to_string(::getpid()) +
+                           ", \"hostname\": " + subproxy::jsonString(server.runtime().config.hostname);
+                });
+        }
+        if (dropping) {
+            subproxy::dropPrivileges(account);
+            subproxy::logInfo("running as user " + config.daemon.user + " (uid " + std::to_string(account.uid) +
+                              ", gid " + std::to_string(account.gid) + ")");
+        }
+        // After the drop: the state file is written by the account that will keep writing it.
+        subproxy::MigrationStore store(server.base(), server.migration(), config.migration.stateFile,
+                                       static_cast<std::size_t>(config.migration.maxEntries),
+                                       config.migration.flushInterval);
+        if (status) {
+            subproxy::logInfo("status endpoint on http://" + status->name() + "/metrics");
         }
         subproxy::logToStderr(foreground);
+        daemonizer.ready();
         return server.run();
     } catch (const std::exception& e) {
         subproxy::logError(e.what());

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <csignal>
 #include <cstring>
+#include <ctime>
 #include <iostream>
 
 #include "log.h"
@@ -102,10 +103,16 @@ Server::Server(std::string configFile, std::shared_ptr<const Runtime> runtime)
     }
     std::signal(SIGPIPE, SIG_IGN);
     grace_ = evtimer_new(base_, &Server::graceCb, this);
+    guard_ = std::make_unique<Guard>(base_, config.guard);
+    defence_ = std::make_unique<Defence>(base_, config);
+    metrics_.startedAt = static_cast<std::int64_t>(std::time(nullptr));
+    migration_.setMaxEntries(static_cast<std::size_t>(config.migration.maxEntries));
 }
 
 Server::~Server() {
     sessions_.clear();
+    defence_.reset();  // its resolver needs the loop
+    guard_.reset();  // writes the state file; before the loop it lives on goes
     listeners_.clear();
     workers_.reset();
     for (event* ev : signals_) {
@@ -135,7 +142,10 @@ Session* Server::findSession(std::uint64_t id) {
 }
 
 void Server::sessionClosed(std::uint64_t id) {
-    sessions_.erase(id);
+    guard_->sessionClosed(id);
+    if (sessions_.erase(id) != 0 && metrics_.sessionsOpen > 0) {
+        --metrics_.sessionsOpen;
+    }
     if (stopping_ && sessions_.empty()) {
         finishShutdown();
     }
@@ -157,12 +167,14 @@ void Server::accept(const Listener& listener, evutil_socket_t fd, const sockaddr
     const Destination dest = originalDestination(fd);
     const std::string who = "[" + client.address + "]:" + std::to_string(client.port);
     if (stopping_) {
+        ++metrics_.connectionsRefused;
         refuse(fd, "421 4.3.2 " + config.hostname + " Service shutting down, try again later\r\n");
         return;
     }
     if (sessions_.size() >= static_cast<std::size_t>(config.limits.maxSessions)) {
         logWarning(who + ": too many sessions (limits.max_sessions=" + std::to_string(config.limits.maxSessions) +
                    "), connection refused");
+        ++metrics_.connectionsRefused;
         refuse(fd, "421 4.3.2 " + config.hostname + " Error: too many connections, try again later\r\n");
         return;
     }
@@ -177,7 +189,24 @@ void Server::accept(const Listener& listener, evutil_socket_t fd, const sockaddr
     if (dialsOriginal && !intercepted) {
         logWarning(who + ": mail loop: dialled address [" + dest.dialled.address + "]:" +
                    std::to_string(dest.dialled.port) + " is this proxy itself; connection refused");
+        ++metrics_.connectionsRefused;
         refuse(fd, "421 4.3.5 " + config.hostname + " Error: mail loop detected, connection refused\r\n");
+        return;
+    }
+    // Static deny list (access.deny, unless access.allow): refused before any work is done.
+    if (defence_->denied(config, client.address, who)) {
+        ++metrics_.connectionsRefused;
+        refuse(fd, "554 5.7.1 " + config.hostname + " Error: access denied for [" + client.address + "]\r\n");
+        return;
+    }
+    // Bans and per-address limits: refused before any work is done for the client.
+    if (const Guard::Admission admission = guard_->admit(client.address, who); !admission.ok) {
+        ++metrics_.connectionsRefused;
+        if (admission.close) {
+            ::close(fd);
+        } else {
+            refuse(fd, "421 4.7.0 " + config.hostname + " " + admission.reply + "\r\n");
+        }
         return;
     }
     evutil_make_socket_nonblocking(fd);
@@ -192,6 +221,9 @@ void Server::accept(const Listener& listener, evutil_socket_t fd, const sockaddr
     auto session = std::make_unique<Session>(*this, id, runtime_, fd, endpoint, listener.name());
     Session* raw = session.get();
     sessions_.emplace(id, std::move(session));
+    guard_->sessionOpened(id, client.address);
+    ++metrics_.sessionsTotal;
+    ++metrics_.sessionsOpen;
     raw->start();
 }
 
@@ -202,6 +234,7 @@ void Server::reload() {
         next = loadRuntime(configFile_);
     } catch (const std::exception& e) {
         logError(std::string("reload failed, keeping the running configuration: ") + e.what());
+        ++metrics_.reloadFailures;
         return;
     }
     const Config& now = runtime_->config;
@@ -211,6 +244,7 @@ void Server::reload() {
         const auto problems = saslProblems(fresh);
         if (!problems.empty()) {
             logError("reload failed, keeping the running configuration: " + problems.front());
+            ++metrics_.reloadFailures;
             return;
         }
     }
@@ -231,6 +265,10 @@ void Server::reload() {
     }
     // Sessions in progress keep the runtime they started with (shared_ptr).
     runtime_ = std::move(next);
+    guard_->reconfigure(runtime_->config.guard);
+    defence_->reconfigure(runtime_->config);
+    ++metrics_.reloads;
+    migration_.setMaxEntries(static_cast<std::size_t>(runtime_->config.migration.maxEntries));
     logInfo("reload done: new sessions use the new configuration and certificates");
 }
 

@@ -12,7 +12,11 @@
 
 #include "auth_workers.h"
 #include "config.h"
+#include "defence.h"
+#include "guard.h"
 #include "listener.h"
+#include "metrics.h"
+#include "migration_report.h"
 #include "tls.h"
 
 namespace subproxy {
@@ -43,7 +47,16 @@ public:
     evdns_base* dns() const { return dns_; }
     AuthWorkers& authWorkers() { return *workers_; }
     void sessionClosed(std::uint64_t id);
+    // Status endpoint counters and the migration report (issue 4), owned here so that they
+    // outlive reloads; the HTTP endpoint and the state file read them from main.cpp.
+    Metrics& metrics() { return metrics_; }
+    MigrationReport& migration() { return migration_; }
+    const Runtime& runtime() const { return *runtime_; }
     Session* findSession(std::uint64_t id);
+    // Password guessers, bans and per-address limits (issue 3 items 1 and 4).
+    Guard& guard() { return *guard_; }
+    // Spambot trap and connection filtering (issue 3 items 2 and 3).
+    Defence& defence() { return *defence_; }
 
 private:
     void accept(const Listener& listener, evutil_socket_t fd, const sockaddr* peer);
@@ -64,6 +77,10 @@ private:
     std::vector<event*> signals_;
     event* grace_ = nullptr;
     bool stopping_ = false;
+    std::unique_ptr<Guard> guard_;  // outlives reloads: bans and counters are not configuration
+    std::unique_ptr<Defence> defence_;  // outlives reloads: fan-out history, tarpit count, DNSBL cache
+    Metrics metrics_;
+    MigrationReport migration_;
 };
 
 }  // namespace subproxy

@@ -6,6 +6,7 @@
 #include <openssl/err.h>
 
 #include <cstdio>
+#include <ctime>
 
 #include "log.h"
 #include "sasl_server.h"
@@ -47,11 +48,13 @@ Session::Session(Server& server, std::uint64_t id, std::shared_ptr<const Runtime
       protocol_(runtime_->config, std::move(endpoint), *this),
       started_(std::chrono::steady_clock::now()) {
     authTimer_ = evtimer_new(server.base(), &Session::authTimeoutCb, this);
+    penaltyTimer_ = evtimer_new(server.base(), &Session::penaltyCb, this);
     destroy_ = evtimer_new(server.base(), &Session::destroyCb, this);
 }
 
 Session::~Session() {
     event_free(authTimer_);
+    event_free(penaltyTimer_);
     event_free(destroy_);
 }
 
@@ -59,17 +62,21 @@ void Session::start() {
     logInfo("connect to " + bracket(endpoint_.destAddress, endpoint_.destPort) + " via " + listenerName_);
     bufferevent_setcb(bev_.get(), &Session::readCb, &Session::writeCb, &Session::eventCb, this);
     bufferevent_enable(bev_.get(), EV_READ | EV_WRITE);
-    protocol_.start();
+    beginGreeting();  // session_trap.cpp: greet wait, DNSBL, fan-out, then protocol_.start()
 }
 
 void Session::logInfo(const std::string& line) { subproxy::logInfo(prefix_ + line); }
 void Session::logWarning(const std::string& line) { subproxy::logWarning(prefix_ + line); }
+Metrics* Session::metrics() { return &server_.metrics(); }
+void Session::messageAccepted(const std::string& user) {
+    server_.migration().record(user, endpoint_.address, static_cast<std::int64_t>(std::time(nullptr)));
+}
 
 // --------------------------------------------------------------------------------------------
 // Customer side
 
 void Session::sendToClient(std::string_view bytes) {
-    if (bev_) {
+    if (bev_ && !stutter(bytes)) {
         bufferevent_write(bev_.get(), bytes.data(), bytes.size());
     }
 }
@@ -84,6 +91,10 @@ void Session::onRead() {
     }
     std::string chunk(n, '\0');
     evbuffer_remove(in, chunk.data(), n);
+    if (greeting_) {
+        earlyInput(chunk);  // before the full greeting: the pregreet test
+        return;
+    }
     protocol_.onClientData(chunk);
     updateReading();
 }
@@ -96,7 +107,8 @@ void Session::updateReading() {
     // without reading), and body bytes the MSA has not taken yet.
     const bool pause = protocol_.bufferedInput() > kMaxBufferedInput ||
                        evbuffer_get_length(bufferevent_get_output(bev_.get())) > kMaxUnreadReplies ||
-                       (upstream_ && upstream_->outputPending() > Upstream::kHighWater);
+                       (upstream_ && upstream_->outputPending() > Upstream::kHighWater) ||
+                       !stutterQueue_.empty();  // tarpitted: nothing more until the reply is out
     if (pause != readPaused_) {
         readPaused_ = pause;
         pause ? bufferevent_disable(bev_.get(), EV_READ) : bufferevent_enable(bev_.get(), EV_READ);
@@ -105,18 +117,13 @@ void Session::updateReading() {
 
 void Session::setClientTimeout(int seconds) {
     clientTimeout_ = seconds;
-    if (!bev_ || closing_) {
-        return;
-    }
-    if (seconds > 0) {
-        const timeval timeout{seconds, 0};
-        bufferevent_set_timeouts(bev_.get(), &timeout, nullptr);
-    } else {
-        bufferevent_set_timeouts(bev_.get(), nullptr, nullptr);
+    if (bev_ && !closing_) {
+        setReadTimeout(bev_.get(), seconds);
     }
 }
 
 void Session::startTls() {
+    flushStutter();  // the 220 must be on the wire before the handshake bytes
     SslPtr ssl(SSL_new(runtime_->serverTls.get()));
     bufferevent* plain = bev_.release();
     bufferevent* filter = ssl ? bufferevent_openssl_filter_new(server_.base(), plain, ssl.get(),
@@ -155,7 +162,7 @@ void Session::closeClient(const std::string& reason) {
         return;
     }
     bufferevent_disable(bev_.get(), EV_READ);
-    if (evbuffer_get_length(bufferevent_get_output(bev_.get())) == 0) {
+    if (evbuffer_get_length(bufferevent_get_output(bev_.get())) == 0 && stutterQueue_.empty()) {
         scheduleDestroy();
         return;
     }
@@ -165,7 +172,9 @@ void Session::closeClient(const std::string& reason) {
 
 void Session::onWritten() {
     if (closing_) {
-        scheduleDestroy();  // the write callback fires once the output is empty
+        if (stutterQueue_.empty()) {
+            scheduleDestroy();  // the write callback fires once the output is empty
+        }
         return;
     }
     updateReading();  // the client caught up with its replies
@@ -196,6 +205,7 @@ void Session::onEvent(short what) {
             }
         }
     }
+    releaseHeldFailure();  // its "authentication failed" line must be logged (fail2ban)
     protocol_.onClientGone(why);
 }
 
@@ -234,6 +244,7 @@ void Session::eventCb(bufferevent*, short what, void* self) { static_cast<Sessio
 
 void Session::authStart(const std::string& mechanism, const std::optional<std::string>& initial) {
     auth_ = std::make_shared<AuthJob>();  // a fresh sasl_conn_t for every AUTH command
+    authAsked_ = std::chrono::steady_clock::now();
     ++authGeneration_;
     const timeval timeout{runtime_->config.auth.timeout, 0};
     evtimer_add(authTimer_, &timeout);
@@ -241,6 +252,7 @@ void Session::authStart(const std::string& mechanism, const std::optional<std::s
 }
 
 void Session::authStep(const std::string& response) {
+    authAsked_ = std::chrono::steady_clock::now();
     const timeval timeout{runtime_->config.auth.timeout, 0};
     evtimer_add(authTimer_, &timeout);
     runAuth([response](sasl::Attempt& attempt) { return attempt.step(response); });
@@ -286,8 +298,56 @@ void Session::authFinished(std::uint64_t generation, const AuthResult& result) {
     if (result.status != AuthResult::Status::More) {
         auth_.reset();
     }
+    if (result.status == AuthResult::Status::Fail && holdAuthFailure(authAsked_)) {
+        heldAuth_ = result;  // the engine stays in AuthBackend: input waits, no reply yet
+        return;
+    }
+    if (result.status == AuthResult::Status::Done) {
+        server_.guard().authSucceeded(endpoint_.address, result.username);
+    }
     protocol_.onAuthResult(result);
     updateReading();
+}
+
+bool Session::holdAuthFailure(std::chrono::steady_clock::time_point asked) {
+    // Unknown user, wrong password, any mechanism: the same count and the same delay.  The
+    // delay runs from the moment the password arrived, so the backend's own time (a lookup
+    // that finds no user may be quicker) is hidden inside it.
+    double delay = server_.guard().authFailed(endpoint_.address, bracket(endpoint_.address, endpoint_.port),
+                                              protocol_.user());
+    if (delay <= 0) {
+        return false;
+    }
+    delay -= std::chrono::duration<double>(std::chrono::steady_clock::now() - asked).count();
+    if (delay <= 0) {
+        delay = 0;  // still from the timer: never re-entrantly from a worker's completion
+    }
+    const auto micros = static_cast<long long>(delay * 1e6);
+    const timeval wait{static_cast<time_t>(micros / 1000000), static_cast<suseconds_t>(micros % 1000000)};
+    evtimer_add(penaltyTimer_, &wait);
+    return true;
+}
+
+void Session::penaltyCb(evutil_socket_t, short, void* self) {
+    auto* session = static_cast<Session*>(self);
+    if (session->closing_) {
+        return;
+    }
+    session->releaseHeldFailure();
+    session->updateReading();
+}
+
+void Session::releaseHeldFailure() {
+    evtimer_del(penaltyTimer_);
+    if (heldAuth_) {
+        const AuthResult result = *heldAuth_;
+        heldAuth_.reset();
+        protocol_.onAuthResult(result);
+    } else if (heldReply_) {
+        const Reply reply = *heldReply_;
+        heldReply_.reset();
+        protocol_.onUpstreamReply(reply);
+    }
 }
 
 void Session::authTimeoutCb(evutil_socket_t, short, void* self) {
@@ -308,6 +368,9 @@ void Session::authCancel() {
     auth_.reset();
     deferredAuth_.reset();
     evtimer_del(authTimer_);
+    evtimer_del(penaltyTimer_);
+    heldAuth_.reset();
+    heldReply_.reset();
 }
 
 // --------------------------------------------------------------------------------------------
@@ -344,12 +407,23 @@ void Session::setUpstreamTimeout(int seconds) {
 }
 
 void Session::upstreamReady(const EhloCaps& caps) {
-    logInfo("MSA session ready: " + upstream_->peerName());
+    logInfo("MSA session ready: " + upstream_->peerName() + " (" + upstream_->tlsSummary() + ")");
     protocol_.onUpstreamReady(caps);
     updateReading();
 }
 
 void Session::upstreamReply(const Reply& reply) {
+    if (protocol_.state() == ClientProtocol::State::AuthBackend &&
+        runtime_->config.auth.backend == AuthBackend::Upstream) {
+        // Backend "upstream": the MSA judged the password; its 535 is held like ours.
+        if (reply.code == 535 && holdAuthFailure(std::chrono::steady_clock::now())) {
+            heldReply_ = reply;
+            return;
+        }
+        if (reply.code == 235) {
+            server_.guard().authSucceeded(endpoint_.address, protocol_.user());
+        }
+    }
     protocol_.onUpstreamReply(reply);
     updateReading();
 }

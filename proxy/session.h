@@ -13,6 +13,7 @@
 #include <functional>
 
 #include "client_protocol.h"
+#include "defence.h"
 #include "upstream.h"
 
 namespace subproxy {
@@ -48,6 +49,9 @@ public:
     void setUpstreamTimeout(int seconds) override;
     void logInfo(const std::string& line) override;
     void logWarning(const std::string& line) override;
+    Metrics* metrics() override;
+    void messageAccepted(const std::string& user) override;
+    TrapAction trapSignal(TrapSignal signal, const std::string& detail) override;  // session_trap.cpp
 
     // UpstreamEvents
     void upstreamReady(const EhloCaps& caps) override;
@@ -68,7 +72,28 @@ private:
     static void writeCb(bufferevent*, void* self);
     static void eventCb(bufferevent*, short what, void* self);
     static void authTimeoutCb(evutil_socket_t, short, void* self);
+    // Password guessers (guard.h): a 535 is held for the penalty delay on this timer, so the
+    // loop and every other session run on while this one waits.
+    bool holdAuthFailure(std::chrono::steady_clock::time_point asked);
+    void releaseHeldFailure();
+    static void penaltyCb(evutil_socket_t, short, void* self);
     static void destroyCb(evutil_socket_t, short, void* self);
+
+    // Spambot trap and connection filtering (session_trap.cpp): the greeting gate (greet wait
+    // with a 220- teaser, DNSBL verdict), pregreet, fan-out, tarpit stutter.
+    struct EventFree {
+        void operator()(event* e) const { event_free(e); }
+    };
+    using EventPtr = std::unique_ptr<event, EventFree>;
+    void beginGreeting();
+    void finishGreeting();
+    void earlyInput(const std::string& bytes);
+    void dnsblVerdict(const DnsblVerdict& verdict, const std::vector<ZoneResult>& results);
+    bool refuseByTrap(TrapSignal signal, const std::string& detail);
+    bool stutter(std::string_view bytes);  // true: queued for the tarpit
+    void flushStutter();
+    static void greetTimerCb(evutil_socket_t, short, void* self);
+    static void stutterCb(evutil_socket_t, short, void* self);
 
     Server& server_;
     std::uint64_t id_;
@@ -88,7 +113,24 @@ private:
     bool readPaused_ = false;
     int clientTimeout_ = 0;
     std::optional<AuthResult> deferredAuth_;  // delivered from the timer, not re-entrantly
+    event* penaltyTimer_ = nullptr;
+    std::optional<AuthResult> heldAuth_;      // backend "sasl": the failure, until the penalty ends
+    std::optional<Reply> heldReply_;          // backend "upstream": the MSA's 535, likewise
+    std::chrono::steady_clock::time_point authAsked_;  // the client's last AUTH line reached SASL
     std::string closeReason_;
+    // Trap state: ~100 bytes per session, plus the stutter queue while tarpitted.
+    bool greeting_ = false;         // the gate is closed: greet wait or DNSBL still running
+    bool greetWaitOver_ = true;
+    bool dnsblDone_ = true;
+    bool trapExempt_ = false;       // access.allow or a DNSWL score at the allowlist threshold
+    unsigned trapFired_ = 0;        // one bit per TrapSignal: each is acted on once
+    std::string early_;             // bytes sent before the greeting (at most kMaxEarlyInput)
+    EventPtr greetTimer_;
+    std::unique_ptr<DnsblLookup> dnsbl_;  // cancels its queries when the session goes
+    std::unique_ptr<TarpitSlot> tarpit_;  // held while tarpitted (trap.tarpit_max)
+    std::string stutterQueue_;
+    EventPtr stutterTimer_;
+    std::chrono::steady_clock::time_point tarpitSince_;
     std::chrono::steady_clock::time_point started_;
 };
 

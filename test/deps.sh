@@ -11,6 +11,9 @@ packages=(
     postfix swaks curl python3 openssl              # the test MSA and real clients
     iproute2 iptables                               # namespace/REDIRECT interception tests
     groff-base mandoc                               # man page lint
+    dnsmasq-base                                    # a real DNS server serving the test DNSBL zones
+    python3-prometheus-client nftables systemd      # metrics parser, nft example, systemd-analyze
+    fail2ban                                        # fail2ban-regex against our own log lines
 )
 
 missing=()

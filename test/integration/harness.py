@@ -86,6 +86,8 @@ def libconfig(value, indent=""):
         return "true" if value else "false"
     if isinstance(value, int):
         return str(value) + ("L" if abs(value) >= 2**31 else "")
+    if isinstance(value, float):
+        return repr(value)    # "0.2": libconfig needs the decimal point
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(value, list):
@@ -144,6 +146,13 @@ class Proxy:
             "tls": {"cert": os.path.join(CERTS, "proxy.pem"), "key": os.path.join(CERTS, "proxy.key")},
             "auth": auth,
             "upstream": up,
+            # Tests run as root with files in private temp dirs; test_privileges.py covers
+            # the default (drop to nobody).
+            "user": "root",
+            # Password-guesser delays, bans and per-address limits off unless a test asks for
+            # them (extra={"guard": ...}): many tests fail AUTH on purpose, all from 127.0.0.1.
+            # test_guard.py covers the guard itself.
+            "guard": {"auth_delay": 0, "ban_threshold": 0, "max_sessions_per_client": 0},
         }
         if limits:
             self.config["limits"] = limits

@@ -1,0 +1,141 @@
+#include "deploy_check.h"
+
+#include <unistd.h>
+
+#include <fstream>
+#include <iostream>
+#include <map>
+
+#include "migration_store.h"
+#include "privileges.h"
+
+namespace subproxy {
+
+namespace {
+
+struct CyrusOption {
+    std::string value;
+    int line = 0;
+};
+
+// Cyrus application file: "key: value" lines (lib/config.c); '#' starts a comment.
+std::map<std::string, CyrusOption> readCyrusFile(const std::string& path) {
+    std::map<std::string, CyrusOption> options;
+    std::ifstream in(path);
+    std::string line;
+    int lineNo = 0;
+    while (std::getline(in, line)) {
+        ++lineNo;
+        if (line.empty() || line[0] == '#') {
+            continue;
+        }
+        const auto colon = line.find(':');
+        if (colon == std::string::npos) {
+            continue;
+        }
+        std::string key = line.substr(0, colon);
+        std::string value = line.substr(colon + 1);
+        const auto trim = [](std::string& s) {
+            s.erase(0, s.find_first_not_of(" \t"));
+            s.erase(s.find_last_not_of(" \t\r") + 1);
+        };
+        trim(key);
+        trim(value);
+        options[key] = CyrusOption{value, lineNo};
+    }
+    return options;
+}
+
+std::string directoryOf(const std::string& path) {
+    const auto slash = path.rfind('/');
+    return slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+}
+
+}  // namespace
+
+std::vector<std::string> deploymentProblems(const Config& config, const std::string& configFile) {
+    std::vector<std::string> problems;
+    if (::getuid() != 0 || config.daemon.user == "root") {
+        return problems;
+    }
+    Account account;
+    try {
+        account = lookupAccount(config.daemon.user, config.daemon.group);
+    } catch (const std::exception& e) {
+        const std::string key = std::string(e.what()).rfind("group", 0) == 0 ? "group" : "user";
+        problems.push_back(settingLocation(configFile, key) + ": " + e.what());
+        return problems;
+    }
+    std::vector<FileNeed> needs;
+    needs.push_back({configFile, R_OK, configFile + ": configuration (re-read at SIGHUP)"});
+    needs.push_back({config.tls.cert, R_OK, settingLocation(configFile, "tls.cert") + ": tls.cert (reloaded at SIGHUP)"});
+    needs.push_back({config.tls.key, R_OK, settingLocation(configFile, "tls.key") + ": tls.key (reloaded at SIGHUP)"});
+    if (config.upstream.verify && !config.upstream.caFile.empty()) {
+        needs.push_back({config.upstream.caFile, R_OK,
+                         settingLocation(configFile, "upstream.ca_file") + ": upstream.ca_file (reloaded at SIGHUP)"});
+    }
+    if (config.auth.backend == AuthBackend::Sasl) {
+        const std::string cyrus = config.auth.saslConfigDir + "/" + config.auth.saslService + ".conf";
+        needs.push_back({cyrus, R_OK, settingLocation(configFile, "auth.sasl_config_dir") +
+                                          ": Cyrus SASL application file (re-read at SIGHUP)"});
+        const auto options = readCyrusFile(cyrus);
+        const auto get = [&](const std::string& key) {
+            auto it = options.find(key);
+            return it == options.end() ? CyrusOption{} : it->second;
+        };
+        const CyrusOption pwcheck = get("pwcheck_method");
+        if (pwcheck.value.find("saslauthd") != std::string::npos) {
+            CyrusOption mux = get("saslauthd_path");
+            if (mux.value.empty()) {
+                mux.value = "/var/run/saslauthd/mux";
+            }
+            // connect(2) to a Unix socket needs write permission on it.
+            needs.push_back({mux.value, W_OK,
+                             cyrus + (mux.line ? ":" + std::to_string(mux.line) : "") +
+                                 ": saslauthd_path (add the user to group sasl)"});
+        }
+        const CyrusOption plugin = get("auxprop_plugin");
+        if (pwcheck.value.empty() || pwcheck.value.find("auxprop") != std::string::npos) {
+            if (plugin.value.empty() || plugin.value.find("sasldb") != std::string::npos) {
+                CyrusOption db = get("sasldb_path");
+                if (db.value.empty()) {
+                    db.value = "/etc/sasldb2";
+                }
+                needs.push_back({db.value, R_OK,
+                                 cyrus + (db.line ? ":" + std::to_string(db.line) : "") +
+                                     ": sasldb_path (read at every AUTH; add the user to group sasl)"});
+            }
+        }
+    }
+    if (!config.migration.stateFile.empty()) {
+        const std::string where = settingLocation(configFile, "migration.state_file");
+        needs.push_back({directoryOf(config.migration.stateFile), W_OK,
+                         where + ": migration.state_file directory (written as temp file + rename)"});
+        if (::access(config.migration.stateFile.c_str(), F_OK) == 0) {
+            needs.push_back({config.migration.stateFile, R_OK, where + ": migration.state_file"});
+        }
+    }
+    for (auto& p : accountProblems(account, needs)) {
+        problems.push_back(p);
+    }
+    return problems;
+}
+
+int printMigrationReport(const Config& config) {
+    if (config.migration.stateFile.empty()) {
+        std::cerr << config.file << ": migration.state_file is not set: the report is kept in memory only "
+                                    "(see the status endpoint's /migration)\n";
+        return 1;
+    }
+    std::string error;
+    const auto report = readMigrationFile(config.migration.stateFile,
+                                          static_cast<std::size_t>(config.migration.maxEntries), &error);
+    if (!report) {
+        std::cerr << error << "\n";
+        return 1;
+    }
+    std::cout << report->table();
+    return 0;
+}
+
+}  // namespace subproxy

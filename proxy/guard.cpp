@@ -1,0 +1,469 @@
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "guard.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "log.h"
+#include "text_util.h"
+
+namespace subproxy {
+
+namespace {
+
+constexpr std::size_t kMaxControlLine = 512;
+
+std::int64_t wallNow() { return static_cast<std::int64_t>(std::time(nullptr)); }
+
+std::string utc(std::int64_t t) {
+    const std::time_t tt = static_cast<std::time_t>(t);
+    std::tm tm{};
+    gmtime_r(&tt, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+std::string seconds(double s) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.3f", s);
+    return buf;
+}
+
+bool readFile(const std::string& path, std::string& out, std::string& error) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        if (errno == ENOENT) {
+            out.clear();
+            return true;  // nothing saved yet
+        }
+        error = std::strerror(errno);
+        return false;
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    out = text.str();
+    return true;
+}
+
+bool fillSockaddr(const std::string& path, sockaddr_un& sun) {
+    std::memset(&sun, 0, sizeof sun);
+    sun.sun_family = AF_UNIX;
+    if (path.size() >= sizeof sun.sun_path) {
+        return false;
+    }
+    std::memcpy(sun.sun_path, path.data(), path.size());
+    return true;
+}
+
+std::string listBans(const BanList& bans, std::int64_t now) {
+    std::string out;
+    for (const auto& b : bans.bans(now)) {
+        out += b.key + " until=" + utc(b.until) + " left=" + std::to_string(b.until - now) +
+               "s failures=" + std::to_string(b.failures) + "\n";
+    }
+    return out;
+}
+
+}  // namespace
+
+bool writeFileAtomically(const std::string& path, const std::string& text, std::string& error) {
+    // Same directory, so rename(2) replaces the old file in one step: a crash leaves the old
+    // state or the new one, never half of either.
+    const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        error = "cannot create " + tmp + ": " + std::strerror(errno);
+        return false;
+    }
+    std::size_t done = 0;
+    while (done < text.size()) {
+        const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            error = "cannot write " + tmp + ": " + std::strerror(errno);
+            ::close(fd);
+            ::unlink(tmp.c_str());
+            return false;
+        }
+        done += static_cast<std::size_t>(n);
+    }
+    if (::fsync(fd) != 0 || ::close(fd) != 0) {
+        error = "cannot write " + tmp + ": " + std::strerror(errno);
+        ::unlink(tmp.c_str());
+        return false;
+    }
+    if (::rename(tmp.c_str(), path.c_str()) != 0) {
+        error = "cannot rename " + tmp + " to " + path + ": " + std::strerror(errno);
+        ::unlink(tmp.c_str());
+        return false;
+    }
+    return true;
+}
+
+Guard::Guard(event_base* base, const GuardConfig& config)
+    : base_(base),
+      config_(config),
+      stateFile_(config.stateFile),
+      controlPath_(config.controlSocket),
+      bans_(config.policy),
+      rates_(config.policy.maxTracked) {
+    flushTimer_ = evtimer_new(base_, &Guard::flushCb, this);
+    if (!stateFile_.empty()) {
+        std::string text, error;
+        if (!readFile(stateFile_, text, error)) {
+            logWarning("guard: cannot read state file " + stateFile_ + ": " + error + "; starting with no bans");
+        } else if (!text.empty()) {
+            const std::size_t bad = bans_.load(text, wallNow());
+            logInfo("guard: loaded " + stateFile_ + ": " + std::to_string(bans_.banCount()) + " bans, " +
+                    std::to_string(bans_.trackedAddresses()) + " addresses and " +
+                    std::to_string(bans_.trackedUsers()) + " user names with recent AUTH failures" +
+                    (bad ? "; " + std::to_string(bad) + " unreadable lines skipped" : std::string()));
+        }
+    }
+    openControlSocket();
+    scheduleFlush();
+}
+
+Guard::~Guard() {
+    flush();
+    for (bufferevent* bev : controlConns_) {
+        bufferevent_free(bev);
+    }
+    if (control_) {
+        evconnlistener_free(control_);
+        ::unlink(controlPath_.c_str());
+    }
+    event_free(flushTimer_);
+}
+
+void Guard::reconfigure(const GuardConfig& config) {
+    if (config.stateFile != stateFile_ || config.controlSocket != controlPath_) {
+        logWarning("reload: changes to guard.state_file and guard.control_socket take effect at the next restart");
+    }
+    config_ = config;
+    bans_.setPolicy(config.policy);
+    rates_.setCapacity(config.policy.maxTracked);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connections
+
+Guard::Admission Guard::admit(const std::string& address, const std::string& who) {
+    Admission a;
+    const auto ip = parseIpAddress(address);
+    if (!ip || trusted(*ip)) {
+        return a;
+    }
+    const std::int64_t now = wallNow();
+    const std::string key = bans_.addressKey(*ip);
+    if (const std::int64_t left = bans_.banRemaining(*ip, now); left > 0) {
+        logWarning(who + ": ban: connection refused, " + key + " is banned for another " + std::to_string(left) + "s");
+        a.ok = false;
+        a.close = config_.banClose;
+        a.reply = "Error: too many failed authentications from your address, try again later";
+        return a;
+    }
+    if (config_.connectionRate > 0) {
+        const unsigned n = rates_.add(key, now, config_.connectionRateWindow);
+        if (n > static_cast<unsigned>(config_.connectionRate)) {
+            logWarning(who + ": limit: connection rate " + std::to_string(n) + " in " +
+                       std::to_string(config_.connectionRateWindow) + "s from " + key +
+                       " (guard.connection_rate=" + std::to_string(config_.connectionRate) + "); connection refused");
+            a.ok = false;
+            a.reply = "Error: too many connections from your address, try again later";
+            return a;
+        }
+    }
+    if (config_.maxSessionsPerClient > 0) {
+        auto it = sessionsPerKey_.find(key);
+        const unsigned open = it == sessionsPerKey_.end() ? 0 : it->second;
+        if (open >= static_cast<unsigned>(config_.maxSessionsPerClient)) {
+            logWarning(who + ": limit: " + std::to_string(open) + " sessions open from " + key +
+                       " (guard.max_sessions_per_client=" + std::to_string(config_.maxSessionsPerClient) +
+                       "); connection refused");
+            a.ok = false;
+            a.reply = "Error: too many connections from your address, try again later";
+            return a;
+        }
+    }
+    return a;
+}
+
+void Guard::sessionOpened(std::uint64_t id, const std::string& address) {
+    const auto ip = parseIpAddress(address);
+    if (!ip || trusted(*ip)) {
+        return;
+    }
+    const std::string key = bans_.addressKey(*ip);
+    ++sessionsPerKey_[key];
+    sessionKeys_.emplace(id, key);
+}
+
+void Guard::sessionClosed(std::uint64_t id) {
+    auto it = sessionKeys_.find(id);
+    if (it == sessionKeys_.end()) {
+        return;
+    }
+    auto count = sessionsPerKey_.find(it->second);
+    if (count != sessionsPerKey_.end() && --count->second == 0) {
+        sessionsPerKey_.erase(count);  // bounded by the sessions open, not by history
+    }
+    sessionKeys_.erase(it);
+}
+
+// ---------------------------------------------------------------------------------------------
+// AUTH
+
+double Guard::authFailed(const std::string& address, const std::string& who, const std::string& user) {
+    const auto ip = parseIpAddress(address);
+    if (!ip || trusted(*ip)) {
+        return 0;
+    }
+    const std::int64_t now = wallNow();
+    const auto f = bans_.recordFailure(*ip, user, now);
+    if (f.banned) {
+        logWarning(who + ": ban: " + std::to_string(f.addressFailures) + " AUTH failures from " + f.key + " in " +
+                   std::to_string(config_.policy.window) + "s; banned for " + std::to_string(config_.policy.banTime) +
+                   "s");
+        flush();  // a ban must survive a crash a second later
+    }
+    if (f.delay > 0) {
+        logInfo(who + ": auth penalty: reply delayed " + seconds(f.delay) + "s (" +
+                std::to_string(f.addressFailures) + " failures from " + f.key + ", " +
+                std::to_string(f.userFailures) + " for sasl_username=" + printable(user) + ")");
+    }
+    return f.delay;
+}
+
+void Guard::authSucceeded(const std::string& address, const std::string& user) {
+    (void)address;
+    bans_.recordSuccess(user);
+}
+
+void Guard::trapBan(const std::string& address, const std::string& who, const std::string& why) {
+    const auto ip = parseIpAddress(address);
+    if (!ip || trusted(*ip)) {
+        return;
+    }
+    const std::int64_t now = wallNow();
+    bans_.ban(*ip, now, config_.policy.banTime, 0);
+    logWarning(who + ": ban: " + why + " from " + bans_.addressKey(*ip) + "; banned for " +
+               std::to_string(config_.policy.banTime) + "s");
+    flush();  // a ban must survive a crash a second later
+}
+
+// ---------------------------------------------------------------------------------------------
+// State file
+
+void Guard::scheduleFlush() {
+    const timeval every{config_.stateInterval, 0};
+    evtimer_add(flushTimer_, &every);
+}
+
+void Guard::flushCb(evutil_socket_t, short, void* self) {
+    auto* guard = static_cast<Guard*>(self);
+    guard->bans_.prune(wallNow());
+    guard->flush();
+    guard->scheduleFlush();
+}
+
+void Guard::flush() {
+    if (stateFile_.empty() || !bans_.dirty()) {
+        return;
+    }
+    std::string error;
+    if (!writeFileAtomically(stateFile_, bans_.serialise(wallNow()), error)) {
+        logError("guard: state file not saved: " + error);
+        return;  // still dirty: the next flush tries again
+    }
+    bans_.clearDirty();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Control socket: one command line in, the answer out, then close.
+
+std::string Guard::command(const std::string& line) {
+    const std::int64_t now = wallNow();
+    std::istringstream in(line);
+    std::string verb, arg, extra;
+    in >> verb >> arg >> extra;
+    if (verb == "list" && arg.empty()) {
+        return listBans(bans_, now);
+    }
+    if (verb == "lift" && !arg.empty() && extra.empty()) {
+        const std::string key = bans_.lift(arg, now);
+        if (key.empty()) {
+            return "error: " + printable(arg) + " is not banned\n";
+        }
+        logInfo("guard: ban on " + key + " lifted by the operator");
+        flush();
+        return "lifted " + key + "\n";
+    }
+    if (verb == "stats" && arg.empty()) {
+        return "bans=" + std::to_string(bans_.bans(now).size()) +
+               " tracked_addresses=" + std::to_string(bans_.trackedAddresses()) +
+               " tracked_users=" + std::to_string(bans_.trackedUsers()) +
+               " clients_with_sessions=" + std::to_string(sessionsPerKey_.size()) + "\n";
+    }
+    return "error: commands are: list | lift ADDRESS | stats\n";
+}
+
+void Guard::openControlSocket() {
+    if (controlPath_.empty()) {
+        return;
+    }
+    sockaddr_un sun;
+    if (!fillSockaddr(controlPath_, sun)) {
+        throw std::runtime_error("guard.control_socket: path too long: " + controlPath_);
+    }
+    // A socket file left by a daemon that died is in the way; a live daemon answers connect().
+    const int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (probe >= 0) {
+        if (::connect(probe, reinterpret_cast<sockaddr*>(&sun), sizeof sun) == 0) {
+            ::close(probe);
+            throw std::runtime_error("guard.control_socket: " + controlPath_ + " is in use by another subproxy");
+        }
+        ::close(probe);
+    }
+    ::unlink(controlPath_.c_str());
+    const mode_t old = ::umask(0077);  // the operator (root) and the daemon's user only
+    control_ = evconnlistener_new_bind(base_, &Guard::controlAcceptCb, this,
+                                       LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 8,
+                                       reinterpret_cast<sockaddr*>(&sun), sizeof sun);
+    ::umask(old);
+    if (!control_) {
+        throw std::runtime_error("guard.control_socket: cannot listen on " + controlPath_ + ": " +
+                                 std::strerror(errno));
+    }
+}
+
+void Guard::controlAcceptCb(evconnlistener*, evutil_socket_t fd, sockaddr*, int, void* self) {
+    auto* guard = static_cast<Guard*>(self);
+    bufferevent* bev = bufferevent_socket_new(guard->base_, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (!bev) {
+        ::close(fd);
+        return;
+    }
+    guard->controlConns_.insert(bev);
+    bufferevent_setcb(bev, &Guard::controlReadCb, nullptr, &Guard::controlEventCb, guard);
+    const timeval timeout{5, 0};
+    bufferevent_set_timeouts(bev, &timeout, &timeout);
+    bufferevent_enable(bev, EV_READ | EV_WRITE);
+}
+
+void Guard::controlReadCb(bufferevent* bev, void* self) {
+    auto* guard = static_cast<Guard*>(self);
+    evbuffer* in = bufferevent_get_input(bev);
+    std::size_t len = 0;
+    char* line = evbuffer_readln(in, &len, EVBUFFER_EOL_CRLF);
+    if (!line) {
+        if (evbuffer_get_length(in) > kMaxControlLine) {
+            guard->controlDone(bev);
+        }
+        return;
+    }
+    const std::string command(line, len);
+    std::free(line);
+    const std::string answer = guard->command(command);
+    if (answer.empty()) {  // "list" with no bans: nothing will ever trigger the write callback
+        guard->controlDone(bev);
+        return;
+    }
+    bufferevent_disable(bev, EV_READ);
+    bufferevent_setcb(bev, nullptr, &Guard::controlWriteCb, &Guard::controlEventCb, guard);
+    bufferevent_write(bev, answer.data(), answer.size());
+}
+
+void Guard::controlWriteCb(bufferevent* bev, void* self) { static_cast<Guard*>(self)->controlDone(bev); }
+
+void Guard::controlEventCb(bufferevent* bev, short, void* self) { static_cast<Guard*>(self)->controlDone(bev); }
+
+void Guard::controlDone(bufferevent* bev) {
+    controlConns_.erase(bev);
+    bufferevent_free(bev);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Command line (a separate process: blocking I/O is fine here)
+
+int guardCommandLine(const std::string& configFile, const std::string& command) {
+    Config config;
+    try {
+        config = loadConfig(configFile);
+    } catch (const std::exception& e) {
+        std::cerr << e.what() << "\n";
+        return 1;
+    }
+    const GuardConfig& g = config.guard;
+    sockaddr_un sun;
+    if (!g.controlSocket.empty() && fillSockaddr(g.controlSocket, sun)) {
+        const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&sun), sizeof sun) == 0) {
+            const std::string line = command + "\n";
+            bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+            std::string answer;
+            char buf[4096];
+            ssize_t n;
+            while (ok && (n = ::read(fd, buf, sizeof buf)) > 0) {
+                answer.append(buf, static_cast<std::size_t>(n));
+            }
+            ::close(fd);
+            std::cout << answer;
+            return answer.rfind("error:", 0) == 0 ? 1 : 0;
+        }
+        if (fd >= 0) {
+            ::close(fd);
+        }
+    }
+    // No daemon listening: work on the state file directly.
+    if (g.stateFile.empty()) {
+        std::cerr << configFile << ": neither guard.control_socket answers nor is guard.state_file set\n";
+        return 1;
+    }
+    std::string text, error;
+    if (!readFile(g.stateFile, text, error)) {
+        std::cerr << g.stateFile << ": " << error << "\n";
+        return 1;
+    }
+    BanList bans(g.policy);
+    const std::int64_t now = wallNow();
+    bans.load(text, now);
+    if (command == "list") {
+        std::cout << listBans(bans, now);
+        return 0;
+    }
+    if (command.rfind("lift ", 0) == 0) {
+        const std::string key = bans.lift(command.substr(5), now);
+        if (key.empty()) {
+            std::cerr << "error: " << printable(command.substr(5)) << " is not banned\n";
+            return 1;
+        }
+        if (!writeFileAtomically(g.stateFile, bans.serialise(now), error)) {
+            std::cerr << error << "\n";
+            return 1;
+        }
+        std::cout << "lifted " << key << " (in " << g.stateFile << "; no daemon was listening on the control socket)\n";
+        return 0;
+    }
+    std::cerr << "error: unknown command\n";
+    return 1;
+}
+
+}  // namespace subproxy

@@ -1,0 +1,50 @@
+// Counters for the status endpoint: a plain struct the session and protocol layers bump, and
+// pure renderers (Prometheus text format 0.0.4, JSON).  No I/O, so the renderers are
+// unit-tested byte for byte; status_http.cpp only serves the strings.
+#pragma once
+#include <cstdint>
+#include <ctime>
+#include <map>
+#include <string>
+
+namespace subproxy {
+
+struct Metrics {
+    std::int64_t startedAt = 0;          // unix time, for uptime
+    std::uint64_t sessionsOpen = 0;      // gauge
+    std::uint64_t sessionsTotal = 0;     // accepted into a session
+    std::uint64_t connectionsRefused = 0;  // refused at accept (limits, shutdown, loop)
+    std::uint64_t tlsHandshakes = 0;     // customer side, completed
+    std::uint64_t tlsFailures = 0;       // customer side, failed or abandoned
+    std::map<std::string, std::uint64_t> authSuccesses;  // by mechanism
+    std::map<std::string, std::uint64_t> authFailures;   // by mechanism (wrong credentials)
+    std::uint64_t authTemporaryFailures = 0;             // 454: backend or MSA unavailable
+    std::uint64_t messagesRelayed = 0;   // accepted by the MSA (2xx after end of data)
+    std::uint64_t messagesRejected = 0;  // refused by us or by the MSA
+    std::uint64_t bytesRelayed = 0;      // message bytes of the relayed messages
+    std::map<std::string, std::uint64_t> upstreamErrors;  // connect, tls, verify, protocol, …
+    std::uint64_t repliesByClass[6] = {};                  // index = first digit (2..5)
+    std::uint64_t reloads = 0;
+    std::uint64_t reloadFailures = 0;
+    // Counters other modules register by name (bans, trap detections, …):
+    // "bans" -> subproxy_bans_total with its help text.
+    struct Extra {
+        std::string help;
+        std::uint64_t value = 0;
+    };
+    std::map<std::string, Extra> extra;
+
+    void reply(int code);
+    void authResult(const std::string& mechanism, bool ok);
+    void upstreamError(const std::string& kind);
+    void count(const std::string& name, const std::string& help, std::uint64_t n = 1);
+};
+
+// Prometheus text exposition format (HELP/TYPE lines; counters end in _total).
+std::string renderPrometheus(const Metrics& m, std::int64_t now);
+// The same numbers as a JSON object (for /status).
+std::string renderJson(const Metrics& m, std::int64_t now);
+// "..." with JSON escapes (control bytes as \u00XX; other bytes passed through).
+std::string jsonString(const std::string& s);
+
+}  // namespace subproxy
