@@ -290,9 +290,16 @@ void Guard::flush() {
     }
     std::string error;
     if (!writeFileAtomically(stateFile_, bans_.serialise(wallNow()), error)) {
-        logError("guard: state file not saved: " + error);
+        if (!saveFailing_) {  // once per outage, not every state_interval
+            logError("guard: state file not saved: " + error);
+        }
+        saveFailing_ = true;
         return;  // still dirty: the next flush tries again
     }
+    if (saveFailing_) {
+        logInfo("guard: state file saved again: " + stateFile_);
+    }
+    saveFailing_ = false;
     bans_.clearDirty();
 }
 

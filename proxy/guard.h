@@ -77,6 +77,7 @@ private:
     std::unordered_map<std::string, unsigned> sessionsPerKey_;
     std::unordered_map<std::uint64_t, std::string> sessionKeys_;
     event* flushTimer_ = nullptr;
+    bool saveFailing_ = false;   // the last state file write failed (logged once)
     evconnlistener* control_ = nullptr;
     std::unordered_set<bufferevent*> controlConns_;
 };

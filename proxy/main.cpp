@@ -1,4 +1,4 @@
-// subproxy [-f] [-c FILE] [-t] [-r] [-V]   — see man/subproxy.8
+// subproxy [-f] [-c FILE] [-t] [-r] [-b] [-u ADDR] [-V]   — see man/subproxy.8
 #include <unistd.h>
 
 #include <cstdlib>
@@ -19,7 +19,7 @@
 namespace {
 
 void usage() {
-    std::cerr << "usage: subproxy [-f] [-c FILE] [-t] [-r] [-V]\n"
+    std::cerr << "usage: subproxy [-f] [-c FILE] [-t] [-r] [-b] [-u ADDR] [-V]\n"
                  "  -c FILE  configuration file (default /etc/subproxy/subproxy.conf)\n"
                  "  -f       stay in the foreground; log to stderr as well as syslog\n"
                  "  -t       check the configuration, certificates and SASL setup, then exit\n"
