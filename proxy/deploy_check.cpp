@@ -107,14 +107,19 @@ std::vector<std::string> deploymentProblems(const Config& config, const std::str
             }
         }
     }
-    if (!config.migration.stateFile.empty()) {
-        const std::string where = settingLocation(configFile, "migration.state_file");
-        needs.push_back({directoryOf(config.migration.stateFile), W_OK,
-                         where + ": migration.state_file directory (written as temp file + rename)"});
-        if (::access(config.migration.stateFile.c_str(), F_OK) == 0) {
-            needs.push_back({config.migration.stateFile, R_OK, where + ": migration.state_file"});
+    // State files are rewritten by the daemon, after it dropped to the account.
+    auto stateFile = [&](const std::string& path, const std::string& key) {
+        if (path.empty()) {
+            return;
         }
-    }
+        const std::string where = settingLocation(configFile, key);
+        needs.push_back({directoryOf(path), W_OK, where + ": " + key + " directory (written as temp file + rename)"});
+        if (::access(path.c_str(), F_OK) == 0) {
+            needs.push_back({path, R_OK, where + ": " + key});
+        }
+    };
+    stateFile(config.migration.stateFile, "migration.state_file");
+    stateFile(config.guard.stateFile, "guard.state_file");
     for (auto& p : accountProblems(account, needs)) {
         problems.push_back(p);
     }

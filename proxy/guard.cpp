@@ -174,6 +174,9 @@ Guard::Admission Guard::admit(const std::string& address, const std::string& who
     const std::int64_t now = wallNow();
     const std::string key = bans_.addressKey(*ip);
     if (const std::int64_t left = bans_.banRemaining(*ip, now); left > 0) {
+        if (metrics_) {
+            metrics_->count("ban_refusals", "Connections refused because the client is banned");
+        }
         logWarning(who + ": ban: connection refused, " + key + " is banned for another " + std::to_string(left) + "s");
         a.ok = false;
         a.close = config_.banClose;
@@ -242,14 +245,24 @@ double Guard::authFailed(const std::string& address, const std::string& who, con
         logWarning(who + ": ban: " + std::to_string(f.addressFailures) + " AUTH failures from " + f.key + " in " +
                    std::to_string(config_.policy.window) + "s; banned for " + std::to_string(config_.policy.banTime) +
                    "s");
+        countBan();
         flush();  // a ban must survive a crash a second later
     }
     if (f.delay > 0) {
+        if (metrics_) {
+            metrics_->count("auth_delayed_replies", "AUTH failure replies held back by the guard");
+        }
         logInfo(who + ": auth penalty: reply delayed " + seconds(f.delay) + "s (" +
                 std::to_string(f.addressFailures) + " failures from " + f.key + ", " +
                 std::to_string(f.userFailures) + " for sasl_username=" + printable(user) + ")");
     }
     return f.delay;
+}
+
+void Guard::countBan() {
+    if (metrics_) {
+        metrics_->count("bans", "Client addresses (or IPv6 prefixes) banned, for AUTH failures or by the trap");
+    }
 }
 
 void Guard::authSucceeded(const std::string& address, const std::string& user) {
@@ -266,6 +279,7 @@ void Guard::trapBan(const std::string& address, const std::string& who, const st
     bans_.ban(*ip, now, config_.policy.banTime, 0);
     logWarning(who + ": ban: " + why + " from " + bans_.addressKey(*ip) + "; banned for " +
                std::to_string(config_.policy.banTime) + "s");
+    countBan();
     flush();  // a ban must survive a crash a second later
 }
 

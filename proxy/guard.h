@@ -13,6 +13,7 @@
 #include <unordered_set>
 
 #include "ban_list.h"
+#include "metrics.h"
 #include "config.h"
 
 struct bufferevent;
@@ -27,6 +28,9 @@ public:
     ~Guard();  // writes the state file
     Guard(const Guard&) = delete;
     Guard& operator=(const Guard&) = delete;
+
+    // Counts bans, refusals and held replies on the status endpoint (optional).
+    void setMetrics(Metrics* metrics) { metrics_ = metrics; }
 
     // SIGHUP.  state_file and control_socket changes wait for a restart (logged).
     void reconfigure(const GuardConfig& config);
@@ -58,6 +62,8 @@ public:
     std::string command(const std::string& line);
 
 private:
+    void countBan();
+    Metrics* metrics_ = nullptr;
     bool trusted(const IpAddress& addr) const { return config_.trusted.contains(addr); }
     void scheduleFlush();
     void openControlSocket();

@@ -104,6 +104,7 @@ Server::Server(std::string configFile, std::shared_ptr<const Runtime> runtime)
     std::signal(SIGPIPE, SIG_IGN);
     grace_ = evtimer_new(base_, &Server::graceCb, this);
     guard_ = std::make_unique<Guard>(base_, config.guard);
+    guard_->setMetrics(&metrics_);
     defence_ = std::make_unique<Defence>(base_, config);
     metrics_.startedAt = static_cast<std::int64_t>(std::time(nullptr));
     migration_.setMaxEntries(static_cast<std::size_t>(config.migration.maxEntries));

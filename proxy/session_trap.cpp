@@ -50,6 +50,8 @@ TrapAction Session::trapSignal(TrapSignal signal, const std::string& detail) {
     }
     action = effectiveTrapAction(action, tarpit_ != nullptr);
     logWarning(formatTrapLine(signal, action, endpoint_.destAddress, endpoint_.destPort, protocol_.helo(), detail));
+    server_.metrics().count(std::string("trap_") + trapSignalName(signal),
+                            std::string("Spambot trap detections of signal ") + trapSignalName(signal));
     if (action == TrapAction::Ban) {
         server_.guard().trapBan(endpoint_.address, "[" + endpoint_.address + "]:" + std::to_string(endpoint_.port),
                                 std::string("trap signal ") + trapSignalName(signal));

@@ -111,6 +111,9 @@ class Privileges(unittest.TestCase):
 
     def test_check_reports_files_the_user_cannot_read(self):
         p = h.Proxy(name="check-user", extra={"user": "nobody"})
+        rootonly = os.path.join(p.dir, "root-only")
+        os.mkdir(rootonly, 0o700)
+        p.config["guard"]["state_file"] = os.path.join(rootonly, "bans.state")   # nobody cannot write there
         sasl = os.path.join(p.dir, "sasl")
         os.chmod(os.path.join(sasl, "sasldb2"), 0o600)       # root only
         p.write_config()
@@ -122,6 +125,7 @@ class Privileges(unittest.TestCase):
         self.assertIn("%s:%d: tls.key" % (p.conf_file, tls_line), r.stdout)
         self.assertRegex(r.stdout, re.escape(os.path.join(sasl, "subproxy.conf")) + r":\d+: sasldb_path .*"
                          + re.escape(os.path.join(sasl, "sasldb2")) + ": user nobody cannot read it")
+        self.assertIn("guard.state_file directory", r.stdout)
         self.assertNotIn("configuration OK", r.stdout)
 
     def test_check_unknown_user(self):
@@ -255,6 +259,30 @@ class Status(unittest.TestCase):
             self.assertEqual(m["subproxy_tls_handshakes_total"][1], 1.0)
             self.assertEqual(m["subproxy_upstream_errors_total{kind=connect}"][1], 1.0)
             self.assertEqual(m["subproxy_auth_temporary_failures_total"][1], 1.0)
+
+    def test_bans_and_trap_detections_are_counted(self):
+        port = h.free_port()
+        p = h.Proxy(name="metrics-guard", extra={
+            "status": {"port": port},
+            "guard": {"auth_delay": 0.1, "auth_delay_max": 0.2, "ban_threshold": 2, "max_sessions_per_client": 0}})
+        with p:
+            c = h.RawClient(p.port)
+            c.reply()
+            c.cmd("EHLO bot.example")
+            c.starttls()
+            c.cmd("EHLO bot.example")
+            self.assertEqual(c.cmd("MAIL FROM:<spam@example.com>")[0], 530)   # trap signal no_auth
+            self.assertEqual(h.auth(c, "PLAIN", "alice", "guess1")[0], 535)
+            self.assertEqual(h.auth(c, "PLAIN", "alice", "guess2")[0], 535)    # the second one bans
+            c.close()
+            late = h.RawClient(p.port)
+            self.assertEqual(late.reply()[0], 421)
+            late.close()
+            m = parse_prometheus(http_get(port, "/metrics")[2])
+            self.assertEqual(m["subproxy_bans_total"][1], 1.0)
+            self.assertEqual(m["subproxy_ban_refusals_total"][1], 1.0)
+            self.assertEqual(m["subproxy_auth_delayed_replies_total"][1], 2.0)
+            self.assertEqual(m["subproxy_trap_no_auth_total"][1], 1.0)
 
     def test_status_is_off_unless_configured(self):
         p = h.Proxy(name="nostatus")
