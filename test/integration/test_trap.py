@@ -259,5 +259,66 @@ class AccessLists(unittest.TestCase):
             c.close()
 
 
+class Fail2ban(unittest.TestCase):
+    """The shipped trap filter and jail, run by the real fail2ban-regex on what subproxy logged."""
+
+    def setUp(self):
+        import shutil
+        import tempfile
+        if not shutil.which("fail2ban-regex"):
+            self.skipTest("fail2ban-regex not installed (make deps)")
+        self.conf = tempfile.mkdtemp(prefix="f2b-trap.", dir=h.workdir())
+        os.makedirs(os.path.join(self.conf, "filter.d"))
+        shutil.copy("/etc/fail2ban/filter.d/common.conf", os.path.join(self.conf, "filter.d"))
+        shutil.copy(os.path.join(h.REPO, "examples", "fail2ban", "filter.d", "subproxy-trap.conf"),
+                    os.path.join(self.conf, "filter.d"))
+        self.filter = os.path.join(self.conf, "filter.d", "subproxy-trap.conf")
+
+    def regex(self, logfile, signals=None, out=None):
+        import subprocess
+        f = self.filter + ('[signals="%s"]' % signals if signals else "")
+        r = subprocess.run(["fail2ban-regex"] + (["--out", out] if out else []) + [logfile, f],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        if out:
+            return r.stdout.split()
+        return int(re.search(r"Lines: \d+ lines, \d+ ignored, (\d+) matched", r.stdout).group(1))
+
+    def test_filter_matches_the_trap_lines_subproxy_logged(self):
+        with h.Proxy(name="trap-f2b", limits={"max_errors": 50}) as p:
+            c = connect(p.port, "127.0.0.41")
+            c.reply()
+            c.cmd("EHLO bot-41.example")
+            self.assertEqual(c.cmd("MAIL FROM:<spam@example.com>")[0], 530)     # no_auth
+            c.close()
+            c = connect(p.port, "127.0.0.42")
+            c.reply()
+            c.send("GET / HTTP/1.1\r\n\r\n")                                  # non_smtp
+            self.assertEqual(c.reply()[0], 554)
+            c.close()
+            h.login(p.port).close()                                             # an honest one
+            self.assertTrue(p.wait_log("[127.0.0.42]:"))
+            self.assertTrue(p.wait_log("signal=non_smtp"))
+        lines = [l[len("subproxy: "):] for l in p.log_text().splitlines() if l.startswith("subproxy: ")]
+        syslog = os.path.join(self.conf, "mail.log")
+        with open(syslog, "w") as f:
+            for l in lines:
+                f.write("Nov 22 11:40:01 proxyhost subproxy[4242]: %s\n" % l)
+        detections = sum("trap: signal=" in l for l in lines)
+        self.assertEqual(detections, 2)
+        self.assertEqual(self.regex(syslog), detections)
+        self.assertEqual(self.regex(syslog, signals="non_smtp"), 1)
+        self.assertEqual(set(self.regex(syslog, out="ip")), {"127.0.0.41", "127.0.0.42"})
+
+    def test_shipped_samples_match_their_failjson_and_the_jail_is_off(self):
+        import json
+        samples = os.path.join(h.REPO, "examples", "fail2ban", "logs", "subproxy-trap")
+        expected = sum(json.loads(l.split(":", 1)[1])["match"] for l in open(samples) if l.startswith("# failJSON:"))
+        self.assertEqual(self.regex(samples), expected)
+        self.assertEqual(set(self.regex(samples, out="ip")), {"192.0.2.31", "192.0.2.32", "2001:db8:5::9", "192.0.2.35"})
+        jail = open(os.path.join(h.REPO, "examples", "fail2ban", "jail.d", "subproxy-trap.conf")).read()
+        self.assertRegex(jail, r"(?m)^enabled\s*=\s*false$")
+
+
 if __name__ == "__main__":
     unittest.main()
