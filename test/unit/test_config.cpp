@@ -8,24 +8,15 @@
 #include <string>
 
 #include "config.h"
+#include "config_fixture.h"
 
 using namespace subproxy;
 
 namespace {
 
-const std::string kMinimal =
-    "listen = ( { address = \"0.0.0.0\"; port = 10025; } );\n"
-    "tls = { cert = \"/c.pem\"; key = \"/k.pem\"; };\n";
+const std::string& kMinimal = testing::kMinimalConfig;
 
-// The ConfigError message for `text`, or "" when it parses.
-std::string errorOf(const std::string& text) {
-    try {
-        parseConfig(text, "test.conf");
-    } catch (const ConfigError& e) {
-        return e.what();
-    }
-    return "";
-}
+std::string errorOf(const std::string& text) { return testing::configError(text); }
 
 bool contains(const std::string& haystack, const std::string& needle) {
     return haystack.find(needle) != std::string::npos;

@@ -8,23 +8,16 @@
 
 #include "access_list.h"
 #include "config.h"
+#include "config_fixture.h"
 #include "dnsbl_filter.h"
 
 using namespace subproxy;
 
 namespace {
-const std::string kMinimal =
-    "listen = ( { address = \"0.0.0.0\"; port = 10025; } );\n"
-    "tls = { cert = \"/c.pem\"; key = \"/k.pem\"; };\n";
+const std::string& kMinimal = testing::kMinimalConfig;
 
-std::string errorOf(const std::string& text) {
-    try {
-        parseConfig(kMinimal + text, "t.conf");
-    } catch (const ConfigError& e) {
-        return e.what();
-    }
-    return "";
-}
+// The error for the minimal configuration plus `text`.
+std::string errorOf(const std::string& text) { return testing::configError(kMinimal + text, "t.conf"); }
 
 std::uint32_t ip(int a, int b, int c, int d) {
     return (static_cast<std::uint32_t>(a) << 24) | (b << 16) | (c << 8) | d;

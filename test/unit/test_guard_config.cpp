@@ -4,23 +4,16 @@
 #include <string>
 
 #include "config.h"
+#include "config_fixture.h"
 
 using namespace subproxy;
 
 namespace {
 
-const std::string kBase =
-    "listen = ( { address = \"0.0.0.0\"; port = 10025; } );\n"
-    "tls = { cert = \"/c.pem\"; key = \"/k.pem\"; };\n";
+const std::string& kBase = testing::kMinimalConfig;
 
-std::string errorOf(const std::string& guard) {
-    try {
-        parseConfig(kBase + guard, "test.conf");
-    } catch (const ConfigError& e) {
-        return e.what();
-    }
-    return "";
-}
+// The error for the minimal configuration plus a guard group.
+std::string errorOf(const std::string& guard) { return testing::configError(kBase + guard); }
 
 }  // namespace
 

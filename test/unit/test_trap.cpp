@@ -3,23 +3,16 @@
 #include <boost/test/unit_test.hpp>
 
 #include "config.h"
+#include "config_fixture.h"
 #include "trap.h"
 
 using namespace subproxy;
 
 namespace {
-const std::string kMinimal =
-    "listen = ( { address = \"0.0.0.0\"; port = 10025; } );\n"
-    "tls = { cert = \"/c.pem\"; key = \"/k.pem\"; };\n";
+const std::string& kMinimal = testing::kMinimalConfig;
 
-std::string errorOf(const std::string& text) {
-    try {
-        parseConfig(kMinimal + text, "t.conf");
-    } catch (const ConfigError& e) {
-        return e.what();
-    }
-    return "";
-}
+// The error for the minimal configuration plus `text`.
+std::string errorOf(const std::string& text) { return testing::configError(kMinimal + text, "t.conf"); }
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(trap)
