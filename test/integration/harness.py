@@ -10,6 +10,7 @@ import base64
 import hashlib
 import hmac
 import os
+import re
 import shutil
 import signal
 import smtplib
@@ -331,6 +332,45 @@ def delivered_since(count_before, n=1, timeout=15):
     """The messages delivered at the MSA after `count_before` were there."""
     msgs = msa().wait_messages(count_before + n, timeout)
     return msgs[count_before:]
+
+
+# ----------------------------------------------------------------------------------------------
+# fail2ban: the shipped filters run by the real fail2ban-regex on what subproxy logged.
+
+def fail2ban_filter(name):
+    """Path of examples/fail2ban/filter.d/<name>.conf installed next to fail2ban's common.conf
+    in a scratch directory (the layout fail2ban-regex expects), or None without fail2ban."""
+    if not shutil.which("fail2ban-regex"):
+        return None
+    conf = tempfile.mkdtemp(prefix="f2b.", dir=workdir())
+    os.makedirs(os.path.join(conf, "filter.d"))
+    shutil.copy("/etc/fail2ban/filter.d/common.conf", os.path.join(conf, "filter.d"))
+    shutil.copy(os.path.join(REPO, "examples", "fail2ban", "filter.d", name + ".conf"), os.path.join(conf, "filter.d"))
+    return os.path.join(conf, "filter.d", name + ".conf")
+
+
+def fail2ban_regex(logfile, filter_spec, out=None):
+    """Lines matched (an int), or with `out` ("ip", "user", ...) the values fail2ban extracted."""
+    r = subprocess.run(["fail2ban-regex"] + (["--out", out] if out else []) + [logfile, filter_spec],
+                       capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        raise AssertionError("fail2ban-regex failed:\n" + r.stdout + r.stderr)
+    if out:
+        return r.stdout.split()
+    m = re.search(r"Lines: \d+ lines, \d+ ignored, (\d+) matched", r.stdout)
+    if not m:
+        raise AssertionError("unexpected fail2ban-regex output:\n" + r.stdout)
+    return int(m.group(1))
+
+
+def as_syslog(proxy, path):
+    """Writes what `proxy` logged (-f copies to stderr) as syslog would have written it;
+    returns the bare lines."""
+    lines = [l[len("subproxy: "):] for l in proxy.log_text().splitlines() if l.startswith("subproxy: ")]
+    with open(path, "w") as f:
+        for l in lines:
+            f.write("Nov 22 11:30:01 proxyhost subproxy[4242]: %s\n" % l)
+    return lines
 
 
 # ----------------------------------------------------------------------------------------------

@@ -320,28 +320,14 @@ class PerAddressLimits(unittest.TestCase):
 class Fail2ban(unittest.TestCase):
     """The shipped filter, run by the real fail2ban-regex on what subproxy logged."""
 
-    FILTER = os.path.join(h.REPO, "examples", "fail2ban", "filter.d", "subproxy-auth.conf")
-
     def setUp(self):
-        if not shutil.which("fail2ban-regex"):
+        self.filter = h.fail2ban_filter("subproxy-auth")
+        if not self.filter:
             self.skipTest("fail2ban-regex not installed (make deps)")
-        # Installed layout: our filter next to fail2ban's common.conf.
-        self.conf = tempfile.mkdtemp(prefix="f2b.", dir=h.workdir())
-        os.makedirs(os.path.join(self.conf, "filter.d"))
-        shutil.copy("/etc/fail2ban/filter.d/common.conf", os.path.join(self.conf, "filter.d"))
-        shutil.copy(self.FILTER, os.path.join(self.conf, "filter.d"))
-        self.filter = os.path.join(self.conf, "filter.d", "subproxy-auth.conf")
+        self.conf = os.path.dirname(os.path.dirname(self.filter))
 
     def regex(self, logfile, mode=None, out=None):
-        f = self.filter + ("[mode=%s]" % mode if mode else "")
-        cmd = ["fail2ban-regex"] + (["--out", out] if out else []) + [logfile, f]
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
-        if out:
-            return r.stdout.split()
-        m = re.search(r"Lines: (\d+) lines, (\d+) ignored, (\d+) matched", r.stdout)
-        self.assertIsNotNone(m, r.stdout)
-        return int(m.group(3))
+        return h.fail2ban_regex(logfile, self.filter + ("[mode=%s]" % mode if mode else ""), out)
 
     def test_filter_matches_the_lines_subproxy_logged(self):
         guard = dict(FAST, auth_delay=0.05, auth_delay_max=0.1, ban_threshold=3)
@@ -354,12 +340,8 @@ class Fail2ban(unittest.TestCase):
             self.assertEqual(refused_reply("127.0.0.12", p.port)[0], 421)
             honest_relay(p.port)      # a success and its lines must not match
             self.assertTrue(p.wait_log("ban: connection refused"))
-        # What syslog would have written: a time stamp and "host subproxy[pid]: " before the line.
-        lines = [l[len("subproxy: "):] for l in p.log_text().splitlines() if l.startswith("subproxy: ")]
         syslog = os.path.join(self.conf, "mail.log")
-        with open(syslog, "w") as f:
-            for l in lines:
-                f.write("Nov 22 11:30:01 proxyhost subproxy[4242]: %s\n" % l)
+        lines = h.as_syslog(p, syslog)
         failures = sum("authentication failed" in l for l in lines)
         bans = sum(bool(re.search(r": ban: ", l)) for l in lines)
         self.assertEqual(failures, 3)

@@ -263,26 +263,13 @@ class Fail2ban(unittest.TestCase):
     """The shipped trap filter and jail, run by the real fail2ban-regex on what subproxy logged."""
 
     def setUp(self):
-        import shutil
-        import tempfile
-        if not shutil.which("fail2ban-regex"):
+        self.filter = h.fail2ban_filter("subproxy-trap")
+        if not self.filter:
             self.skipTest("fail2ban-regex not installed (make deps)")
-        self.conf = tempfile.mkdtemp(prefix="f2b-trap.", dir=h.workdir())
-        os.makedirs(os.path.join(self.conf, "filter.d"))
-        shutil.copy("/etc/fail2ban/filter.d/common.conf", os.path.join(self.conf, "filter.d"))
-        shutil.copy(os.path.join(h.REPO, "examples", "fail2ban", "filter.d", "subproxy-trap.conf"),
-                    os.path.join(self.conf, "filter.d"))
-        self.filter = os.path.join(self.conf, "filter.d", "subproxy-trap.conf")
+        self.conf = os.path.dirname(os.path.dirname(self.filter))
 
     def regex(self, logfile, signals=None, out=None):
-        import subprocess
-        f = self.filter + ('[signals="%s"]' % signals if signals else "")
-        r = subprocess.run(["fail2ban-regex"] + (["--out", out] if out else []) + [logfile, f],
-                           capture_output=True, text=True, timeout=60)
-        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
-        if out:
-            return r.stdout.split()
-        return int(re.search(r"Lines: \d+ lines, \d+ ignored, (\d+) matched", r.stdout).group(1))
+        return h.fail2ban_regex(logfile, self.filter + ('[signals="%s"]' % signals if signals else ""), out)
 
     def test_filter_matches_the_trap_lines_subproxy_logged(self):
         with h.Proxy(name="trap-f2b", limits={"max_errors": 50}) as p:
@@ -299,11 +286,8 @@ class Fail2ban(unittest.TestCase):
             h.login(p.port).close()                                             # an honest one
             self.assertTrue(p.wait_log("[127.0.0.42]:"))
             self.assertTrue(p.wait_log("signal=non_smtp"))
-        lines = [l[len("subproxy: "):] for l in p.log_text().splitlines() if l.startswith("subproxy: ")]
         syslog = os.path.join(self.conf, "mail.log")
-        with open(syslog, "w") as f:
-            for l in lines:
-                f.write("Nov 22 11:40:01 proxyhost subproxy[4242]: %s\n" % l)
+        lines = h.as_syslog(p, syslog)
         detections = sum("trap: signal=" in l for l in lines)
         self.assertEqual(detections, 2)
         self.assertEqual(self.regex(syslog), detections)
