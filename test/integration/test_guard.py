@@ -9,11 +9,9 @@ Linux routes all of 127/8 to lo, so a client can bind any of them."""
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import threading
 import time
 import unittest
