@@ -89,3 +89,56 @@ clean:
 
 .PHONY: all check unit certs deps demo install manlint clean
 -include $(wildcard proxy/*.d sasl/*.d test/unit/*.d)
+
+# ---------------------------------------------------------------------------------------------
+# libFuzzer targets (test/fuzz/README.md).  Built with clang into test/fuzz/build/, from their
+# own clang-compiled copies of the pure sources (the g++ objects in proxy/ are not touched).
+#   make fuzz                        build every test/fuzz/fuzz_*.cpp
+#   make fuzz-run FUZZ_SECONDS=60    run each for that long (make -j2 fuzz-run: two at a time)
+#   make fuzz-run-fuzz_base64        run one
+FUZZ_CXX      ?= $(firstword $(shell command -v clang++-19 clang++-18 clang++-17 clang++-16 clang++ 2>/dev/null))
+FUZZ_DIR      := test/fuzz
+FUZZ_BUILD    := $(FUZZ_DIR)/build
+FUZZ_SECONDS  ?= 60
+FUZZ_FLAGS    ?=
+FUZZ_SAN      := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CXXFLAGS := -std=c++17 -O1 -g -fno-omit-frame-pointer -pthread -Iproxy -I$(FUZZ_DIR) \
+                 -DSUBPROXY_VERSION='"$(VERSION)"' $(shell pkg-config --cflags libconfig++ 2>/dev/null)
+FUZZ_SRCS     := $(wildcard $(FUZZ_DIR)/fuzz_*.cpp)
+FUZZ_NAMES    := $(patsubst $(FUZZ_DIR)/%.cpp,%,$(FUZZ_SRCS))
+FUZZ_TARGETS  := $(addprefix $(FUZZ_BUILD)/,$(FUZZ_NAMES))
+FUZZ_OBJS     := $(patsubst proxy/%.cpp,$(FUZZ_BUILD)/obj/%.o,$(filter proxy/%.cpp,$(PURE_SRCS)))
+FUZZ_LIB      := $(FUZZ_BUILD)/libsubproxy_fuzz.a
+
+fuzz: $(FUZZ_TARGETS)
+
+$(FUZZ_BUILD)/obj/%.o: proxy/%.cpp
+	@mkdir -p $(@D)
+	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
+
+$(FUZZ_LIB): $(FUZZ_OBJS)
+	rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_TARGETS): $(FUZZ_BUILD)/%: $(FUZZ_DIR)/%.cpp $(FUZZ_DIR)/fuzz_util.h $(FUZZ_LIB)
+	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB) \
+	    $(shell pkg-config --libs libconfig++ 2>/dev/null)
+
+# New inputs go to build/corpus/<name> (ignored); the seeds in corpus/<name> are read only.
+fuzz-run: $(addprefix fuzz-run-,$(FUZZ_NAMES))
+
+fuzz-run-%: $(FUZZ_BUILD)/%
+	@mkdir -p $(FUZZ_BUILD)/corpus/$* $(FUZZ_BUILD)/artifacts $(FUZZ_DIR)/corpus/$*
+	@echo "fuzzing $* for $(FUZZ_SECONDS)s (log: $(FUZZ_BUILD)/$*.log)"
+	@st=0; $(FUZZ_BUILD)/$* $(FUZZ_BUILD)/corpus/$* $(FUZZ_DIR)/corpus/$* -max_total_time=$(FUZZ_SECONDS) \
+	    -artifact_prefix=$(FUZZ_BUILD)/artifacts/$*- -print_final_stats=1 \
+	    $(if $(wildcard $(FUZZ_DIR)/dict/$*.dict),-dict=$(FUZZ_DIR)/dict/$*.dict) $(FUZZ_FLAGS) \
+	    > $(FUZZ_BUILD)/$*.log 2>&1 || st=$$?; \
+	grep -E '^#[0-9]+[[:space:]]+DONE|INVARIANT|ERROR:|SUMMARY:|stat::number_of_executed_units|Test unit written' \
+	    $(FUZZ_BUILD)/$*.log | sed 's/^/$*: /'; exit $$st
+
+fuzz-clean:
+	rm -rf $(FUZZ_BUILD)
+
+.PHONY: fuzz fuzz-run fuzz-clean
+-include $(wildcard $(FUZZ_BUILD)/obj/*.d)

@@ -504,7 +504,11 @@ void ClientProtocol::cmdAuth(const Command& cmd) {
         replyError(503, "5.5.1 Error: send EHLO first");
         return;
     }
-    auto [mech, initial] = splitAuthArgument(cmd.arg);
+    // Named, not a structured binding: lambdas below capture `mech` (C++17 forbids capturing
+    // structured bindings; clang refuses it).
+    const auto parts = splitAuthArgument(cmd.arg);
+    const std::string& mech = parts.first;
+    const std::optional<std::string>& initial = parts.second;
     if (mech.empty()) {
         replyError(501, "5.5.4 Syntax: AUTH mechanism");
         return;

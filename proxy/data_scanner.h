@@ -24,7 +24,9 @@ public:
 
     // Scans `in`, appending the canonical body (dot-stuffed, CRLF, without the terminator) to
     // `out`.  Once a violation or the size limit is hit, output stops; scanning goes on until
-    // the terminator so the session stays in sync.
+    // the terminator so the session stays in sync.  A call that ends unclean may have appended
+    // part of the offending run (how much depends on chunking): the caller drops the whole
+    // body then, as the session does by aborting the MSA's copy.
     Result feed(std::string_view in, std::string& out);
 
     bool sawBareNewline() const { return bareNewline_; }

@@ -77,35 +77,34 @@ int checkConfiguration(const std::string& configFile) {
 
 Server::Server(std::string configFile, std::shared_ptr<const Runtime> runtime)
     : configFile_(std::move(configFile)), runtime_(std::move(runtime)) {
-    base_ = event_base_new();
+    base_.reset(event_base_new());
     if (!base_) {
         throw std::runtime_error("cannot create the event loop");
     }
-    dns_ = evdns_base_new(base_, EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+    dns_.reset(evdns_base_new(base(), EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE));
     if (!dns_) {
         // No usable resolv.conf: numeric MSA addresses still work; names will fail clearly.
-        dns_ = evdns_base_new(base_, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+        dns_.reset(evdns_base_new(base(), EVDNS_BASE_DISABLE_WHEN_INACTIVE));
     }
     const Config& config = runtime_->config;
-    workers_ = std::make_unique<AuthWorkers>(base_, config.auth.backend == AuthBackend::Sasl ? config.auth.workers : 0,
+    workers_ = std::make_unique<AuthWorkers>(base(), config.auth.backend == AuthBackend::Sasl ? config.auth.workers : 0,
                                              config.auth.maxWorkers);
     for (const auto& lc : config.listeners) {
         auto listener = std::make_unique<Listener>(
-            base_, lc, [this, index = listeners_.size()](evutil_socket_t fd, const sockaddr* peer, int) {
+            base(), lc, [this, index = listeners_.size()](evutil_socket_t fd, const sockaddr* peer, int) {
                 accept(*listeners_[index], fd, peer);
             });
         listeners_.push_back(std::move(listener));
     }
     for (int sig : {SIGHUP, SIGTERM, SIGINT}) {
-        event* ev = evsignal_new(base_, sig, &Server::signalCb, this);
-        event_add(ev, nullptr);
-        signals_.push_back(ev);
+        signals_.emplace_back(evsignal_new(base(), sig, &Server::signalCb, this));
+        event_add(signals_.back().get(), nullptr);
     }
     std::signal(SIGPIPE, SIG_IGN);
-    grace_ = evtimer_new(base_, &Server::graceCb, this);
-    guard_ = std::make_unique<Guard>(base_, config.guard);
+    grace_.reset(evtimer_new(base(), &Server::graceCb, this));
+    guard_ = std::make_unique<Guard>(base(), config.guard);
     guard_->setMetrics(&metrics_);
-    defence_ = std::make_unique<Defence>(base_, config);
+    defence_ = std::make_unique<Defence>(base(), config);
     metrics_.startedAt = static_cast<std::int64_t>(std::time(nullptr));
     migration_.setMaxEntries(static_cast<std::size_t>(config.migration.maxEntries));
 }
@@ -116,14 +115,7 @@ Server::~Server() {
     guard_.reset();  // writes the state file; before the loop it lives on goes
     listeners_.clear();
     workers_.reset();
-    for (event* ev : signals_) {
-        event_free(ev);
-    }
-    event_free(grace_);
-    if (dns_) {
-        evdns_base_free(dns_, 0);
-    }
-    event_base_free(base_);
+    // The timers, the resolver and then the loop go with the members, in that order.
 }
 
 int Server::run() {
@@ -132,7 +124,7 @@ int Server::run() {
         names += " " + l->name();
     }
     logInfo("subproxy " SUBPROXY_VERSION " started; listening on" + names);
-    event_base_dispatch(base_);
+    event_base_dispatch(base());
     logInfo("subproxy stopped");
     return 0;
 }
@@ -286,7 +278,7 @@ void Server::beginShutdown() {
         return;
     }
     const timeval grace{runtime_->config.limits.shutdownGrace, 0};
-    evtimer_add(grace_, &grace);
+    evtimer_add(grace_.get(), &grace);
 }
 
 void Server::graceCb(evutil_socket_t, short, void* self) {
@@ -300,16 +292,14 @@ void Server::graceCb(evutil_socket_t, short, void* self) {
         s->shutdown();
     }
     const timeval hard{server->runtime_->config.upstream.dataDoneTimeout, 0};
-    event_del(server->grace_);
-    event_free(server->grace_);
-    server->grace_ = evtimer_new(server->base_, [](evutil_socket_t, short, void* arg) {
+    server->grace_.reset(evtimer_new(server->base(), [](evutil_socket_t, short, void* arg) {
         static_cast<Server*>(arg)->finishShutdown();
-    }, server);
-    evtimer_add(server->grace_, &hard);
+    }, server));
+    evtimer_add(server->grace_.get(), &hard);
 }
 
 void Server::finishShutdown() {
-    event_base_loopexit(base_, nullptr);
+    event_base_loopexit(base(), nullptr);
 }
 
 void Server::signalCb(evutil_socket_t sig, short, void* self) {

@@ -12,6 +12,7 @@
 
 #include "auth_workers.h"
 #include "config.h"
+#include "event_handles.h"
 #include "defence.h"
 #include "guard.h"
 #include "listener.h"
@@ -43,8 +44,8 @@ public:
 
     int run();  // until SIGTERM/SIGINT and the drain; returns the exit code
 
-    event_base* base() const { return base_; }
-    evdns_base* dns() const { return dns_; }
+    event_base* base() const { return base_.get(); }
+    evdns_base* dns() const { return dns_.get(); }
     AuthWorkers& authWorkers() { return *workers_; }
     void sessionClosed(std::uint64_t id);
     // Status endpoint counters and the migration report (issue 4), owned here so that they
@@ -68,14 +69,14 @@ private:
 
     std::string configFile_;
     std::shared_ptr<const Runtime> runtime_;
-    event_base* base_ = nullptr;
-    evdns_base* dns_ = nullptr;
+    EventBasePtr base_;  // first: everything below lives on the loop and goes before it
+    EvdnsBasePtr dns_;
     std::unique_ptr<AuthWorkers> workers_;
     std::vector<std::unique_ptr<Listener>> listeners_;
     std::unordered_map<std::uint64_t, std::unique_ptr<Session>> sessions_;
     std::uint64_t nextId_ = 1;
-    std::vector<event*> signals_;
-    event* grace_ = nullptr;
+    std::vector<EventPtr> signals_;
+    EventPtr grace_;
     bool stopping_ = false;
     std::unique_ptr<Guard> guard_;  // outlives reloads: bans and counters are not configuration
     std::unique_ptr<Defence> defence_;  // outlives reloads: fan-out history, tarpit count, DNSBL cache

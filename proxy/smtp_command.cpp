@@ -69,7 +69,12 @@ std::size_t bracketedPathLength(std::string_view s) {
         }
         if (quoted) {
             if (s[i] == '\\') {
-                ++i;  // quoted-pair: the next byte is literal
+                // quoted-pair = %d92 %d32-126 (RFC 5321): the escaped byte must be printable
+                // too, or "\\<TAB>" would carry a control byte to the MSA.
+                if (++i >= s.size() || static_cast<unsigned char>(s[i]) < 0x20 ||
+                    static_cast<unsigned char>(s[i]) > 0x7e) {
+                    return 0;
+                }
             } else if (s[i] == '"') {
                 quoted = false;
             }

@@ -89,7 +89,15 @@ std::string formatReply(int code, std::string_view text) {
         if (!piece.empty() && piece.back() == '\r') {
             piece.remove_suffix(1);  // tolerate "\r\n" in the caller's text
         }
-        reply.lines.emplace_back(piece);
+        // Whatever the caller passed, no control byte reaches the wire: a stray CR would let
+        // a reply text end a line the client then reads as another reply.
+        std::string line(piece);
+        for (char& c : line) {
+            if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+                c = '?';
+            }
+        }
+        reply.lines.push_back(std::move(line));
         if (nl == std::string_view::npos) {
             break;
         }

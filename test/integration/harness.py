@@ -155,8 +155,9 @@ class Proxy:
             # test_guard.py covers the guard itself.
             "guard": {"auth_delay": 0, "ban_threshold": 0, "max_sessions_per_client": 0},
         }
-        if limits:
-            self.config["limits"] = limits
+        # A test that leaves a client hanging must not wait out the 30 s production drain
+        # when it stops the proxy; tests of the drain set their own.
+        self.config["limits"] = dict({"shutdown_grace": 2}, **(limits or {}))
         if extra:
             self.config.update(extra)
         self.conf_file = os.path.join(self.dir, "subproxy.conf")

@@ -112,4 +112,15 @@ BOOST_AUTO_TEST_CASE(path_syntax_errors) {
     }
 }
 
+BOOST_AUTO_TEST_CASE(quoted_pair_must_escape_a_printable_byte) {
+    // Found by fuzz_smtp_command: the byte after a backslash skipped the control check, so a
+    // TAB or DEL inside a quoted local part reached the MSA.
+    BOOST_TEST(!parsePathCommand("FROM:<\"a\\\tb\"@x>", "FROM").has_value());
+    BOOST_TEST(!parsePathCommand(std::string("FROM:<\"a\\\x7f\"@x>"), "FROM").has_value());
+    BOOST_TEST(!parsePathCommand("FROM:<\"a\\", "FROM").has_value());
+    auto ok = parsePathCommand("FROM:<\"a\\\"b\"@x>", "FROM");
+    BOOST_REQUIRE(ok.has_value());
+    BOOST_TEST(ok->path == "\"a\\\"b\"@x");
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -108,4 +108,10 @@ BOOST_AUTO_TEST_CASE(format_reply) {
     BOOST_TEST(formatReply(354, "") == "354\r\n");
 }
 
+BOOST_AUTO_TEST_CASE(format_reply_never_puts_a_control_byte_on_the_wire) {
+    // Found by fuzzing: a bare CR inside the text went out as is.
+    BOOST_TEST(formatReply(550, "a\rb\tc") == "550 a?b?c\r\n");
+    BOOST_TEST(formatReply(250, "one\r\ntwo") == "250-one\r\n250 two\r\n");
+}
+
 BOOST_AUTO_TEST_SUITE_END()
