@@ -380,12 +380,15 @@ def as_syslog(proxy, path):
 class FakeMsa:
     """Threaded TLS-capable SMTP server on loopback with a fault switch.
 
-    fault: None | "die_after_dot" | "no_starttls" | "inject_after_220" | "silent_after_dot"
+    fault: None | "die_after_dot" | "no_starttls" | "inject_after_220" | "silent_after_dot" |
+           "slow_after_dot" (answers 250 after 3 s)
+    implicit: TLS from the first byte (upstream tls = "implicit"), no STARTTLS offered
     Records every line it received in .lines and counts MAIL commands in .mails.
     """
 
-    def __init__(self, fault=None, cert="msa", xclient=True):
+    def __init__(self, fault=None, cert="msa", xclient=True, implicit=False):
         self.fault = fault
+        self.implicit = implicit
         self.xclient = xclient
         self.port = free_port()
         self.lines = []
@@ -426,8 +429,15 @@ class FakeMsa:
             threading.Thread(target=self._session, args=(conn,), daemon=True).start()
 
     def _session(self, conn):
-        f = conn.makefile("rb")
         tls = False
+        if self.implicit:
+            try:
+                conn = self.ctx.wrap_socket(conn, server_side=True)
+            except (OSError, ssl.SSLError):
+                return
+            self.conns.append(conn)
+            tls = True
+        f = conn.makefile("rb")
 
         def send(text):
             conn.sendall(text.encode())
@@ -451,6 +461,8 @@ class FakeMsa:
                         if self.fault == "silent_after_dot":
                             time.sleep(30)
                             return
+                        if self.fault == "slow_after_dot":
+                            time.sleep(3)
                         send("250 2.0.0 Ok: queued as FAKE%d\r\n" % self.dots)
                     continue
                 verb = line.split(b" ")[0].strip().upper()

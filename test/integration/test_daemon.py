@@ -137,6 +137,25 @@ class Signals(unittest.TestCase):
             self.assertEqual(p.proc.wait(15), 0)
             self.assertIn(subject.encode(), h.delivered_since(before)[-1][1])
 
+    def test_sigterm_grace_over_while_the_msa_decides_gets_its_answer_first(self):
+        # The body and its "." are with the MSA when the grace time runs out: the customer
+        # still gets the MSA's own reply (nothing lost, nothing duplicated), then 421.
+        with h.FakeMsa(fault="slow_after_dot") as fake:
+            p = h.Proxy(name="grace-verdict", upstream={"port": fake.port}, limits={"shutdown_grace": 1})
+            with p:
+                c = h.login(p.port)
+                c.send("MAIL FROM:<alice@example.com>\r\nRCPT TO:<bob@example.com>\r\nDATA\r\n")
+                self.assertEqual([c.reply()[0] for _ in range(3)], [250, 250, 354])
+                c.send("Subject: verdict\r\n\r\nhi\r\n.\r\n")
+                time.sleep(0.2)
+                p.proc.send_signal(signal.SIGTERM)
+                code, lines = c.reply()
+                self.assertEqual(code, 250)
+                self.assertIn("queued as FAKE", lines[0])
+                code, lines = c.reply()
+                self.assertEqual((code, lines[0][:5]), (421, "4.3.2"))
+                self.assertEqual(p.proc.wait(10), 0)
+
     def test_sigterm_after_grace_sends_421(self):
         p = h.Proxy(name="grace", limits={"shutdown_grace": 1})
         with p:

@@ -315,6 +315,19 @@ class UpstreamFaults(unittest.TestCase):
                 self.assertEqual(self.auth_reply(p.port)[0], 454)
                 self.assertTrue(p.wait_log("after its 220 to STARTTLS"))
 
+    def test_implicit_tls_to_the_msa(self):
+        with h.FakeMsa(implicit=True) as fake:
+            with h.Proxy(name="implicit-up", upstream={"port": fake.port, "tls": "implicit"}) as p:
+                c = h.login(p.port)
+                c.send("MAIL FROM:<alice@example.com>\r\nRCPT TO:<bob@example.com>\r\nDATA\r\n")
+                self.assertEqual([c.reply()[0] for _ in range(3)], [250, 250, 354])
+                c.send("Subject: implicit\r\n\r\nhi\r\n.\r\n")
+                self.assertEqual(c.reply()[0], 250)
+                c.close()
+                self.assertFalse([l for l in fake.lines if l.startswith(b"STARTTLS")])
+                self.assertTrue(p.wait_log("MSA session ready"))
+                self.assertRegex(p.log_text(), r"MSA session ready: .* \(TLSv1\.[23]")
+
     def test_msa_down(self):
         with h.Proxy(name="down", upstream={"port": h.free_port()}) as p:
             code, lines = self.auth_reply(p.port)
