@@ -1,4 +1,6 @@
-// The customer-side SMTP engine: pure protocol, no I/O.  Bytes and events go in; replies,
+// The customer-side SMTP engine: pure protocol, no I/O.  client_protocol.cpp holds the input
+// loop, the command table dispatch, EHLO/STARTTLS and the session's life; client_auth.cpp the
+// AUTH exchange; client_relay.cpp the relaying to the MSA and the DATA body.  Bytes and events go in; replies,
 // upstream traffic and requests (start TLS, run a SASL step, open the MSA session) come out
 // through ClientProtocolHost.  session.cpp implements the host with libevent; the unit tests
 // implement it with a recording fake.

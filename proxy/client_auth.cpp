@@ -1,0 +1,262 @@
+// The customer-side engine, AUTH (RFC 4954): the command, the SASL exchange with the backend
+// or the MSA, and the hand-over to the MSA session.  See client_protocol.h.
+#include <algorithm>
+
+#include "base64.h"
+#include "client_protocol.h"
+#include "sasl_payload.h"
+#include "text_util.h"
+
+namespace subproxy {
+
+namespace {
+
+// "PLAIN dGVzdA==" -> {"PLAIN", "dGVzdA=="}
+std::pair<std::string, std::optional<std::string>> splitAuthArgument(std::string_view arg) {
+    const auto space = arg.find(' ');
+    if (space == std::string_view::npos) {
+        return {toUpper(arg), std::nullopt};
+    }
+    return {toUpper(arg.substr(0, space)), std::string(trimSpaces(arg.substr(space + 1)))};
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// AUTH
+
+void ClientProtocol::cmdAuth(const Command& cmd) {
+    if (authenticated_) {
+        replyError(503, "5.5.1 Error: already authenticated");
+        return;
+    }
+    if (!ehloSeen_) {
+        replyError(503, "5.5.1 Error: send EHLO first");
+        return;
+    }
+    // Named, not a structured binding: lambdas below capture `mech` (C++17 forbids capturing
+    // structured bindings; clang refuses it).
+    const auto parts = splitAuthArgument(cmd.arg);
+    const std::string& mech = parts.first;
+    const std::optional<std::string>& initial = parts.second;
+    if (mech.empty()) {
+        replyError(501, "5.5.4 Syntax: AUTH mechanism");
+        return;
+    }
+    const auto& offered = config_.auth.mechanisms;
+    if (std::find(offered.begin(), offered.end(), mech) == offered.end()) {
+        replyError(504, "5.5.4 Unsupported authentication mechanism");
+        return;
+    }
+    std::optional<std::string> decoded;
+    if (initial) {
+        if (mech == "CRAM-MD5") {
+            replyError(501, "5.7.0 Error: CRAM-MD5 takes no initial response");
+            return;
+        }
+        if (*initial == "=") {
+            decoded = std::string();
+        } else {
+            decoded = decodeBase64(*initial);
+            if (!decoded) {
+                replyError(501, "5.5.2 Error: invalid base64 data");
+                return;
+            }
+        }
+    }
+    authMech_ = mech;
+    authResponses_ = 0;
+    replayUser_.clear();
+    replayPassword_.clear();
+    user_.clear();
+    if (decoded) {
+        captureCredentials(*decoded);
+        if (mech == "PLAIN" && replayUser_.empty()) {
+            // Malformed PLAIN message, or an authzid naming someone else: no proxy
+            // authorization here.  Same reply (and log line) as a wrong password.
+            host_.logWarning("SASL PLAIN authentication failed: malformed PLAIN message or foreign "
+                             "authorization identity, sasl_username=" + printable(user_));
+            ++counters_.authFailures;
+            count([&](Metrics& m) { m.authResult(mech, false); });
+            authFailed(535, "5.7.8 Error: authentication failed: authentication failure", false);
+            return;
+        }
+    }
+    if (config_.auth.backend == AuthBackend::Upstream) {
+        beginRelayedAuth("AUTH " + mech + (initial ? " " + *initial : std::string()));
+    } else {
+        beginSaslAuth(mech, decoded);
+    }
+}
+
+void ClientProtocol::captureCredentials(const std::string& decoded) {
+    if (authMech_ == "PLAIN") {
+        auto creds = parsePlain(decoded);
+        if (creds) {
+            user_ = creds->authcid;  // for the log, even when refused below
+        }
+        if (creds && (creds->authzid.empty() || creds->authzid == creds->authcid)) {
+            replayUser_ = creds->authcid;
+            replayPassword_ = creds->password;
+        }
+    } else if (authMech_ == "LOGIN") {
+        if (authResponses_ == 0) {
+            replayUser_ = decoded;
+            user_ = decoded;
+        } else {
+            replayPassword_ = decoded;
+        }
+    } else if (authMech_ == "CRAM-MD5") {
+        user_ = decoded.substr(0, decoded.find(' '));
+    }
+    ++authResponses_;
+}
+
+void ClientProtocol::beginSaslAuth(const std::string& mech, const std::optional<std::string>& initial) {
+    setState(State::AuthBackend);
+    host_.authStart(mech, initial);
+}
+
+void ClientProtocol::beginRelayedAuth(const std::string& line) {
+    pendingAuthLine_ = line;
+    if (!upstreamUp_) {
+        openUpstream();
+        return;
+    }
+    setState(State::AuthBackend);
+    relay(PendingKind::AuthLine, pendingAuthLine_);
+}
+
+void ClientProtocol::handleAuthResponse(const std::string& line) {
+    if (line == "*") {
+        if (config_.auth.backend == AuthBackend::Sasl) {
+            host_.authCancel();
+            setState(State::Command);
+            replyError(501, "5.0.0 Authentication aborted");
+        } else {
+            setState(State::AuthBackend);
+            relay(PendingKind::AuthLine, "*");  // the MSA answers 501 itself
+        }
+        return;
+    }
+    std::optional<std::string> decoded = line.empty() ? std::string() : decodeBase64(line);
+    if (!decoded) {
+        if (config_.auth.backend == AuthBackend::Sasl) {
+            host_.authCancel();
+            setState(State::Command);
+            replyError(501, "5.5.2 Error: invalid base64 data");
+        } else {
+            setState(State::AuthBackend);
+            relay(PendingKind::AuthLine, "*");
+            // The MSA's 501 to the cancel is forwarded; it says what went wrong well enough.
+        }
+        return;
+    }
+    captureCredentials(*decoded);
+    setState(State::AuthBackend);
+    if (config_.auth.backend == AuthBackend::Sasl) {
+        host_.authStep(*decoded);
+    } else {
+        relay(PendingKind::AuthLine, line);
+    }
+}
+
+void ClientProtocol::onAuthResult(const AuthResult& result) {
+    if (state_ != State::AuthBackend) {
+        return;  // cancelled or closed meanwhile
+    }
+    switch (result.status) {
+    case AuthResult::Status::More:
+        setState(State::AuthResponse);
+        reply(334, encodeBase64(result.challenge));
+        break;
+    case AuthResult::Status::Done:
+        user_ = result.username;
+        host_.logInfo("SASL " + authMech_ + " authentication succeeded, sasl_username=" + printable(user_));
+        openUpstream();
+        return;
+    case AuthResult::Status::Fail:
+        ++counters_.authFailures;
+        count([&](Metrics& m) { m.authResult(authMech_, false); });
+        host_.logWarning("SASL " + authMech_ + " authentication failed: " + printable(result.reason) +
+                         ", sasl_username=" + printable(user_));
+        authFailed(535, "5.7.8 Error: authentication failed: authentication failure", true);
+        return;
+    case AuthResult::Status::Temp:
+        host_.logWarning("SASL " + authMech_ + " authentication temporarily unavailable: " +
+                         printable(result.reason) + ", sasl_username=" + printable(user_));
+        authFailed(454, "4.7.0 Temporary authentication failure, try again later", false);
+        return;
+    }
+    processInput();
+}
+
+void ClientProtocol::authFailed(int code, const std::string& text, bool countsAsFailure) {
+    (void)countsAsFailure;
+    if (code == 454) {
+        count([](Metrics& m) { ++m.authTemporaryFailures; });
+    }
+    replayUser_.clear();
+    replayPassword_.clear();
+    if (state_ != State::Command) {
+        setState(State::Command);
+    }
+    replyError(code, text);
+    if (state_ != State::Closed &&
+        counters_.authFailures >= static_cast<unsigned>(config_.limits.maxAuthFailures)) {
+        reply(421, "4.7.0 " + config_.hostname + " Error: too many failed authentications");
+        close("too many AUTH failures");
+        return;
+    }
+    processInput();
+}
+
+void ClientProtocol::authSucceeded() {
+    authenticated_ = true;
+    if (config_.upstream.login != UpstreamLogin::Replay) {
+        replayPassword_.clear();
+    }
+    setState(State::Command);
+    count([&](Metrics& m) { m.authResult(authMech_, true); });
+    // migration.notice: an extra first line tells the customer to move to port 587.
+    if (!config_.migration.notice.empty() && !clientGone_) {
+        host_.sendToClient(noticeLine(235));
+    }
+    reply(235, "2.7.0 Authentication successful");
+    // Only one input window needs widening: relayed commands keep the command limit.
+    reader_.setLimit(static_cast<std::size_t>(config_.limits.commandLineLength));
+}
+
+void ClientProtocol::openUpstream() {
+    UpstreamIdentity identity;
+    identity.login = config_.auth.backend == AuthBackend::Sasl ? user_ : std::string();
+    if (config_.upstream.login == UpstreamLogin::Replay) {
+        identity.password = replayPassword_;
+        identity.login = replayUser_.empty() ? user_ : replayUser_;
+    }
+    identity.helo = helo_;
+    identity.client = endpoint_;
+    setState(State::UpstreamOpening);
+    host_.upstreamOpen(identity);
+}
+
+void ClientProtocol::onUpstreamReady(const EhloCaps& caps) {
+    if (state_ != State::UpstreamOpening) {
+        return;
+    }
+    msaCaps_ = caps;
+    upstreamUp_ = true;
+    if (reopening_) {
+        reopening_ = false;
+        setState(State::Command);
+    } else if (config_.auth.backend == AuthBackend::Upstream) {
+        setState(State::AuthBackend);
+        relay(PendingKind::AuthLine, pendingAuthLine_);
+        return;
+    } else {
+        authSucceeded();
+    }
+    processInput();
+}
+
+}  // namespace subproxy
