@@ -7,7 +7,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 echo "== unit tests"
-test/unit/unit_tests --log_level=test_suite --report_level=short --report_format=XML \
+test/unit/unit_tests --color_output=no --log_level=test_suite --report_level=short --report_format=XML \
     --report_sink="$tmp/unit.xml"
 unit_rc=$?
 read -r unit_passed unit_failed < <(sed -n \
