@@ -124,7 +124,8 @@ Guard::Guard(event_base* base, const GuardConfig& config)
       controlPath_(config.controlSocket),
       bans_(config.policy),
       rates_(config.policy.maxTracked) {
-    flushTimer_ = evtimer_new(base_, &Guard::flushCb, this);
+    flushTimer_.reset(evtimer_new(base_, &Guard::flushCb, this));
+    flushSoonTimer_.reset(evtimer_new(base_, &Guard::flushSoonCb, this));
     if (!stateFile_.empty()) {
         std::string text, error;
         if (!readFile(stateFile_, text, error)) {
@@ -150,7 +151,6 @@ Guard::~Guard() {
         evconnlistener_free(control_);
         ::unlink(controlPath_.c_str());
     }
-    event_free(flushTimer_);
 }
 
 void Guard::reconfigure(const GuardConfig& config) {
@@ -246,7 +246,7 @@ double Guard::authFailed(const std::string& address, const std::string& who, con
                    std::to_string(config_.policy.window) + "s; banned for " + std::to_string(config_.policy.banTime) +
                    "s");
         countBan();
-        flush();  // a ban must survive a crash a second later
+        flushSoon();  // a ban must survive a crash
     }
     if (f.delay > 0) {
         if (metrics_) {
@@ -280,7 +280,7 @@ void Guard::trapBan(const std::string& address, const std::string& who, const st
     logWarning(who + ": ban: " + why + " from " + bans_.addressKey(*ip) + "; banned for " +
                std::to_string(config_.policy.banTime) + "s");
     countBan();
-    flush();  // a ban must survive a crash a second later
+    flushSoon();  // a ban must survive a crash
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -288,8 +288,17 @@ void Guard::trapBan(const std::string& address, const std::string& who, const st
 
 void Guard::scheduleFlush() {
     const timeval every{config_.stateInterval, 0};
-    evtimer_add(flushTimer_, &every);
+    evtimer_add(flushTimer_.get(), &every);
 }
+
+void Guard::flushSoon() {
+    if (!evtimer_pending(flushSoonTimer_.get(), nullptr)) {
+        const timeval soon{1, 0};
+        evtimer_add(flushSoonTimer_.get(), &soon);
+    }
+}
+
+void Guard::flushSoonCb(evutil_socket_t, short, void* self) { static_cast<Guard*>(self)->flush(); }
 
 void Guard::flushCb(evutil_socket_t, short, void* self) {
     auto* guard = static_cast<Guard*>(self);

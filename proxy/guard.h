@@ -15,6 +15,7 @@
 #include "ban_list.h"
 #include "metrics.h"
 #include "config.h"
+#include "event_handles.h"
 
 struct bufferevent;
 
@@ -56,6 +57,9 @@ public:
     void trapBan(const std::string& address, const std::string& who, const std::string& why);
 
     void flush();  // writes the state file now if anything changed
+    // After a ban: on disk within a second, one write (and one fsync) for a whole burst of bans,
+    // so a distributed attack cannot turn every ban into a disk stall on the loop.
+    void flushSoon();
 
     // The operator's commands, as served on the control socket and by `subproxy -b/-u`.
     // "list", "lift ADDRESS", "stats".  Returns the reply text (lines ending in \n).
@@ -68,6 +72,7 @@ private:
     void scheduleFlush();
     void openControlSocket();
     static void flushCb(evutil_socket_t, short, void* self);
+    static void flushSoonCb(evutil_socket_t, short, void* self);
     static void controlAcceptCb(evconnlistener*, evutil_socket_t fd, sockaddr*, int, void* self);
     static void controlReadCb(bufferevent* bev, void* self);
     static void controlWriteCb(bufferevent* bev, void* self);
@@ -82,7 +87,8 @@ private:
     WindowCounter rates_;        // connections per address (not persisted: short windows)
     std::unordered_map<std::string, unsigned> sessionsPerKey_;
     std::unordered_map<std::uint64_t, std::string> sessionKeys_;
-    event* flushTimer_ = nullptr;
+    EventPtr flushTimer_;
+    EventPtr flushSoonTimer_;
     bool saveFailing_ = false;   // the last state file write failed (logged once)
     evconnlistener* control_ = nullptr;
     std::unordered_set<bufferevent*> controlConns_;
