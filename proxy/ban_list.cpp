@@ -93,12 +93,7 @@ void BanList::setPolicy(const GuardPolicy& policy) {
     users_.setCapacity(policy.maxTracked);
 }
 
-std::string BanList::addressKey(const IpAddress& addr) const {
-    if (!addr.v6 || policy_.ipv6Prefix >= 128) {
-        return formatIpAddress(addr);
-    }
-    return formatIpAddress(maskIpAddress(addr, policy_.ipv6Prefix)) + "/" + std::to_string(policy_.ipv6Prefix);
-}
+std::string BanList::addressKey(const IpAddress& addr) const { return clientKey(addr, policy_.ipv6Prefix); }
 
 double BanList::delayFor(unsigned failures) const {
     if (failures == 0 || policy_.delayBase <= 0) {

@@ -44,6 +44,13 @@ std::string formatIpAddress(const IpAddress& addr) {
     return buf;
 }
 
+std::string clientKey(const IpAddress& addr, unsigned ipv6Prefix) {
+    if (!addr.v6 || ipv6Prefix >= 128) {
+        return formatIpAddress(addr);
+    }
+    return formatIpAddress(maskIpAddress(addr, ipv6Prefix)) + "/" + std::to_string(ipv6Prefix);
+}
+
 IpAddress maskIpAddress(const IpAddress& addr, unsigned prefix) {
     IpAddress m = addr;
     const unsigned total = addr.bits();

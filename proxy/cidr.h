@@ -32,6 +32,10 @@ std::string formatIpAddress(const IpAddress& addr);
 // addr with every bit after the first `prefix` bits cleared (prefix is clamped to bits()).
 IpAddress maskIpAddress(const IpAddress& addr, unsigned prefix);
 
+// The key a client is counted under: its IPv4 address, or its IPv6 network of `ipv6Prefix`
+// bits ("2001:db8:1:2::/64"), since one IPv6 customer usually holds a whole prefix.
+std::string clientKey(const IpAddress& addr, unsigned ipv6Prefix);
+
 struct Cidr {
     IpAddress network;      // host bits are always zero
     unsigned prefix = 0;

@@ -8,9 +8,12 @@
 #include <algorithm>
 
 #include "access_list.h"
+#include "cidr.h"
 #include "log.h"
 #include "server.h"
 #include "session.h"
+
+#include "cidr.h"
 #include "text_util.h"
 
 namespace subproxy {
@@ -82,7 +85,10 @@ void Session::beginGreeting() {
         return;
     }
     Defence& defence = server_.defence();
-    const int dialled = defence.recordFanOut(endpoint_.address, endpoint_.destAddress);
+    // Counted per client key (IPv6 per guard.ipv6_prefix, like bans): a bot on one IPv6
+    // customer line can rotate through its whole /64.
+    const std::string client = ip ? clientKey(*ip, config.guard.policy.ipv6Prefix) : endpoint_.address;
+    const int dialled = defence.recordFanOut(client, endpoint_.destAddress);
     if (dialled > config.trap.fanoutLimit &&
         refuseByTrap(TrapSignal::FanOut, "more than " + std::to_string(config.trap.fanoutLimit) +
                                              " distinct dialled addresses within " +

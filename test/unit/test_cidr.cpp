@@ -88,4 +88,12 @@ BOOST_AUTO_TEST_CASE(list) {
     BOOST_TEST(l.find(*parseIpAddress("10.9.9.9"))->str() == "10.0.0.0/8");
 }
 
+BOOST_AUTO_TEST_CASE(client_key_groups_ipv6_by_prefix) {
+    // Bans and the fan-out signal count an IPv6 customer per prefix, an IPv4 one per address.
+    BOOST_TEST(clientKey(*parseIpAddress("2001:db8:1:2:aaaa::1"), 64) == "2001:db8:1:2::/64");
+    BOOST_TEST(clientKey(*parseIpAddress("2001:db8:1:2:bbbb::9"), 64) == "2001:db8:1:2::/64");
+    BOOST_TEST(clientKey(*parseIpAddress("2001:db8:1:2:bbbb::9"), 128) == "2001:db8:1:2:bbbb::9");
+    BOOST_TEST(clientKey(*parseIpAddress("::ffff:192.0.2.7"), 64) == "192.0.2.7");
+}
+
 BOOST_AUTO_TEST_SUITE_END()
