@@ -29,14 +29,7 @@ constexpr std::size_t kMaxControlLine = 512;
 
 std::int64_t wallNow() { return static_cast<std::int64_t>(std::time(nullptr)); }
 
-std::string utc(std::int64_t t) {
-    const std::time_t tt = static_cast<std::time_t>(t);
-    std::tm tm{};
-    gmtime_r(&tt, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
-}
+std::string utc(std::int64_t t) { return formatUtc(t, "%Y-%m-%dT%H:%M:%SZ"); }
 
 std::string seconds(double s) {
     char buf[32];

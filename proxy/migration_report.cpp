@@ -1,5 +1,7 @@
 #include "migration_report.h"
 
+#include "text_util.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <ctime>
@@ -82,14 +84,7 @@ std::optional<std::string> unescapeField(const std::string& s) {
     return out;
 }
 
-std::string formatTime(std::int64_t t) {
-    const std::time_t tt = static_cast<std::time_t>(t);
-    std::tm tm{};
-    gmtime_r(&tt, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
-    return buf;
-}
+std::string formatTime(std::int64_t t) { return formatUtc(t, "%Y-%m-%d %H:%M:%S"); }
 
 void MigrationReport::record(const std::string& user, const std::string& address, std::int64_t now) {
     if (!user.empty()) {

@@ -2,6 +2,7 @@
 #include "text_util.h"
 
 #include <cctype>
+#include <ctime>
 
 namespace subproxy {
 
@@ -57,6 +58,14 @@ std::string_view trimSpaces(std::string_view s) {
         s.remove_suffix(1);
     }
     return s;
+}
+
+std::string formatUtc(std::int64_t unixSeconds, const char* format) {
+    const std::time_t t = static_cast<std::time_t>(unixSeconds);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[64];
+    return std::string(buf, std::strftime(buf, sizeof buf, format, &tm));
 }
 
 }  // namespace subproxy

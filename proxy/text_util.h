@@ -1,6 +1,7 @@
 // Small text helpers shared by the protocol code and the logs.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -13,5 +14,8 @@ std::string printable(std::string_view text, std::size_t max = 100);
 bool iequals(std::string_view a, std::string_view b);
 std::string toUpper(std::string_view s);
 std::string_view trimSpaces(std::string_view s);
+
+// A Unix time as UTC text in strftime `format` ("%Y-%m-%dT%H:%M:%SZ").
+std::string formatUtc(std::int64_t unixSeconds, const char* format);
 
 }  // namespace subproxy
