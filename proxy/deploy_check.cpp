@@ -77,34 +77,30 @@ std::vector<std::string> deploymentProblems(const Config& config, const std::str
     if (config.auth.backend == AuthBackend::Sasl) {
         const std::string cyrus = config.auth.saslConfigDir + "/" + config.auth.saslService + ".conf";
         needs.push_back({cyrus, R_OK, settingLocation(configFile, "auth.sasl_config_dir") +
-                                          ": Cyrus SASL application file (re-read at SIGHUP)"});
+                                          ": Cyrus SASL application file"});
         const auto options = readCyrusFile(cyrus);
         const auto get = [&](const std::string& key) {
             auto it = options.find(key);
             return it == options.end() ? CyrusOption{} : it->second;
         };
+        // A file Cyrus opens for the account, named in the Cyrus file (or its built-in default).
+        auto needCyrusFile = [&](const char* option, const char* fallback, int mode, const char* why) {
+            CyrusOption o = get(option);
+            if (o.value.empty()) {
+                o.value = fallback;
+            }
+            needs.push_back({o.value, mode,
+                             cyrus + (o.line ? ":" + std::to_string(o.line) : "") + ": " + option + " (" + why + ")"});
+        };
         const CyrusOption pwcheck = get("pwcheck_method");
         if (pwcheck.value.find("saslauthd") != std::string::npos) {
-            CyrusOption mux = get("saslauthd_path");
-            if (mux.value.empty()) {
-                mux.value = "/var/run/saslauthd/mux";
-            }
             // connect(2) to a Unix socket needs write permission on it.
-            needs.push_back({mux.value, W_OK,
-                             cyrus + (mux.line ? ":" + std::to_string(mux.line) : "") +
-                                 ": saslauthd_path (add the user to group sasl)"});
+            needCyrusFile("saslauthd_path", "/var/run/saslauthd/mux", W_OK, "add the user to group sasl");
         }
         const CyrusOption plugin = get("auxprop_plugin");
-        if (pwcheck.value.empty() || pwcheck.value.find("auxprop") != std::string::npos) {
-            if (plugin.value.empty() || plugin.value.find("sasldb") != std::string::npos) {
-                CyrusOption db = get("sasldb_path");
-                if (db.value.empty()) {
-                    db.value = "/etc/sasldb2";
-                }
-                needs.push_back({db.value, R_OK,
-                                 cyrus + (db.line ? ":" + std::to_string(db.line) : "") +
-                                     ": sasldb_path (read at every AUTH; add the user to group sasl)"});
-            }
+        if ((pwcheck.value.empty() || pwcheck.value.find("auxprop") != std::string::npos) &&
+            (plugin.value.empty() || plugin.value.find("sasldb") != std::string::npos)) {
+            needCyrusFile("sasldb_path", "/etc/sasldb2", R_OK, "read at every AUTH; add the user to group sasl");
         }
     }
     // State files are rewritten by the daemon, after it dropped to the account.

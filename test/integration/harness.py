@@ -377,26 +377,12 @@ def as_syslog(proxy, path):
 # ----------------------------------------------------------------------------------------------
 # A scripted fake MSA for faults a real Postfix cannot be made to produce on demand.
 
-class FakeMsa:
-    """Threaded TLS-capable SMTP server on loopback with a fault switch.
+class ThreadedServer:
+    """Accept loop on a listening socket, one thread per connection, stopped by the context
+    manager: the shared part of the scripted servers below and in the tests."""
 
-    fault: None | "die_after_dot" | "no_starttls" | "inject_after_220" | "silent_after_dot" |
-           "slow_after_dot" (answers 250 after 3 s)
-    implicit: TLS from the first byte (upstream tls = "implicit"), no STARTTLS offered
-    Records every line it received in .lines and counts MAIL commands in .mails.
-    """
-
-    def __init__(self, fault=None, cert="msa", xclient=True, implicit=False):
-        self.fault = fault
-        self.implicit = implicit
-        self.xclient = xclient
-        self.port = free_port()
-        self.lines = []
-        self.mails = 0
-        self.dots = 0
-        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.ctx.load_cert_chain(os.path.join(CERTS, cert + ".pem"), os.path.join(CERTS, cert + ".key"))
-        self.srv = socket.create_server(("127.0.0.1", self.port))
+    def __init__(self, sock):
+        self.srv = sock
         self.srv.settimeout(0.2)
         self.stopping = False
         self.thread = threading.Thread(target=self._serve, daemon=True)
@@ -426,9 +412,34 @@ class FakeMsa:
             except OSError:
                 return
             self.conns.append(conn)
-            threading.Thread(target=self._session, args=(conn,), daemon=True).start()
+            threading.Thread(target=self.handle, args=(conn,), daemon=True).start()
 
-    def _session(self, conn):
+    def handle(self, conn):
+        raise NotImplementedError
+
+
+class FakeMsa(ThreadedServer):
+    """Threaded TLS-capable SMTP server on loopback with a fault switch.
+
+    fault: None | "die_after_dot" | "no_starttls" | "inject_after_220" | "silent_after_dot" |
+           "slow_after_dot" (answers 250 after 3 s)
+    implicit: TLS from the first byte (upstream tls = "implicit"), no STARTTLS offered
+    Records every line it received in .lines and counts MAIL commands in .mails.
+    """
+
+    def __init__(self, fault=None, cert="msa", xclient=True, implicit=False):
+        self.fault = fault
+        self.implicit = implicit
+        self.xclient = xclient
+        self.port = free_port()
+        self.lines = []
+        self.mails = 0
+        self.dots = 0
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(os.path.join(CERTS, cert + ".pem"), os.path.join(CERTS, cert + ".key"))
+        super().__init__(socket.create_server(("127.0.0.1", self.port)))
+
+    def handle(self, conn):
         tls = False
         if self.implicit:
             try:

@@ -4,7 +4,6 @@ import base64
 import os
 import socket
 import struct
-import threading
 import time
 import unittest
 import uuid
@@ -12,7 +11,7 @@ import uuid
 import harness as h
 
 
-class FakeSaslauthd:
+class FakeSaslauthd(h.ThreadedServer):
     """Speaks saslauthd's mux protocol: four counted strings in (user, password, service, realm),
     one counted string out ("OK" / "NO ...").  `slow_users` answer only after `delay` seconds."""
 
@@ -22,33 +21,11 @@ class FakeSaslauthd:
         self.slow = set(slow_users)
         self.delay = delay
         self.requests = []
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.bind(self.path)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.bind(self.path)
         os.chmod(self.path, 0o777)
-        self.sock.listen(16)
-        self.sock.settimeout(0.2)
-        self.stopping = False
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stopping = True
-        self.thread.join(5)
-        self.sock.close()
-        return False
-
-    def _serve(self):
-        while not self.stopping:
-            try:
-                conn, _ = self.sock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+        sock.listen(16)
+        super().__init__(sock)
 
     @staticmethod
     def _counted(conn):
@@ -67,7 +44,7 @@ class FakeSaslauthd:
             data += chunk
         return data.decode()
 
-    def _answer(self, conn):
+    def handle(self, conn):
         try:
             user, password, service, realm = (self._counted(conn) for _ in range(4))
             self.requests.append((user, service, realm))
