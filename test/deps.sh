@@ -9,10 +9,12 @@ packages=(
     libevent-dev libssl-dev libsasl2-dev libconfig++-dev libboost-test-dev
     libsasl2-modules libsasl2-modules-db sasl2-bin    # PLAIN/LOGIN/CRAM-MD5 + sasldb, saslpasswd2
     postfix swaks curl python3 openssl              # the test MSA and real clients
+    libnet-ssleay-perl libio-socket-inet6-perl      # swaks' TLS and IPv6 (only "Recommends")
     iproute2 iptables                               # namespace/REDIRECT interception tests
     groff-base mandoc                               # man page lint
     dnsmasq-base                                    # a real DNS server serving the test DNSBL zones
     python3-prometheus-client nftables systemd      # metrics parser, nft example, systemd-analyze
+    man-db                                          # systemd-analyze verify checks the unit's man: links
     fail2ban                                        # fail2ban-regex against our own log lines
 )
 
