@@ -19,4 +19,6 @@ void setReadTimeout(bufferevent* bev, int seconds) {
     bufferevent_set_timeouts(bev, seconds > 0 ? &timeout : nullptr, nullptr);
 }
 
+void clearTimeouts(bufferevent* bev) { bufferevent_set_timeouts(bev, nullptr, nullptr); }
+
 }  // namespace subproxy

@@ -13,5 +13,9 @@ using BevPtr = std::unique_ptr<bufferevent, BevFree>;
 
 // Read timeout of `seconds`, or none for 0; writes are not timed.
 void setReadTimeout(bufferevent* bev, int seconds);
+// No read or write timeout.  Call it on a plain bufferevent before wrapping it in an OpenSSL
+// filter: the filter passes the socket's timeout events up as its own, so only the outermost
+// bufferevent may carry a timer.
+void clearTimeouts(bufferevent* bev);
 
 }  // namespace subproxy

@@ -126,6 +126,9 @@ void Session::startTls() {
     flushStutter();  // the 220 must be on the wire before the handshake bytes
     SslPtr ssl(SSL_new(runtime_->serverTls.get()));
     bufferevent* plain = bev_.release();
+    // The filter reports the socket's timeouts as its own: the idle timer set on the plain
+    // connection (tls_handshake_timeout by now) must not keep running under TLS (issue 7).
+    clearTimeouts(plain);
     bufferevent* filter = ssl ? bufferevent_openssl_filter_new(server_.base(), plain, ssl.get(),
                                                                BUFFEREVENT_SSL_ACCEPTING,
                                                                BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS)

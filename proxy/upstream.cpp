@@ -88,6 +88,10 @@ void Upstream::wrapTls() {
         return;
     }
     bufferevent* plain = bev_.release();
+    // Timeouts belong on the outermost bufferevent only: the filter passes the socket's
+    // timeout events up as its own, so a timer left here would cut the relay after
+    // connect_timeout of MSA silence, whatever the phase (issue 7).
+    clearTimeouts(plain);
     bufferevent* filter = bufferevent_openssl_filter_new(base_, plain, ssl.get(), BUFFEREVENT_SSL_CONNECTING,
                                                          BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
     if (!filter) {
@@ -123,7 +127,7 @@ void Upstream::apply(const UpstreamDialog::Action& action) {
     }
     if (action.ready) {
         ready_ = true;
-        bufferevent_set_timeouts(bev_.get(), nullptr, nullptr);
+        clearTimeouts(bev_.get());  // from now on the session sets one per phase (setReplyTimeout)
         bufferevent_setwatermark(bev_.get(), EV_WRITE, kLowWater, 0);
         events_.upstreamReady(dialog_->caps());
     }

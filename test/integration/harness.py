@@ -294,9 +294,9 @@ class RawClient:
             pass
 
 
-def login(port, user="alice", password=None, mech="PLAIN"):
+def login(port, user="alice", password=None, mech="PLAIN", timeout=15):
     """A RawClient after greeting, EHLO, STARTTLS, EHLO and a successful AUTH."""
-    c = RawClient(port)
+    c = RawClient(port, timeout=timeout)
     assert c.reply()[0] == 220
     c.cmd("EHLO customer.example")
     c.starttls()

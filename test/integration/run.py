@@ -2,6 +2,7 @@
 """Runs the integration tests (test/integration/test_*.py) and writes "passed failed skipped"
 to the file named by --counts, so test/run-all.sh can add them to the unit-test counts."""
 import argparse
+import fnmatch
 import os
 import sys
 import unittest
@@ -12,6 +13,8 @@ sys.path.insert(0, HERE)
 parser = argparse.ArgumentParser()
 parser.add_argument("--counts", required=True)
 parser.add_argument("pattern", nargs="?", default="test_*.py")
+parser.add_argument("--exclude", default=None,
+                    help="skip test files matching this pattern (run elsewhere, e.g. in parallel)")
 args = parser.parse_args()
 
 
@@ -30,6 +33,17 @@ class CountingResult(unittest.TextTestResult):
 
 
 suite = unittest.defaultTestLoader.discover(HERE, pattern=args.pattern, top_level_dir=HERE)
+if args.exclude:
+    def without(s):
+        """The suite minus the tests whose module file matches --exclude."""
+        kept = unittest.TestSuite()
+        for t in s:
+            if isinstance(t, unittest.TestSuite):
+                kept.addTest(without(t))
+            elif not fnmatch.fnmatch(type(t).__module__ + ".py", args.exclude):
+                kept.addTest(t)
+        return kept
+    suite = without(suite)
 result = unittest.TextTestRunner(verbosity=2, stream=sys.stdout, resultclass=CountingResult).run(suite)
 failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
 skipped = len(result.skipped)

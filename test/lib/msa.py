@@ -59,6 +59,14 @@ class PostfixMsa:
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.running = False
 
+    def postconf(self, **settings):
+        """Changes main.cf settings of the running instance (postconf -e) and reloads it."""
+        etc = os.path.join(self.dir, "etc")
+        subprocess.run(["postconf", "-c", etc, "-e"] + ["%s=%s" % kv for kv in settings.items()],
+                       check=True)
+        subprocess.run(["postfix", "-c", etc, "reload"], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
     def __enter__(self):
         return self.start()
 
