@@ -211,8 +211,13 @@ void ClientProtocol::authFailed(int code, const std::string& text, bool countsAs
     processInput();
 }
 
-void ClientProtocol::authSucceeded() {
+void ClientProtocol::markAuthenticated() {
     authenticated_ = true;
+    host_.authenticated();
+}
+
+void ClientProtocol::authSucceeded() {
+    markAuthenticated();
     if (config_.upstream.login != UpstreamLogin::Replay) {
         replayPassword_.clear();
     }

@@ -92,6 +92,9 @@ void ClientProtocol::updateTimeout() {
     if (state_ == State::Closed) {
         return;
     }
+    if (stress_ && !authenticated_ && client > 0) {
+        client = std::min(client, config_.limits.stressCommandTimeout);
+    }
     host_.setClientTimeout(client);
     int upstream = 0;
     if (!pending_.empty()) {
@@ -491,6 +494,27 @@ void ClientProtocol::onClientTimeout() {
                   ", helo=" + printable(helo_));
     reply(421, "4.4.2 " + config_.hostname + " Error: timeout exceeded");
     close("timeout");
+}
+
+void ClientProtocol::onPreAuthDeadline(int seconds) {
+    if (state_ == State::Closed || authenticated_) {
+        return;
+    }
+    host_.logInfo("no successful AUTH within " + std::to_string(seconds) + "s (limits." +
+                  (stress_ ? "stress_pre_auth_timeout" : "pre_auth_timeout") + "), helo=" + printable(helo_));
+    reply(421, "4.4.2 " + config_.hostname + " Error: timeout exceeded: log in within " + std::to_string(seconds) +
+                   " seconds");
+    close("pre-AUTH deadline");
+}
+
+void ClientProtocol::onShed() {
+    if (state_ == State::Closed) {
+        return;
+    }
+    host_.logInfo("closed to make room: limits.max_sessions reached and this session had not authenticated, "
+                  "helo=" + printable(helo_));
+    reply(421, "4.7.0 " + config_.hostname + " Error: too many connections, try again later");
+    close("shed: too many sessions");
 }
 
 void ClientProtocol::onClientGone(const std::string& why) {

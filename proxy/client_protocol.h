@@ -81,6 +81,8 @@ public:
     virtual void logWarning(const std::string& line) = 0;
     // Counters for the status endpoint; nullptr: nothing is counted (unit-test fakes).
     virtual Metrics* metrics() { return nullptr; }
+    // AUTH succeeded (here or at the MSA): the session now holds its slot for good.
+    virtual void authenticated() {}
     // The MSA accepted a message from `user` (empty: unknown): the migration report.
     virtual void messageAccepted(const std::string& user) { (void)user; }
     // The spambot trap (trap.h) saw `signal`.  The host logs it, applies tarpit and ban, and
@@ -123,6 +125,12 @@ public:
     void onUpstreamReply(const Reply& reply);
     void onUpstreamFailed(UpstreamFailure kind, const std::string& detail);
     void onClientTimeout();
+    // limits.pre_auth_timeout ran out before a successful AUTH: 421 and close.
+    void onPreAuthDeadline(int seconds);
+    // Sessions ran out (limits.max_sessions): this unauthenticated one makes room, 421 and close.
+    void onShed();
+    // Begun under stress (limits.stress_threshold): shorter idle timeouts until AUTH.
+    void setStress(bool on) { stress_ = on; }
     // The customer went away (EOF or error).  Aborts an unfinished DATA upstream.
     void onClientGone(const std::string& why);
     // SIGTERM after the grace time: 421 4.3.2 unless a reply from the MSA is awaited.
@@ -166,6 +174,7 @@ private:
     void beginRelayedAuth(const std::string& line);
     void captureCredentials(const std::string& decoded);
     void authSucceeded();
+    void markAuthenticated();  // the one place authenticated_ becomes true
     void authFailed(int code, const std::string& text, bool countsAsFailure);
     void openUpstream();
     void finishData();
@@ -217,6 +226,7 @@ private:
     bool greeted_ = false;
     bool reopening_ = false;         // new MSA session after an aborted DATA: no 235 to send
     bool shutdownRequested_ = false;
+    bool stress_ = false;
     std::uint64_t lastMessageSize_ = 0;
 
     // Spambot trap and DNSBL (issue 3).  Each returns true when the session was refused.

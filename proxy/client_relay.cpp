@@ -138,7 +138,7 @@ void ClientProtocol::onUpstreamReply(const Reply& msaReply) {
         if (msaReply.code == 334) {
             setState(State::AuthResponse);
         } else if (msaReply.code == 235) {
-            authenticated_ = true;
+            markAuthenticated();
             setState(State::Command);
             count([&](Metrics& m) { m.authResult(authMech_, true); });
             reader_.setLimit(static_cast<std::size_t>(config_.limits.commandLineLength));

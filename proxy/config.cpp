@@ -144,7 +144,8 @@ void readLimits(const Reader& r, const Setting& s, Limits& out) {
     r.checkKeys(s, {"max_sessions", "command_line_length", "auth_line_length", "max_errors",
                     "max_auth_failures", "greeting_timeout", "command_timeout", "data_timeout",
                     "tls_handshake_timeout", "max_message_size", "max_pipelined",
-                    "shutdown_grace"});
+                    "shutdown_grace", "pre_auth_timeout", "stress_threshold", "stress_command_timeout",
+                    "stress_pre_auth_timeout"});
     const std::pair<const char*, int*> ints[] = {
         {"max_sessions", &out.maxSessions},
         {"command_line_length", &out.commandLineLength},
@@ -157,6 +158,9 @@ void readLimits(const Reader& r, const Setting& s, Limits& out) {
         {"tls_handshake_timeout", &out.tlsHandshakeTimeout},
         {"max_pipelined", &out.maxPipelined},
         {"shutdown_grace", &out.shutdownGrace},
+        {"pre_auth_timeout", &out.preAuthTimeout},
+        {"stress_command_timeout", &out.stressCommandTimeout},
+        {"stress_pre_auth_timeout", &out.stressPreAuthTimeout},
     };
     for (const auto& [key, target] : ints) {
         int* field = target;
@@ -165,6 +169,8 @@ void readLimits(const Reader& r, const Setting& s, Limits& out) {
     r.optional(s, "max_message_size", [&](const Setting& v) {
         out.maxMessageSize = static_cast<std::uint64_t>(r.readInteger(v, 1, LLONG_MAX));
     });
+    r.optional(s, "stress_threshold",
+               [&](const Setting& v) { out.stressThreshold = static_cast<int>(r.readInteger(v, 1, 100)); });
     if (out.authLineLength < out.commandLineLength) {
         r.fail(s.exists("auth_line_length") ? s["auth_line_length"] : s,
                "'limits.auth_line_length' (" + std::to_string(out.authLineLength) +

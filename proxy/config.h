@@ -70,6 +70,12 @@ struct Limits {
     std::uint64_t maxMessageSize = 50ull * 1024 * 1024;
     int maxPipelined = 100;         // relayed commands awaiting an MSA reply before we stop reading
     int shutdownGrace = 30;         // seconds SIGTERM lets sessions finish
+    // Connection exhaustion (issue 8): a session must authenticate within a bounded total time,
+    // and when sessions run short the unauthenticated ones get less of it (Postfix stress mode).
+    int preAuthTimeout = 300;       // total seconds from connect to a successful AUTH
+    int stressThreshold = 80;       // percent of max_sessions in use that means "under stress"
+    int stressCommandTimeout = 10;  // idle seconds before AUTH for sessions begun under stress
+    int stressPreAuthTimeout = 30;  // pre_auth_timeout for sessions begun under stress
 };
 
 struct Replies {

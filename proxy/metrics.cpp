@@ -90,6 +90,8 @@ std::string renderPrometheus(const Metrics& m, std::int64_t now) {
     w.counter("subproxy_sessions", "Customer sessions accepted.", m.sessionsTotal);
     w.counter("subproxy_connections_refused", "Connections refused at accept (limits, shutdown, mail loop).",
               m.connectionsRefused);
+    w.counter("subproxy_sessions_shed", "Unauthenticated sessions closed to make room at limits.max_sessions.",
+              m.sessionsShed);
     w.counter("subproxy_tls_handshakes", "TLS handshakes with customers completed.", m.tlsHandshakes);
     w.counter("subproxy_tls_handshake_failures", "TLS handshakes with customers that failed.", m.tlsFailures);
     static const std::initializer_list<const char*> kMechs = {"PLAIN", "LOGIN", "CRAM-MD5"};
@@ -151,6 +153,7 @@ std::string renderJson(const Metrics& m, std::int64_t now) {
     o << "{\"uptime_seconds\": " << (now > m.startedAt ? now - m.startedAt : 0)
       << ", \"started_at\": " << m.startedAt << ", \"sessions_open\": " << m.sessionsOpen
       << ", \"sessions_total\": " << m.sessionsTotal << ", \"connections_refused\": " << m.connectionsRefused
+      << ", \"sessions_shed\": " << m.sessionsShed
       << ", \"tls_handshakes\": " << m.tlsHandshakes << ", \"tls_handshake_failures\": " << m.tlsFailures
       << ", \"auth_successes\": " << jsonMap(m.authSuccesses) << ", \"auth_failures\": " << jsonMap(m.authFailures)
       << ", \"auth_temporary_failures\": " << m.authTemporaryFailures

@@ -14,6 +14,7 @@ struct Metrics {
     std::uint64_t sessionsOpen = 0;      // gauge
     std::uint64_t sessionsTotal = 0;     // accepted into a session
     std::uint64_t connectionsRefused = 0;  // refused at accept (limits, shutdown, loop)
+    std::uint64_t sessionsShed = 0;        // unauthenticated sessions closed to make room
     std::uint64_t tlsHandshakes = 0;     // customer side, completed
     std::uint64_t tlsFailures = 0;       // customer side, failed or abandoned
     std::map<std::string, std::uint64_t> authSuccesses;  // by mechanism

@@ -136,6 +136,7 @@ Session* Server::findSession(std::uint64_t id) {
 
 void Server::sessionClosed(std::uint64_t id) {
     guard_->sessionClosed(id);
+    unauthenticated_.erase(id);
     if (sessions_.erase(id) != 0 && metrics_.sessionsOpen > 0) {
         --metrics_.sessionsOpen;
     }
@@ -164,9 +165,9 @@ void Server::accept(const Listener& listener, evutil_socket_t fd, const sockaddr
         refuse(fd, "421 4.3.2 " + config.hostname + " Service shutting down, try again later\r\n");
         return;
     }
-    if (sessions_.size() >= static_cast<std::size_t>(config.limits.maxSessions)) {
+    if (sessions_.size() >= static_cast<std::size_t>(config.limits.maxSessions) && !shedOne()) {
         logWarning(who + ": too many sessions (limits.max_sessions=" + std::to_string(config.limits.maxSessions) +
-                   "), connection refused");
+                   ", all authenticated or authenticating), connection refused");
         ++metrics_.connectionsRefused;
         refuse(fd, "421 4.3.2 " + config.hostname + " Error: too many connections, try again later\r\n");
         return;
@@ -214,10 +215,26 @@ void Server::accept(const Listener& listener, evutil_socket_t fd, const sockaddr
     auto session = std::make_unique<Session>(*this, id, runtime_, fd, endpoint, listener.name());
     Session* raw = session.get();
     sessions_.emplace(id, std::move(session));
+    unauthenticated_.emplace(id, raw);
     guard_->sessionOpened(id, client.address);
     ++metrics_.sessionsTotal;
     ++metrics_.sessionsOpen;
-    raw->start();
+    const bool stress = sessions_.size() * 100 >=
+                        static_cast<std::size_t>(config.limits.maxSessions) * static_cast<std::size_t>(config.limits.stressThreshold);
+    raw->start(stress);
+}
+
+bool Server::shedOne() {
+    for (auto it = unauthenticated_.begin(); it != unauthenticated_.end(); ++it) {
+        Session* victim = it->second;
+        if (victim->sheddable()) {
+            unauthenticated_.erase(it);  // closing: never counted as a slot to free again
+            ++metrics_.sessionsShed;
+            victim->shed();
+            return true;
+        }
+    }
+    return false;
 }
 
 void Server::reload() {

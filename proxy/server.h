@@ -5,6 +5,7 @@
 #include <event2/event.h>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -48,6 +49,7 @@ public:
     evdns_base* dns() const { return dns_.get(); }
     AuthWorkers& authWorkers() { return *workers_; }
     void sessionClosed(std::uint64_t id);
+    void sessionAuthenticated(std::uint64_t id) { unauthenticated_.erase(id); }
     // Status endpoint counters and the migration report (issue 4), owned here so that they
     // outlive reloads; the HTTP endpoint and the state file read them from main.cpp.
     Metrics& metrics() { return metrics_; }
@@ -61,6 +63,9 @@ public:
 
 private:
     void accept(const Listener& listener, evutil_socket_t fd, const sockaddr* peer);
+    // At max_sessions: closes the oldest unauthenticated session that is not waiting for the
+    // password backend.  False when every session has authenticated (or is authenticating).
+    bool shedOne();
     void reload();
     void beginShutdown();
     void finishShutdown();
@@ -74,6 +79,8 @@ private:
     std::unique_ptr<AuthWorkers> workers_;
     std::vector<std::unique_ptr<Listener>> listeners_;
     std::unordered_map<std::uint64_t, std::unique_ptr<Session>> sessions_;
+    // Sessions that have not authenticated, oldest first (ids only grow): whom to shed first.
+    std::map<std::uint64_t, Session*> unauthenticated_;
     std::uint64_t nextId_ = 1;
     std::vector<EventPtr> signals_;
     EventPtr grace_;

@@ -5,6 +5,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
 
@@ -58,11 +59,40 @@ Session::~Session() {
     event_free(destroy_);
 }
 
-void Session::start() {
-    logInfo("connect to " + bracket(endpoint_.destAddress, endpoint_.destPort) + " via " + listenerName_);
+void Session::start(bool stress) {
+    logInfo("connect to " + bracket(endpoint_.destAddress, endpoint_.destPort) + " via " + listenerName_ +
+            (stress ? " (under stress: shorter timeouts until AUTH)" : ""));
+    const Limits& limits = runtime_->config.limits;
+    protocol_.setStress(stress);
+    // One bound on the whole pre-AUTH phase: a byte every few seconds resets every idle timer,
+    // but not this one (slowloris; issue 8).
+    preAuthSeconds_ = stress ? std::min(limits.stressPreAuthTimeout, limits.preAuthTimeout) : limits.preAuthTimeout;
+    preAuthTimer_.reset(evtimer_new(server_.base(), &Session::preAuthCb, this));
+    const timeval deadline{preAuthSeconds_, 0};
+    evtimer_add(preAuthTimer_.get(), &deadline);
     bufferevent_setcb(bev_.get(), &Session::readCb, &Session::writeCb, &Session::eventCb, this);
     bufferevent_enable(bev_.get(), EV_READ | EV_WRITE);
     beginGreeting();  // session_trap.cpp: greet wait, DNSBL, fan-out, then protocol_.start()
+}
+
+void Session::authenticated() {
+    if (preAuthTimer_) {
+        evtimer_del(preAuthTimer_.get());
+    }
+    server_.sessionAuthenticated(id_);
+}
+
+bool Session::sheddable() const {
+    return !closing_ && !protocol_.authenticated() && protocol_.state() != ClientProtocol::State::AuthBackend &&
+           protocol_.state() != ClientProtocol::State::Closed;
+}
+
+void Session::preAuthCb(evutil_socket_t, short, void* self) {
+    auto* session = static_cast<Session*>(self);
+    if (!session->closing_) {
+        session->releaseHeldFailure();  // a held 535 is logged (fail2ban) before the 421
+        session->protocol_.onPreAuthDeadline(session->preAuthSeconds_);
+    }
 }
 
 void Session::logInfo(const std::string& line) { subproxy::logInfo(prefix_ + line); }

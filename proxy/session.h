@@ -30,8 +30,12 @@ public:
             ClientEndpoint endpoint, std::string listenerName);
     ~Session() override;
 
-    void start();
+    // `stress`: begun while sessions run short (limits.stress_threshold): shorter pre-AUTH timeouts.
+    void start(bool stress);
     void shutdown() { protocol_.onShutdown(); }
+    // Unauthenticated and not waiting for the password backend: may be closed to make room.
+    bool sheddable() const;
+    void shed() { protocol_.onShed(); }
     std::uint64_t id() const { return id_; }
     bool idle() const { return protocol_.idle(); }
 
@@ -51,6 +55,7 @@ public:
     void logWarning(const std::string& line) override;
     Metrics* metrics() override;
     void messageAccepted(const std::string& user) override;
+    void authenticated() override;
     TrapAction trapSignal(TrapSignal signal, const std::string& detail) override;  // session_trap.cpp
 
     // UpstreamEvents
@@ -78,6 +83,7 @@ private:
     void releaseHeldFailure();
     static void penaltyCb(evutil_socket_t, short, void* self);
     static void destroyCb(evutil_socket_t, short, void* self);
+    static void preAuthCb(evutil_socket_t, short, void* self);
 
     // Spambot trap and connection filtering (session_trap.cpp): the greeting gate (greet wait
     // with a 220- teaser, DNSBL verdict), pregreet, fan-out, tarpit stutter.
@@ -132,6 +138,8 @@ private:
     EventPtr stutterTimer_;
     std::chrono::steady_clock::time_point tarpitSince_;
     std::chrono::steady_clock::time_point started_;
+    EventPtr preAuthTimer_;  // limits.pre_auth_timeout: the total time allowed before AUTH
+    int preAuthSeconds_ = 0;
 };
 
 }  // namespace subproxy

@@ -290,6 +290,46 @@ BOOST_AUTO_TEST_CASE(greeting) {
     BOOST_TEST(s.p->state() == ClientProtocol::State::Command);
 }
 
+// Connection exhaustion (issue 8): shorter idle timeouts before AUTH for a session begun under
+// stress, the usual ones once it has authenticated; the pre-AUTH deadline and shedding close.
+BOOST_AUTO_TEST_CASE(stress_shortens_timeouts_until_auth) {
+    Session s;
+    s.cfg.limits.stressCommandTimeout = 7;
+    s.p->setStress(true);
+    s.p->start();
+    BOOST_TEST(s.host.clientTimeout == 7);
+    s.out();
+    s.authenticate();
+    BOOST_TEST(s.host.clientTimeout == s.cfg.limits.commandTimeout);
+}
+
+BOOST_AUTO_TEST_CASE(pre_auth_deadline_closes_unauthenticated_session) {
+    Session s;
+    s.p->start();
+    s.out();
+    s.p->onPreAuthDeadline(30);
+    BOOST_TEST(s.out() == "421 4.4.2 proxy.test Error: timeout exceeded: log in within 30 seconds\r\n");
+    BOOST_TEST(s.host.closes == 1);
+    BOOST_TEST(s.host.closeReason == "pre-AUTH deadline");
+}
+
+BOOST_AUTO_TEST_CASE(pre_auth_deadline_spares_authenticated_session) {
+    Session s;
+    s.authenticate();
+    s.p->onPreAuthDeadline(30);
+    BOOST_TEST(s.out() == "");
+    BOOST_TEST(s.host.closes == 0);
+}
+
+BOOST_AUTO_TEST_CASE(shed_session_gets_421) {
+    Session s;
+    s.p->start();
+    s.out();
+    s.p->onShed();
+    BOOST_TEST(s.out() == "421 4.7.0 proxy.test Error: too many connections, try again later\r\n");
+    BOOST_TEST(s.host.closes == 1);
+}
+
 BOOST_AUTO_TEST_CASE(implicit_tls_greets_after_handshake) {
     ClientEndpoint e = makeEndpoint();
     e.implicitTls = true;

@@ -64,7 +64,9 @@ BOOST_AUTO_TEST_CASE(full_configuration) {
         "limits = { max_sessions = 10; command_line_length = 600; auth_line_length = 700;\n"
         "           max_errors = 5; max_auth_failures = 4; greeting_timeout = 11;\n"
         "           command_timeout = 12; data_timeout = 13; tls_handshake_timeout = 14;\n"
-        "           max_message_size = 5000000000L; max_pipelined = 15; shutdown_grace = 16; };\n"
+        "           max_message_size = 5000000000L; max_pipelined = 15; shutdown_grace = 16;\n"
+        "           pre_auth_timeout = 17; stress_threshold = 60; stress_command_timeout = 18;\n"
+        "           stress_pre_auth_timeout = 19; };\n"
         "replies = { auth_required = \"Use 587\"; tls_required = \"TLS please\"; };\n"
         "data_bare_newline = \"normalize\";\n"
         "log_facility = \"local3\";\n";
@@ -104,6 +106,10 @@ BOOST_AUTO_TEST_CASE(full_configuration) {
     BOOST_TEST(c.limits.maxMessageSize == 5000000000ull);
     BOOST_TEST(c.limits.maxPipelined == 15);
     BOOST_TEST(c.limits.shutdownGrace == 16);
+    BOOST_TEST(c.limits.preAuthTimeout == 17);
+    BOOST_TEST(c.limits.stressThreshold == 60);
+    BOOST_TEST(c.limits.stressCommandTimeout == 18);
+    BOOST_TEST(c.limits.stressPreAuthTimeout == 19);
     BOOST_TEST(c.replies.authRequired == "Use 587");
     BOOST_TEST(c.replies.tlsRequired == "TLS please");
     BOOST_TEST((c.dataBareNewline == BareNewline::Normalize));
@@ -121,6 +127,7 @@ BOOST_AUTO_TEST_CASE(unknown_keys_name_file_line_and_path) {
     BOOST_TEST(errorOf(kMinimal + "upstream = {\n  hots = \"x\";\n};\n") ==
                "test.conf:4: unknown key 'upstream.hots'");
     BOOST_TEST(errorOf(kMinimal + "lisen = 1;\n") == "test.conf:3: unknown key 'lisen'");
+    BOOST_TEST(contains(errorOf(kMinimal + "limits = { stress_threshold = 101; };"), "stress_threshold"));
     BOOST_TEST(contains(errorOf(kMinimal + "limits = { max_sesions = 1; };"),
                         "unknown key 'limits.max_sesions'"));
     BOOST_TEST(contains(
