@@ -1,4 +1,5 @@
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -29,6 +30,20 @@ struct FdGuard {
     }
 };
 
+// One descriptor held in reserve for the moment the process runs out: closing it lets the
+// listener take the waiting connection and say 421, instead of leaving it in the backlog while
+// accept() fails in a loop (nginx, HAProxy and libuv keep one the same way).
+int reserveFd = -1;
+
+void holdReserve() {
+    if (reserveFd < 0) {
+        reserveFd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    }
+}
+
+constexpr auto kReportInterval = std::chrono::seconds(10);
+constexpr long kPauseMicros = 100 * 1000;  // sessions end meanwhile and give descriptors back
+
 }  // namespace
 
 std::string Listener::name() const {
@@ -36,8 +51,8 @@ std::string Listener::name() const {
            ":" + std::to_string(config_.port);
 }
 
-Listener::Listener(event_base* base, const ListenerConfig& config, AcceptFn onAccept)
-    : config_(config), onAccept_(std::move(onAccept)) {
+Listener::Listener(event_base* base, const ListenerConfig& config, std::string busyReply, AcceptFn onAccept)
+    : config_(config), busyReply_(std::move(busyReply)), onAccept_(std::move(onAccept)) {
     sockaddr_storage ss{};
     socklen_t len = 0;
     const bool v6 = config.address.find(':') != std::string::npos;
@@ -89,9 +104,14 @@ Listener::Listener(event_base* base, const ListenerConfig& config, AcceptFn onAc
     }
     fd.release();
     evconnlistener_set_error_cb(listener_.get(), &Listener::errorCallback);
+    resume_.reset(evtimer_new(base, &Listener::resumeCallback, this));
+    holdReserve();
 }
 
 void Listener::enable(bool on) {
+    if (on && paused_) {
+        return;  // the back-off timer re-enables it
+    }
     if (on) {
         evconnlistener_enable(listener_.get());
     } else {
@@ -104,8 +124,43 @@ void Listener::acceptCallback(evconnlistener*, evutil_socket_t fd, sockaddr* pee
 }
 
 void Listener::errorCallback(evconnlistener*, void* self) {
-    // EMFILE and friends: log and keep listening; libevent retries on the next readiness.
-    logWarning("accept on " + static_cast<Listener*>(self)->name() + ": " + std::strerror(errno));
+    static_cast<Listener*>(self)->acceptFailed(errno);
+}
+
+void Listener::acceptFailed(int error) {
+    ++failuresSinceReport_;
+    if ((error == EMFILE || error == ENFILE) && reserveFd >= 0) {
+        ::close(reserveFd);
+        reserveFd = -1;
+        const int fd = ::accept4(evconnlistener_get_fd(listener_.get()), nullptr, nullptr, SOCK_CLOEXEC);
+        if (fd >= 0) {
+            [[maybe_unused]] ssize_t n = ::send(fd, busyReply_.data(), busyReply_.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+            ::close(fd);
+            ++refusedSinceReport_;
+        }
+        holdReserve();
+    }
+    // Whatever the error, never spin on it: pause briefly, then listen again.
+    paused_ = true;
+    evconnlistener_disable(listener_.get());
+    const timeval pause{0, kPauseMicros};
+    evtimer_add(resume_.get(), &pause);
+    const auto now = std::chrono::steady_clock::now();
+    if (now - lastReport_ >= kReportInterval) {
+        logWarning("accept on " + name() + ": " + std::strerror(error) + " (" + std::to_string(failuresSinceReport_) +
+                   " failed accepts, " + std::to_string(refusedSinceReport_) +
+                   " customers told 421 in the last interval); raise the file limit (LimitNOFILE=) or lower "
+                   "limits.max_sessions");
+        lastReport_ = now;
+        failuresSinceReport_ = 0;
+        refusedSinceReport_ = 0;
+    }
+}
+
+void Listener::resumeCallback(evutil_socket_t, short, void* self) {
+    auto* listener = static_cast<Listener*>(self);
+    listener->paused_ = false;
+    evconnlistener_enable(listener->listener_.get());
 }
 
 }  // namespace subproxy

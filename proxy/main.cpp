@@ -8,6 +8,7 @@
 #include "daemon.h"
 #include "guard.h"
 #include "deploy_check.h"
+#include "fd_limits.h"
 #include "log.h"
 #include "migration_store.h"
 #include "pidfile.h"
@@ -91,10 +92,17 @@ int main(int argc, char** argv) {
     if (check) {
         int rc = subproxy::checkConfiguration(configFile);
         if (rc == 0) {
+            const subproxy::Config config = subproxy::loadConfig(configFile);
             // Files the unprivileged account must still reach after start-up.
-            for (const auto& problem : subproxy::deploymentProblems(subproxy::loadConfig(configFile), configFile)) {
+            for (const auto& problem : subproxy::deploymentProblems(config, configFile)) {
                 std::cerr << problem << "\n";
                 rc = 1;
+            }
+            // A warning, not an error: the daemon runs, but sheds load early (issue 8).
+            const std::string fds = subproxy::fileLimitWarning(config, subproxy::raiseFileLimit());
+            if (!fds.empty()) {
+                std::cerr << subproxy::settingLocation(configFile, "limits.max_sessions") << ": warning: " << fds
+                          << "\n";
             }
         }
         if (rc == 0) {
@@ -115,6 +123,9 @@ int main(int argc, char** argv) {
     const auto& config = runtime->config;
     // Start-up problems go to the terminal too; only a daemon that made it stops using stderr.
     subproxy::logOpen(subproxy::syslogFacility(config.logFacility), true);
+    if (const std::string fds = subproxy::fileLimitWarning(config, subproxy::raiseFileLimit()); !fds.empty()) {
+        subproxy::logWarning(fds);
+    }
     try {
         if (config.auth.backend == subproxy::AuthBackend::Sasl) {
             subproxy::sasl::initialize(config.auth.saslService, config.auth.saslConfigDir);

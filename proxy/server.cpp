@@ -91,7 +91,8 @@ Server::Server(std::string configFile, std::shared_ptr<const Runtime> runtime)
                                              config.auth.maxWorkers);
     for (const auto& lc : config.listeners) {
         auto listener = std::make_unique<Listener>(
-            base(), lc, [this, index = listeners_.size()](evutil_socket_t fd, const sockaddr* peer, int) {
+            base(), lc, "421 4.3.2 " + config.hostname + " Error: too many connections, try again later\r\n",
+            [this, index = listeners_.size()](evutil_socket_t fd, const sockaddr* peer, int) {
                 accept(*listeners_[index], fd, peer);
             });
         listeners_.push_back(std::move(listener));

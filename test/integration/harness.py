@@ -118,8 +118,9 @@ class Proxy:
 
     def __init__(self, backend="sasl", login="xclient", mechanisms=("PLAIN", "LOGIN", "CRAM-MD5"),
                  upstream=None, limits=None, extra=None, sasl_dir=None, listen=None, name=None,
-                 port=None, wait_host="127.0.0.1"):
+                 port=None, wait_host="127.0.0.1", preexec_fn=None):
         self.wait_host = wait_host   # where start() waits for the listener (a listen address)
+        self.preexec_fn = preexec_fn  # run in the child before exec (e.g. a lower RLIMIT_NOFILE)
         self.dir = tempfile.mkdtemp(prefix=(name or "proxy") + ".", dir=workdir())
         os.chmod(self.dir, 0o755)
         self.port = port or free_port()
@@ -173,7 +174,7 @@ class Proxy:
         self.write_config()
         self._log = open(self.log_file, "ab")
         self.proc = subprocess.Popen([SUBPROXY, "-f", "-c", self.conf_file], stdout=self._log,
-                                     stderr=subprocess.STDOUT)
+                                     stderr=subprocess.STDOUT, preexec_fn=self.preexec_fn)
         if not wait_port(self.port, host=self.wait_host, proc=self.proc):
             self.stop()
             raise RuntimeError("subproxy did not start:\n" + self.log_text())
