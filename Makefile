@@ -22,7 +22,7 @@ CXXFLAGS += -DSUBPROXY_VERSION='"$(VERSION)"'
 PURE_SRCS := proxy/base64.cpp proxy/xtext.cpp proxy/sasl_payload.cpp proxy/line_reader.cpp \
              proxy/smtp_command.cpp proxy/smtp_reply.cpp proxy/data_scanner.cpp \
              proxy/ehlo_caps.cpp proxy/config.cpp proxy/config_deploy.cpp proxy/config_defence.cpp proxy/client_protocol.cpp proxy/client_auth.cpp proxy/client_relay.cpp \
-             proxy/upstream_protocol.cpp proxy/text_util.cpp
+             proxy/upstream_protocol.cpp proxy/text_util.cpp proxy/http_request.cpp
 # Abuse defence (issue 3) and deployment kit (issue 4) add their pure files here.
 PURE_SRCS +=
 PURE_SRCS += proxy/metrics.cpp proxy/migration_report.cpp

@@ -96,6 +96,9 @@ struct StatusConfig {
     bool enabled = false;            // the group "status" is present
     std::string address = "127.0.0.1";
     int port = 9425;
+    std::string socket;              // a unix socket path instead of address/port
+    std::string token;               // unlocks the pages with logins and addresses (/migration…)
+    int maxConnections = 32;         // open at once; more are answered 503 and closed
 };
 
 struct MigrationConfig {

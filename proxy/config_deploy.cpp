@@ -9,11 +9,26 @@ void readDeployment(const Reader& r, const Setting& root, Config& config) {
     r.optional(root, "group", [&](const Setting& v) { config.daemon.group = r.readLineText(v); });
     r.optional(root, "status", [&](const Setting& s) {
         r.requireGroup(s);
-        r.checkKeys(s, {"address", "port"});
+        r.checkKeys(s, {"address", "port", "socket", "token", "max_connections"});
         StatusConfig& out = config.status;
         out.enabled = true;
         r.optional(s, "address", [&](const Setting& v) { out.address = r.readNumericAddress(v); });
         r.optional(s, "port", [&](const Setting& v) { out.port = static_cast<int>(r.readInteger(v, 1, 65535)); });
+        r.optional(s, "socket", [&](const Setting& v) {
+            out.socket = r.readNonEmptyString(v);
+            if (out.socket.front() != '/' || out.socket.size() >= 100) {
+                r.fail(v, "'status.socket' must be an absolute path shorter than 100 characters");
+            }
+        });
+        // Guessable tokens would unlock every customer's login and address: ask for a real one.
+        r.optional(s, "token", [&](const Setting& v) {
+            out.token = r.readLineText(v);
+            if (out.token.size() < 16 || out.token.find_first_of(" \t") != std::string::npos) {
+                r.fail(v, "'status.token' must be at least 16 characters without spaces (e.g. openssl rand -hex 16)");
+            }
+        });
+        r.optional(s, "max_connections",
+                   [&](const Setting& v) { out.maxConnections = static_cast<int>(r.readInteger(v, 1, 1000)); });
     });
     r.optional(root, "migration", [&](const Setting& s) {
         r.requireGroup(s);

@@ -157,7 +157,8 @@ int main(int argc, char** argv) {
                     return "\"config_file\": " + subproxy::jsonString(configFile) +
                            ", \"pid\": " + std::to_string(::getpid()) +
                            ", \"hostname\": " + subproxy::jsonString(server.runtime().config.hostname);
-                });
+                },
+                dropping ? account.uid : static_cast<uid_t>(-1), dropping ? account.gid : static_cast<gid_t>(-1));
         }
         if (dropping) {
             subproxy::dropPrivileges(account);
@@ -169,7 +170,7 @@ int main(int argc, char** argv) {
                                        static_cast<std::size_t>(config.migration.maxEntries),
                                        config.migration.flushInterval);
         if (status) {
-            subproxy::logInfo("status endpoint on http://" + status->name() + "/metrics");
+            subproxy::logInfo("status endpoint on " + status->url());
         }
         subproxy::logToStderr(foreground);
         daemonizer.ready();

@@ -1,69 +1,94 @@
 #include "status_http.h"
 
-#include <event2/buffer.h>
-#include <event2/keyvalq_struct.h>
-
-#include <cstring>
 #include <ctime>
 #include <stdexcept>
 
 namespace subproxy {
 
+namespace {
+
+constexpr mode_t kSocketMode = 0660;  // the daemon's account and group (a monitoring agent in it)
+const char* const kText = "text/plain; charset=utf-8";
+
+}  // namespace
+
 StatusHttp::StatusHttp(event_base* base, const StatusConfig& config, const Metrics& metrics,
-                       const MigrationReport& migration, std::function<std::string()> extra)
-    : http_(evhttp_new(base)), metrics_(metrics), migration_(migration), extra_(std::move(extra)) {
-    name_ = (config.address.find(':') != std::string::npos ? "[" + config.address + "]" : config.address) + ":" +
-            std::to_string(config.port);
-    if (!http_) {
-        throw std::runtime_error("status: cannot create the HTTP server");
-    }
-    // A scraper sends a small GET; anything big or slow is not one.
-    evhttp_set_timeout(http_.get(), 10);
-    evhttp_set_max_headers_size(http_.get(), 8192);
-    evhttp_set_max_body_size(http_.get(), 0);
-    evhttp_set_allowed_methods(http_.get(), EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
-    evhttp_set_gencb(http_.get(), &StatusHttp::handle, this);
-    if (evhttp_bind_socket_with_handle(http_.get(), config.address.c_str(),
-                                       static_cast<ev_uint16_t>(config.port)) == nullptr) {
-        throw std::runtime_error("status: cannot listen on " + name_ + ": " + std::strerror(errno));
+                       const MigrationReport& migration, std::function<std::string()> extra, uid_t uid, gid_t gid)
+    : metrics_(metrics), migration_(migration), extra_(std::move(extra)), config_(config) {
+    RequestServer::Limits limits;
+    limits.maxConnections = config.maxConnections;
+    limits.busy = httpResponse(503, kText, "too many status connections (status.max_connections)\n");
+    limits.tooLarge = httpResponse(413, kText, "request too large\n");
+    auto handler = [this](std::string_view input) { return answer(input); };
+    try {
+        if (!config.socket.empty()) {
+            name_ = config.socket;
+            server_ = std::make_unique<RequestServer>(base, config.socket, kSocketMode, uid, gid, limits, handler);
+        } else {
+            name_ = (config.address.find(':') != std::string::npos ? "[" + config.address + "]" : config.address) +
+                    ":" + std::to_string(config.port);
+            server_ = std::make_unique<RequestServer>(base, config.address, config.port, limits, handler);
+        }
+    } catch (const std::exception& e) {
+        throw std::runtime_error(std::string("status: ") + e.what());
     }
 }
 
-void StatusHttp::handle(evhttp_request* req, void* arg) {
-    auto* self = static_cast<StatusHttp*>(arg);
-    const evhttp_uri* uri = evhttp_request_get_evhttp_uri(req);
-    const char* rawPath = uri ? evhttp_uri_get_path(uri) : nullptr;
-    const std::string path = rawPath ? rawPath : "/";
-    const auto now = static_cast<std::int64_t>(std::time(nullptr));
-    std::string body;
-    std::string type = "application/json";
-    if (path == "/metrics") {
-        body = renderPrometheus(self->metrics_, now);
-        type = "text/plain; version=0.0.4; charset=utf-8";
-    } else if (path == "/status" || path == "/") {
-        std::string json = renderJson(self->metrics_, now);
-        const std::string extra = self->extra_ ? self->extra_() : std::string();
-        json.pop_back();  // the closing brace
-        body = "{\"version\": \"" SUBPROXY_VERSION "\", " + (extra.empty() ? "" : extra + ", ") +
-               "\"migration_submissions\": " + std::to_string(self->migration_.total()) +
-               ", \"migration_users\": " + std::to_string(self->migration_.users().size()) +
-               ", \"metrics\": " + json + "}}\n";
-    } else if (path == "/migration") {
-        body = self->migration_.json() + "\n";
-    } else if (path == "/migration.txt") {
-        body = self->migration_.table();
-        type = "text/plain; charset=utf-8";
-    } else {
-        evhttp_send_error(req, HTTP_NOTFOUND, "not found: try /metrics, /status, /migration, /migration.txt");
-        return;
+std::string StatusHttp::url() const {
+    return config_.socket.empty() ? "http://" + name_ + "/metrics" : "unix:" + name_ + " (GET /metrics)";
+}
+
+std::optional<std::string> StatusHttp::answer(std::string_view input) const {
+    const HttpParse parsed = parseHttpRequest(input);
+    switch (parsed.status) {
+    case HttpParse::Status::NeedMore:
+        return std::nullopt;
+    case HttpParse::Status::Bad:
+        return httpResponse(400, kText, "bad request\n");
+    case HttpParse::Status::Done:
+        break;
     }
-    evkeyvalq* headers = evhttp_request_get_output_headers(req);
-    evhttp_add_header(headers, "Content-Type", type.c_str());
-    evhttp_add_header(headers, "Cache-Control", "no-store");
-    evbuffer* out = evbuffer_new();
-    evbuffer_add(out, body.data(), body.size());
-    evhttp_send_reply(req, HTTP_OK, "OK", out);
-    evbuffer_free(out);
+    return page(parsed.request);
+}
+
+std::string StatusHttp::page(const HttpRequest& request) const {
+    const bool head = request.method == "HEAD";
+    if (request.method != "GET" && !head) {
+        return httpResponse(405, kText, "only GET and HEAD\n");
+    }
+    const std::string& path = request.path;
+    const auto now = static_cast<std::int64_t>(std::time(nullptr));
+    if (path == "/metrics") {
+        return httpResponse(200, "text/plain; version=0.0.4; charset=utf-8", renderPrometheus(metrics_, now), !head);
+    }
+    if (path == "/status" || path == "/") {
+        std::string json = renderJson(metrics_, now);
+        const std::string extra = extra_ ? extra_() : std::string();
+        json.pop_back();  // the closing brace
+        const std::string body = "{\"version\": \"" SUBPROXY_VERSION "\", " + (extra.empty() ? "" : extra + ", ") +
+                                 "\"migration_submissions\": " + std::to_string(migration_.total()) +
+                                 ", \"migration_users\": " + std::to_string(migration_.users().size()) +
+                                 ", \"metrics\": " + json + "}}\n";
+        return httpResponse(200, "application/json", body, !head);
+    }
+    if (path == "/migration" || path == "/migration.txt") {
+        // Logins and client addresses: behind the token over TCP, behind file modes on a socket.
+        if (config_.socket.empty()) {
+            if (config_.token.empty()) {
+                return httpResponse(403, kText,
+                                    "the migration report lists customers' logins and addresses: set status.token "
+                                    "(or status.socket) to serve it\n");
+            }
+            if (!httpAuthorized(request.authorization, config_.token)) {
+                return httpResponse(401, kText, "send status.token as a Bearer token or as the Basic password\n");
+            }
+        }
+        if (path == "/migration") {
+            return httpResponse(200, "application/json", migration_.json() + "\n", !head);
+        }
+        return httpResponse(200, kText, migration_.table(), !head);
+    }
+    return httpResponse(404, kText, "not found: try /metrics, /status, /migration, /migration.txt\n");
 }
 
 }  // namespace subproxy

@@ -1,40 +1,46 @@
-// The status endpoint (config group `status`): libevent's evhttp on a loopback address by
-// default.  GET /metrics (Prometheus text), /status (JSON), /migration (JSON) and
-// /migration.txt (the table `subproxy -r` prints).  Read-only; nothing here changes state.
+// The status endpoint (config group `status`): a small HTTP/1.0 server on a loopback address by
+// default, or on a unix socket.  GET /metrics (Prometheus text) and /status (JSON) for anyone
+// who can connect; /migration (JSON) and /migration.txt (the table `subproxy -r` prints) list
+// customers' logins and addresses, so over TCP they need status.token (a unix socket's file
+// permissions guard it instead).  Read-only; nothing here changes state.  Bounded by
+// request_server.h: status.max_connections at once, 8 KiB requests, 10 s per connection.
 #pragma once
 #include <event2/event.h>
-#include <event2/http.h>
+#include <sys/types.h>
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "config.h"
+#include "http_request.h"
 #include "metrics.h"
 #include "migration_report.h"
+#include "request_server.h"
 
 namespace subproxy {
 
-struct EvhttpFree {
-    void operator()(evhttp* http) const { evhttp_free(http); }
-};
-
 class StatusHttp {
 public:
-    // Binds at once (before privileges are dropped); throws std::runtime_error.
-    // `extra` returns more JSON members for /status ("\"k\": v, ..." or "").
+    // Binds at once (before privileges are dropped); a unix socket is given to uid/gid (-1:
+    // unchanged).  Throws std::runtime_error.  `extra` returns more JSON members for /status.
     StatusHttp(event_base* base, const StatusConfig& config, const Metrics& metrics,
-               const MigrationReport& migration, std::function<std::string()> extra);
+               const MigrationReport& migration, std::function<std::string()> extra,
+               uid_t uid = static_cast<uid_t>(-1), gid_t gid = static_cast<gid_t>(-1));
     std::string name() const { return name_; }
+    std::string url() const;  // for the start-up log line
 
 private:
-    static void handle(evhttp_request* req, void* self);
+    std::optional<std::string> answer(std::string_view input) const;
+    std::string page(const HttpRequest& request) const;
 
-    std::unique_ptr<evhttp, EvhttpFree> http_;
     const Metrics& metrics_;
     const MigrationReport& migration_;
     std::function<std::string()> extra_;
+    StatusConfig config_;
     std::string name_;
+    std::unique_ptr<RequestServer> server_;
 };
 
 }  // namespace subproxy

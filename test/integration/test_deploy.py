@@ -55,8 +55,14 @@ def credentials(pid):
     return out
 
 
-def http_get(port, path):
-    with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=5) as r:
+TOKEN = "status-token-0123456789abcdef"
+
+
+def http_get(port, path, token=None):
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path))
+    if token:
+        req.add_header("Authorization", "Bearer " + token)
+    with urllib.request.urlopen(req, timeout=5) as r:
         return r.status, r.headers.get("Content-Type"), r.read().decode()
 
 
@@ -296,7 +302,7 @@ class Migration(unittest.TestCase):
     def test_report_lists_users_survives_restart_and_notice_lines(self):
         port = h.free_port()
         p = h.Proxy(name="migration", extra={
-            "status": {"port": port},
+            "status": {"port": port, "token": TOKEN},
             "migration": {"state_file": "migration.state", "notice": self.NOTICE, "flush_interval": 1}})
         state = os.path.join(p.dir, "migration.state")
         with p:
@@ -315,7 +321,7 @@ class Migration(unittest.TestCase):
                 self.assertRegex(lines[-1], "queued as")       # the MSA's own line, last
                 c.cmd("QUIT")
             h.delivered_since(before, 2)
-            doc = json.loads(http_get(port, "/migration")[2])
+            doc = json.loads(http_get(port, "/migration", TOKEN)[2])
             self.assertEqual(doc["total"], 2)
             self.assertEqual(sorted(u["user"] for u in doc["users"]), ["alice", "bob"])
             self.assertEqual(doc["addresses"][0]["address"], "127.0.0.1")
@@ -332,7 +338,7 @@ class Migration(unittest.TestCase):
             c = h.login(p.port, "alice")
             self.assertEqual(send_message(c, "migration again")[0], 250)
             c.cmd("QUIT")
-            doc = json.loads(http_get(port, "/migration")[2])
+            doc = json.loads(http_get(port, "/migration", TOKEN)[2])
             alice = next(u for u in doc["users"] if u["user"] == "alice")
             self.assertEqual(alice["count"], 2)
             self.assertEqual(doc["total"], 3)
