@@ -96,7 +96,8 @@ clean:
 #   make fuzz                        build every test/fuzz/fuzz_*.cpp
 #   make fuzz-run FUZZ_SECONDS=60    run each for that long (make -j2 fuzz-run: two at a time)
 #   make fuzz-run-fuzz_base64        run one
-FUZZ_CXX      ?= $(firstword $(shell command -v clang++-19 clang++-18 clang++-17 clang++-16 clang++ 2>/dev/null))
+# One name per `command -v` (dash's takes only one); clang 14 (Debian's plain clang++) is too old.
+FUZZ_CXX      ?= $(firstword $(foreach c,clang++-19 clang++-18 clang++-17 clang++-16,$(shell command -v $(c) 2>/dev/null)))
 FUZZ_DIR      := test/fuzz
 FUZZ_BUILD    := $(FUZZ_DIR)/build
 FUZZ_SECONDS  ?= 60
@@ -111,6 +112,10 @@ FUZZ_OBJS     := $(patsubst proxy/%.cpp,$(FUZZ_BUILD)/obj/%.o,$(filter proxy/%.c
 FUZZ_LIB      := $(FUZZ_BUILD)/libsubproxy_fuzz.a
 
 fuzz: $(FUZZ_TARGETS)
+
+# Prints the clang used for the fuzz targets, nothing when there is none (test/run-all.sh).
+fuzz-compiler:
+	@echo $(FUZZ_CXX)
 
 $(FUZZ_BUILD)/obj/%.o: proxy/%.cpp
 	@mkdir -p $(@D)
@@ -140,5 +145,5 @@ fuzz-run-%: $(FUZZ_BUILD)/%
 fuzz-clean:
 	rm -rf $(FUZZ_BUILD)
 
-.PHONY: fuzz fuzz-run fuzz-clean
+.PHONY: fuzz fuzz-compiler fuzz-run fuzz-clean
 -include $(wildcard $(FUZZ_BUILD)/obj/*.d)

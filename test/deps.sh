@@ -16,6 +16,7 @@ packages=(
     python3-prometheus-client nftables systemd      # metrics parser, nft example, systemd-analyze
     man-db                                          # systemd-analyze verify checks the unit's man: links
     fail2ban                                        # fail2ban-regex against our own log lines
+    clang-16 libclang-rt-16-dev                     # libFuzzer targets run by make check (clang >= 16)
 )
 
 missing=()

@@ -52,8 +52,34 @@ if [ -n "$slow_pid" ]; then
     it_passed=$((it_passed + slow_passed)) it_failed=$((it_failed + slow_failed)) it_skipped=$((it_skipped + slow_skipped))
 fi
 
-passed=$((unit_passed + it_passed))
-failed=$((unit_failed + it_failed))
-skipped=$((${unit_skipped:-0} + it_skipped))
+# The libFuzzer targets, a few seconds each (CHECK_FUZZ_SECONDS), so that a crash or a broken
+# invariant in the pure protocol code cannot land; each target counts as one test.  They need
+# clang >= 16 (make deps installs clang-16); without it they are counted as skipped.
+fuzz_passed=0 fuzz_failed=0 fuzz_skipped=0
+fuzz_targets=$(ls test/fuzz/fuzz_*.cpp | sed 's#.*/\(fuzz_[a-z_0-9]*\)\.cpp#\1#')
+if [ -z "${IT_PATTERN:-}" ] && [ -n "$(make -s --no-print-directory fuzz-compiler 2>/dev/null)" ]; then
+    echo "== fuzz targets (${CHECK_FUZZ_SECONDS:-5} s each)"
+    if make -s -j2 fuzz > "$tmp/fuzz-build.log" 2>&1; then
+        for t in $fuzz_targets; do
+            if make -s --no-print-directory "fuzz-run-$t" FUZZ_SECONDS="${CHECK_FUZZ_SECONDS:-5}"; then
+                fuzz_passed=$((fuzz_passed + 1))
+            else
+                echo "fuzz target $t FAILED (test/fuzz/build/$t.log, artifacts in test/fuzz/build/artifacts/)"
+                fuzz_failed=$((fuzz_failed + 1))
+            fi
+        done
+    else
+        tail -n 20 "$tmp/fuzz-build.log"
+        echo "fuzz targets did not build"
+        fuzz_failed=$(echo "$fuzz_targets" | wc -w)
+    fi
+elif [ -z "${IT_PATTERN:-}" ]; then
+    fuzz_skipped=$(echo "$fuzz_targets" | wc -w)
+    echo "skipped: $fuzz_skipped fuzz targets: no clang >= 16 (make deps installs clang-16)"
+fi
+
+passed=$((unit_passed + it_passed + fuzz_passed))
+failed=$((unit_failed + it_failed + fuzz_failed))
+skipped=$((${unit_skipped:-0} + it_skipped + fuzz_skipped))
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]
