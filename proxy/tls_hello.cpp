@@ -1,0 +1,77 @@
+#include "tls_hello.h"
+
+#include <cstdio>
+
+namespace subproxy {
+
+std::string tlsVersionName(int version) {
+    switch (version) {
+    case 0x0300:
+        return "SSLv3";
+    case 0x0301:
+        return "TLSv1.0";
+    case 0x0302:
+        return "TLSv1.1";
+    case 0x0303:
+        return "TLSv1.2";
+    case 0x0304:
+        return "TLSv1.3";
+    default:
+        return hex16(version);
+    }
+}
+
+std::string hex16(int value) {
+    char buf[8];
+    std::snprintf(buf, sizeof buf, "0x%04X", static_cast<unsigned>(value) & 0xffffu);
+    return buf;
+}
+
+bool isGrease(int value) {
+    return (value & 0x0f0f) == 0x0a0a && ((value >> 8) & 0xff) == (value & 0xff);
+}
+
+std::vector<int> parseSupportedVersions(std::string_view extension) {
+    std::vector<int> out;
+    if (extension.empty()) {
+        return out;
+    }
+    const auto length = static_cast<unsigned char>(extension[0]);
+    if (length % 2 != 0 || length + 1u != extension.size()) {
+        return out;  // malformed: OpenSSL refuses the hello anyway; report the legacy version
+    }
+    for (std::size_t i = 1; i + 1 < extension.size(); i += 2) {
+        const int v = (static_cast<unsigned char>(extension[i]) << 8) | static_cast<unsigned char>(extension[i + 1]);
+        if (!isGrease(v)) {
+            out.push_back(v);
+        }
+    }
+    return out;
+}
+
+std::string describeClientHello(const ClientHelloSummary& hello, std::size_t maxLength) {
+    std::string out = "client offered ";
+    if (hello.supportedVersions.empty()) {
+        out += tlsVersionName(hello.legacyVersion);
+    } else {
+        for (std::size_t i = 0; i < hello.supportedVersions.size(); ++i) {
+            out += (i ? "/" : "") + tlsVersionName(hello.supportedVersions[i]);
+        }
+    }
+    out += ", ciphers: ";
+    if (hello.ciphers.empty()) {
+        return out + "none";
+    }
+    // The list is the part that can be long (a browser-like client sends ~40 suites, a
+    // hostile one up to 32k): keep whole names up to the bound and say how many were left.
+    for (std::size_t i = 0; i < hello.ciphers.size(); ++i) {
+        const std::string& name = hello.ciphers[i];
+        if (i > 0 && out.size() + 2 + name.size() > maxLength) {
+            return out + ", ... and " + std::to_string(hello.ciphers.size() - i) + " more";
+        }
+        out += (i ? ", " : "") + name;
+    }
+    return out;
+}
+
+}  // namespace subproxy
