@@ -14,6 +14,7 @@ packages=(
     dnsmasq-base                                    # a real DNS server serving the test DNSBL zones
     python3-prometheus-client nftables systemd      # metrics parser, nft example, systemd-analyze
     fail2ban                                        # fail2ban-regex against our own log lines
+    testssl.sh                                      # TLS defaults checked as auditors do (test_tls.py)
 )
 
 missing=()
