@@ -92,8 +92,7 @@ int onClientHello(SSL* ssl, int*, void*) {
     }
     hello->legacyVersion = static_cast<int>(SSL_client_hello_get0_legacy_version(ssl));
     const unsigned char* data = nullptr;
-    std::size_t length = 0;
-    length = SSL_client_hello_get0_ciphers(ssl, &data);
+    std::size_t length = SSL_client_hello_get0_ciphers(ssl, &data);
     hello->ciphers.assign(reinterpret_cast<const char*>(data), data ? length : 0);
     if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_supported_versions, &data, &length) == 1) {
         hello->supportedVersions.assign(reinterpret_cast<const char*>(data), length);
@@ -208,8 +207,9 @@ SslCtxPtr makeServerContext(const TlsConfig& tls) {
         throw std::runtime_error("tls.ciphers: " + opensslErrors());
     }
     // Our order, not the client's: an old client that lists CBC first still gets GCM when it
-    // has it.  The DHE suites need DH parameters: the RFC 7919 group matching the key size.
-    SSL_CTX_set_options(ctx.get(), SSL_OP_CIPHER_SERVER_PREFERENCE);
+    // has it; one that lists ChaCha20 first (a phone without AES instructions) keeps it.  The
+    // DHE suites need DH parameters: the RFC 7919 group matching the key size.
+    SSL_CTX_set_options(ctx.get(), SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_PRIORITIZE_CHACHA);
     SSL_CTX_set_dh_auto(ctx.get(), 1);
     SSL_CTX_set_client_hello_cb(ctx.get(), &onClientHello, nullptr);
     return ctx;
@@ -237,16 +237,19 @@ HandshakeFailure describeHandshakeFailure(SSL* ssl, const std::vector<unsigned l
     summary.legacyVersion = hello->legacyVersion;
     summary.supportedVersions = parseSupportedVersions(hello->supportedVersions);
     for (std::size_t i = 0; i + 1 < hello->ciphers.size(); i += 2) {
-        const auto* bytes = reinterpret_cast<const unsigned char*>(hello->ciphers.data() + i);
-        const int value = (bytes[0] << 8) | bytes[1];
-        if (isGrease(value)) {
-            continue;
+        const int value = (static_cast<unsigned char>(hello->ciphers[i]) << 8) |
+                          static_cast<unsigned char>(hello->ciphers[i + 1]);
+        if (!isGrease(value)) {
+            summary.cipherSuites.push_back(value);
         }
+    }
+    const auto name = [ssl](int value) {
+        const unsigned char bytes[2] = {static_cast<unsigned char>(value >> 8), static_cast<unsigned char>(value)};
         // Suites OpenSSL does not know (or has compiled out) still show, by number.
         const SSL_CIPHER* cipher = SSL_CIPHER_find(ssl, bytes);
-        summary.ciphers.push_back(cipher ? SSL_CIPHER_get_name(cipher) : hex16(value));
-    }
-    out.offered = describeClientHello(summary);
+        return cipher ? std::string(SSL_CIPHER_get_name(cipher)) : hex16(value);
+    };
+    out.offered = describeClientHello(summary, name);
     return out;
 }
 

@@ -49,7 +49,8 @@ std::vector<int> parseSupportedVersions(std::string_view extension) {
     return out;
 }
 
-std::string describeClientHello(const ClientHelloSummary& hello, std::size_t maxLength) {
+std::string describeClientHello(const ClientHelloSummary& hello, const std::function<std::string(int)>& name,
+                                std::size_t maxLength) {
     std::string out = "client offered ";
     if (hello.supportedVersions.empty()) {
         out += tlsVersionName(hello.legacyVersion);
@@ -59,17 +60,18 @@ std::string describeClientHello(const ClientHelloSummary& hello, std::size_t max
         }
     }
     out += ", ciphers: ";
-    if (hello.ciphers.empty()) {
+    const auto& suites = hello.cipherSuites;
+    if (suites.empty()) {
         return out + "none";
     }
-    // The list is the part that can be long (a browser-like client sends ~40 suites, a
-    // hostile one up to 32k): keep whole names up to the bound and say how many were left.
-    for (std::size_t i = 0; i < hello.ciphers.size(); ++i) {
-        const std::string& name = hello.ciphers[i];
-        if (i > 0 && out.size() + 2 + name.size() > maxLength) {
-            return out + ", ... and " + std::to_string(hello.ciphers.size() - i) + " more";
+    // The list is the part that can be long (a browser sends ~40 suites, a hostile client up
+    // to 32k): whole names up to the bound, then how many were left out.
+    for (std::size_t i = 0; i < suites.size(); ++i) {
+        const std::string text = name(suites[i]);
+        if (i > 0 && out.size() + 2 + text.size() > maxLength) {
+            return out + ", ... and " + std::to_string(suites.size() - i) + " more";
         }
-        out += (i ? ", " : "") + name;
+        out += (i ? ", " : "") + text;
     }
     return out;
 }

@@ -3,6 +3,7 @@
 // up the cipher names; the wording and the bounds live here, unit-tested.
 #pragma once
 #include <cstddef>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -25,11 +26,14 @@ bool isGrease(int value);
 struct ClientHelloSummary {
     int legacyVersion = 0;               // ClientHello.legacy_version (the only one before 1.3)
     std::vector<int> supportedVersions;  // from the extension; empty when the client sent none
-    std::vector<std::string> ciphers;    // names, in the client's order
+    std::vector<int> cipherSuites;       // in the client's order, GREASE left out
 };
 
 // "client offered TLSv1.0, ciphers: AES128-SHA, AES256-SHA, ..." cut to about `maxLength`
-// bytes with a count of what was left out ("... and 12 more"); names are made printable.
-std::string describeClientHello(const ClientHelloSummary& hello, std::size_t maxLength = 300);
+// bytes at a whole name, with a count of what was left out ("... and 12 more").  `name`
+// turns a suite into its name; it is asked only for the suites shown, so a hostile hello
+// with thousands of suites costs no more than a short one.
+std::string describeClientHello(const ClientHelloSummary& hello, const std::function<std::string(int)>& name,
+                                std::size_t maxLength = 300);
 
 }  // namespace subproxy
