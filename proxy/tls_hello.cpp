@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "text_util.h"
+
 namespace subproxy {
 
 std::string tlsVersionName(int version) {
@@ -51,15 +53,13 @@ std::vector<int> parseSupportedVersions(std::string_view extension) {
 
 std::string describeClientHello(const ClientHelloSummary& hello, const std::function<std::string(int)>& name,
                                 std::size_t maxLength) {
-    std::string out = "client offered ";
-    if (hello.supportedVersions.empty()) {
-        out += tlsVersionName(hello.legacyVersion);
-    } else {
-        for (std::size_t i = 0; i < hello.supportedVersions.size(); ++i) {
-            out += (i ? "/" : "") + tlsVersionName(hello.supportedVersions[i]);
-        }
+    std::vector<std::string> versions;
+    for (int v : hello.supportedVersions) {
+        versions.push_back(tlsVersionName(v));
     }
-    out += ", ciphers: ";
+    std::string out = "client offered " +
+                      (versions.empty() ? tlsVersionName(hello.legacyVersion) : join(versions, "/")) +
+                      ", ciphers: ";
     const auto& suites = hello.cipherSuites;
     if (suites.empty()) {
         return out + "none";
