@@ -45,7 +45,10 @@ void ClientProtocol::cmdAuth(const Command& cmd) {
     }
     const auto& offered = config_.auth.mechanisms;
     if (std::find(offered.begin(), offered.end(), mech) == offered.end()) {
-        replyError(504, "5.5.4 Unsupported authentication mechanism");
+        // A mail program set to "secure password authentication" (NTLM, GSSAPI) or one of
+        // the mechanisms we do not offer: name the ones that work.
+        replyError(504, "5.5.4 Unsupported authentication mechanism: set your mail program to use "
+                        "a normal password (" + join(offered, " ") + ")");
         return;
     }
     std::optional<std::string> decoded;
@@ -78,7 +81,7 @@ void ClientProtocol::cmdAuth(const Command& cmd) {
                              "authorization identity, sasl_username=" + printable(user_));
             ++counters_.authFailures;
             count([&](Metrics& m) { m.authResult(mech, false); });
-            authFailed(535, "5.7.8 Error: authentication failed: authentication failure", false);
+            authFailed(535, "5.7.8 " + config_.replies.authFailed, false);
             return;
         }
     }
@@ -180,7 +183,7 @@ void ClientProtocol::onAuthResult(const AuthResult& result) {
         count([&](Metrics& m) { m.authResult(authMech_, false); });
         host_.logWarning("SASL " + authMech_ + " authentication failed: " + printable(result.reason) +
                          ", sasl_username=" + printable(user_));
-        authFailed(535, "5.7.8 Error: authentication failed: authentication failure", true);
+        authFailed(535, "5.7.8 " + config_.replies.authFailed, true);
         return;
     case AuthResult::Status::Temp:
         host_.logWarning("SASL " + authMech_ + " authentication temporarily unavailable: " +

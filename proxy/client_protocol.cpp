@@ -418,10 +418,7 @@ std::string ClientProtocol::ehloReply(bool extended) const {
             lines.push_back("ENHANCEDSTATUSCODES");
             lines.push_back("STARTTLS");
         } else {
-            std::string mechs;
-            for (auto& m : config_.auth.mechanisms) {
-                mechs += (mechs.empty() ? "" : " ") + m;
-            }
+            const std::string mechs = join(config_.auth.mechanisms, " ");
             lines.push_back("PIPELINING");
             lines.push_back("SIZE " + std::to_string(config_.limits.maxMessageSize));
             lines.push_back("ENHANCEDSTATUSCODES");

@@ -57,10 +57,16 @@ void readListen(const Reader& r, const Setting& s, Config& config) {
 
 void readTls(const Reader& r, const Setting& s, TlsConfig& out) {
     r.requireGroup(s);
-    r.checkKeys(s, {"cert", "key", "ciphers"});
+    r.checkKeys(s, {"cert", "key", "ciphers", "min_protocol"});
     r.optional(s, "cert", [&](const Setting& v) { out.cert = r.readNonEmptyString(v); });
     r.optional(s, "key", [&](const Setting& v) { out.key = r.readNonEmptyString(v); });
     r.optional(s, "ciphers", [&](const Setting& v) { out.ciphers = r.readString(v); });
+    r.optional(s, "min_protocol", [&](const Setting& v) {
+        out.minProtocol = r.readEnum<TlsProtocol>(v, {{"TLSv1", TlsProtocol::Tls1_0},
+                                                      {"TLSv1.1", TlsProtocol::Tls1_1},
+                                                      {"TLSv1.2", TlsProtocol::Tls1_2},
+                                                      {"TLSv1.3", TlsProtocol::Tls1_3}});
+    });
 }
 
 std::vector<std::string> readMechanisms(const Reader& r, const Setting& s) {
@@ -181,9 +187,19 @@ void readLimits(const Reader& r, const Setting& s, Limits& out) {
 
 void readReplies(const Reader& r, const Setting& s, Replies& out) {
     r.requireGroup(s);
-    r.checkKeys(s, {"auth_required", "tls_required"});
-    r.optional(s, "auth_required", [&](const Setting& v) { out.authRequired = r.readLineText(v); });
-    r.optional(s, "tls_required", [&](const Setting& v) { out.tlsRequired = r.readLineText(v); });
+    r.checkKeys(s, {"auth_required", "tls_required", "auth_failed"});
+    const auto text = [&](const Setting& v) {
+        std::string value = r.readLineText(v);
+        if (value.size() > Replies::kMaxReplyText) {
+            r.fail(v, quoted(v.getPath()) + " is " + std::to_string(value.size()) +
+                          " characters; a reply line must fit in 512 octets, so at most " +
+                          std::to_string(Replies::kMaxReplyText));
+        }
+        return value;
+    };
+    r.optional(s, "auth_required", [&](const Setting& v) { out.authRequired = text(v); });
+    r.optional(s, "tls_required", [&](const Setting& v) { out.tlsRequired = text(v); });
+    r.optional(s, "auth_failed", [&](const Setting& v) { out.authFailed = text(v); });
 }
 
 // Deployment keys (issue 4): pid_file, user, group, status { }, migration { }.

@@ -1,6 +1,7 @@
 // The configuration: one validated struct with every default in one place (config.cpp's
 // table), read from a libconfig file.  Every key is documented in man/subproxy.conf.5.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -18,6 +19,7 @@ enum class ListenerTls { StartTls, Implicit };
 enum class UpstreamTls { StartTls, Implicit, None };
 enum class AuthBackend { Sasl, Upstream };
 enum class UpstreamLogin { Xclient, Replay, None };
+enum class TlsProtocol { Tls1_0, Tls1_1, Tls1_2, Tls1_3 };  // tls.min_protocol
 
 struct ListenerConfig {
     std::string address;  // "0.0.0.0", "::", "127.0.0.1", …
@@ -29,7 +31,12 @@ struct ListenerConfig {
 struct TlsConfig {
     std::string cert;
     std::string key;
-    std::string ciphers;  // empty: OpenSSL defaults
+    // TLS 1.2 and older suites; empty: Mozilla's "intermediate" AEAD-only list, or its "old"
+    // list when min_protocol is below TLSv1.2 (tls.cpp).  TLS 1.3 suites: OpenSSL's.
+    std::string ciphers;
+    // Below TLSv1.2 also lowers OpenSSL's security level to 0: OpenSSL 3 refuses TLS 1.0/1.1
+    // at any other level (their handshake signs with SHA-1/MD5).
+    TlsProtocol minProtocol = TlsProtocol::Tls1_2;
 };
 
 struct AuthConfig {
@@ -78,11 +85,23 @@ struct Limits {
     int stressPreAuthTimeout = 30;  // pre_auth_timeout for sessions begun under stress
 };
 
+// What a legacy customer reads when refused: each says what to change in the mail program
+// (RFC 5321 §4.5.3.1.5: a reply line is at most 512 octets, so at most kMaxReplyText here).
 struct Replies {
+    static constexpr std::size_t kMaxReplyText = 500;  // 512 - "530 5.7.0 " - CRLF
+    // 530 5.7.0 after TLS, to MAIL/RCPT/DATA without AUTH.
     std::string authRequired =
         "Authentication required: set your mail program to use port 587 with STARTTLS and "
         "your account password";
-    std::string tlsRequired = "Must issue a STARTTLS command first";
+    // 530 5.7.0 before TLS, to AUTH/MAIL/RCPT/DATA: what a mail program set to "no
+    // encryption" shows its user.  Postfix's wording first, for those who grep for it.
+    std::string tlsRequired =
+        "Must issue a STARTTLS command first: set your mail program to use port 587 with "
+        "STARTTLS and your account password";
+    // 535 5.7.8 to a wrong password or an unknown user (the same text for both).
+    std::string authFailed =
+        "Error: authentication failed: check the user name and the account password set in "
+        "your mail program";
 };
 
 // Deployment (issue 4): process identity, pidfile, status endpoint, migration report.

@@ -17,7 +17,7 @@ namespace {
 const char kMagic[] = "subproxy-migration 1";
 
 void bump(std::map<std::string, MigrationEntry>& table, const std::string& key, const std::string& other,
-          std::int64_t now) {
+          std::int64_t now, const std::string& tls) {
     MigrationEntry& e = table[key];
     if (e.count == 0) {
         e.first = now;
@@ -25,6 +25,7 @@ void bump(std::map<std::string, MigrationEntry>& table, const std::string& key, 
     ++e.count;
     e.last = std::max(e.last, now);
     e.other = other;
+    e.tls = tls;
 }
 
 int hexValue(char c) {
@@ -86,12 +87,13 @@ std::optional<std::string> unescapeField(const std::string& s) {
 
 std::string formatTime(std::int64_t t) { return formatUtc(t, "%Y-%m-%d %H:%M:%S"); }
 
-void MigrationReport::record(const std::string& user, const std::string& address, std::int64_t now) {
+void MigrationReport::record(const std::string& user, const std::string& address, std::int64_t now,
+                             const std::string& tls) {
     if (!user.empty()) {
-        bump(users_, user, address, now);
+        bump(users_, user, address, now, tls);
         trim(users_);
     }
-    bump(addresses_, address, user, now);
+    bump(addresses_, address, user, now, tls);
     trim(addresses_);
     ++total_;
     dirty_ = true;
@@ -124,7 +126,7 @@ std::string MigrationReport::serialize() const {
     for (const auto& [tag, table] : {std::make_pair('U', &users_), std::make_pair('A', &addresses_)}) {
         for (const auto& [key, e] : *table) {
             o << tag << ' ' << escapeField(key) << ' ' << e.count << ' ' << e.first << ' ' << e.last << ' '
-              << escapeField(e.other) << "\n";
+              << escapeField(e.other) << ' ' << escapeField(e.tls) << "\n";
         }
     }
     return o.str();
@@ -167,12 +169,18 @@ std::optional<MigrationReport> MigrationReport::parse(const std::string& text, s
         if ((tag != "U" && tag != "A") || !(fields >> key >> e.count >> e.first >> e.last >> other)) {
             return fail("malformed entry");
         }
+        std::string tls;
+        if (!(fields >> tls)) {
+            tls = "-";  // absent in files written before the field existed
+        }
         const auto k = unescapeField(key);
         const auto o = unescapeField(other);
-        if (!k || !o) {
+        const auto t = unescapeField(tls);
+        if (!k || !o || !t) {
             return fail("bad %-escape");
         }
         e.other = *o;
+        e.tls = *t;
         (tag == "U" ? report.users_ : report.addresses_)[*k] = e;
     }
     if (lineNo == 0) {
@@ -194,14 +202,16 @@ std::string MigrationReport::table() const {
         }
         o << title << " (" << t.size() << ")\n";
         char buf[128];
-        std::snprintf(buf, sizeof buf, "%-*s %8s  %-19s  %-19s  ", static_cast<int>(width), keyName, "COUNT",
-                      "FIRST (UTC)", "LAST (UTC)");
+        std::snprintf(buf, sizeof buf, "%-*s %8s  %-19s  %-19s  %-7s  ", static_cast<int>(width), keyName,
+                      "COUNT", "FIRST (UTC)", "LAST (UTC)", "TLS");
         o << buf << otherName << "\n";
         for (const auto& [key, e] : byRecency(t)) {
             const std::string k = escapeField(key);
             o << k << std::string(width - k.size(), ' ');
-            std::snprintf(buf, sizeof buf, " %8llu  %-19s  %-19s  ", static_cast<unsigned long long>(e.count),
-                          formatTime(e.first).c_str(), formatTime(e.last).c_str());
+            // The TLS column is the help desk's hint: "TLSv1.0" is a mail program to replace.
+            std::snprintf(buf, sizeof buf, " %8llu  %-19s  %-19s  %-7s  ", static_cast<unsigned long long>(e.count),
+                          formatTime(e.first).c_str(), formatTime(e.last).c_str(),
+                          escapeField(e.tls).c_str());
             o << buf << escapeField(e.other) << "\n";
         }
     };
@@ -219,8 +229,8 @@ std::string MigrationReport::json() const {
         bool first = true;
         for (const auto& [key, e] : byRecency(t)) {
             o << (first ? "" : ", ") << "{\"" << keyName << "\": " << jsonString(key) << ", \"count\": " << e.count
-              << ", \"first\": " << e.first << ", \"last\": " << e.last << ", \"" << otherName
-              << "\": " << jsonString(e.other) << "}";
+              << ", \"first\": " << e.first << ", \"last\": " << e.last << ", \"tls\": " << jsonString(e.tls)
+              << ", \"" << otherName << "\": " << jsonString(e.other) << "}";
             first = false;
         }
         o << "]";

@@ -3,11 +3,11 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/bufferevent_ssl.h>
-#include <openssl/err.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <ctime>
+#include <vector>
 
 #include "log.h"
 #include "sasl_server.h"
@@ -99,7 +99,9 @@ void Session::logInfo(const std::string& line) { subproxy::logInfo(prefix_ + lin
 void Session::logWarning(const std::string& line) { subproxy::logWarning(prefix_ + line); }
 Metrics* Session::metrics() { return &server_.metrics(); }
 void Session::messageAccepted(const std::string& user) {
-    server_.migration().record(user, endpoint_.address, static_cast<std::int64_t>(std::time(nullptr)));
+    const SSL* ssl = bev_ ? bufferevent_openssl_get_ssl(bev_.get()) : nullptr;
+    server_.migration().record(user, endpoint_.address, static_cast<std::int64_t>(std::time(nullptr)),
+                               ssl ? negotiatedVersion(ssl) : std::string());
 }
 
 // --------------------------------------------------------------------------------------------
@@ -230,12 +232,16 @@ void Session::onEvent(short what) {
     std::string why = (what & BEV_EVENT_EOF) ? "client disconnected" : "client connection error";
     if (SSL* ssl = bufferevent_openssl_get_ssl(bev_.get())) {
         if (!SSL_is_init_finished(ssl)) {
-            why = "TLS handshake failed";
+            std::vector<unsigned long> errors;
             while (unsigned long e = bufferevent_get_openssl_error(bev_.get())) {
-                char buf[256];
-                ERR_error_string_n(e, buf, sizeof buf);
-                why += std::string(": ") + buf;
+                errors.push_back(e);
             }
+            // One line with what the client offered (the help desk's answer to "my old mail
+            // program cannot connect"); the disconnect line keeps the short reason.
+            const HandshakeFailure failure = describeHandshakeFailure(
+                ssl, errors, (what & BEV_EVENT_EOF) ? "client disconnected" : "connection error");
+            why = "TLS handshake failed: " + failure.reason;
+            logInfo(why + " (" + failure.offered + ")");
         }
     }
     releaseHeldFailure();  // its "authentication failed" line must be logged (fail2ban)

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace subproxy {
 
@@ -14,6 +15,8 @@ std::string printable(std::string_view text, std::size_t max = 100);
 bool iequals(std::string_view a, std::string_view b);
 std::string toUpper(std::string_view s);
 std::string_view trimSpaces(std::string_view s);
+// "a b c" from {"a", "b", "c"} and " ".
+std::string join(const std::vector<std::string>& items, std::string_view separator);
 
 // A Unix time as UTC text in strftime `format` ("%Y-%m-%dT%H:%M:%SZ").
 std::string formatUtc(std::int64_t unixSeconds, const char* format);

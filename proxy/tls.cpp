@@ -10,6 +10,8 @@
 #include <string>
 #include <unordered_map>
 
+#include "tls_hello.h"
+
 namespace subproxy {
 
 std::string opensslErrors() {
@@ -27,6 +29,77 @@ namespace {
 bool isIpLiteral(const std::string& name) {
     unsigned char buf[sizeof(struct in6_addr)];
     return inet_pton(AF_INET, name.c_str(), buf) == 1 || inet_pton(AF_INET6, name.c_str(), buf) == 1;
+}
+
+// Mozilla's server-side TLS profiles (wiki.mozilla.org/Security/Server_Side_TLS, v5.7), in
+// OpenSSL names, for TLS 1.2 and below (TLS 1.3 suites stay OpenSSL's defaults, all AEAD).
+// "intermediate": forward secrecy and AEAD only, so no CBC (LUCKY13) and no static RSA.
+constexpr const char* kIntermediateCiphers =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
+    "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305";
+// "old": what TLS 1.0/1.1 clients can speak (no AEAD before TLS 1.2): CBC suites, static RSA,
+// and 3DES for Windows XP's SChannel, which has no AES.  Only with min_protocol below 1.2.
+constexpr const char* kOldCiphers =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
+    "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305:"
+    "ECDHE-ECDSA-AES128-SHA256:ECDHE-RSA-AES128-SHA256:ECDHE-ECDSA-AES128-SHA:ECDHE-RSA-AES128-SHA:"
+    "ECDHE-ECDSA-AES256-SHA384:ECDHE-RSA-AES256-SHA384:ECDHE-ECDSA-AES256-SHA:ECDHE-RSA-AES256-SHA:"
+    "DHE-RSA-AES128-SHA256:DHE-RSA-AES256-SHA256:AES128-GCM-SHA256:AES256-GCM-SHA384:"
+    "AES128-SHA256:AES256-SHA256:AES128-SHA:AES256-SHA:DES-CBC3-SHA";
+
+int protocolVersion(TlsProtocol p) {
+    switch (p) {
+    case TlsProtocol::Tls1_0:
+        return TLS1_VERSION;
+    case TlsProtocol::Tls1_1:
+        return TLS1_1_VERSION;
+    case TlsProtocol::Tls1_2:
+        return TLS1_2_VERSION;
+    case TlsProtocol::Tls1_3:
+        return TLS1_3_VERSION;
+    }
+    return TLS1_2_VERSION;
+}
+
+// The customer's ClientHello as OpenSSL parsed it, kept on the SSL until the handshake ends:
+// when it fails, the log says what the client offered (describeHandshakeFailure).  Raw bytes
+// only; names are looked up on failure, which is rare.
+struct RecordedHello {
+    int legacyVersion = 0;
+    std::string supportedVersions;  // the extension body, or empty
+    std::string ciphers;            // 2-byte cipher suite values
+};
+
+void freeHello(void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) { delete static_cast<RecordedHello*>(ptr); }
+
+int helloIndex() {
+    static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, &freeHello);
+    return index;
+}
+
+int onClientHello(SSL* ssl, int*, void*) {
+    auto* hello = static_cast<RecordedHello*>(SSL_get_ex_data(ssl, helloIndex()));
+    if (!hello) {
+        hello = new RecordedHello;
+        if (SSL_set_ex_data(ssl, helloIndex(), hello) != 1) {
+            delete hello;
+            return SSL_CLIENT_HELLO_SUCCESS;  // only the log line loses its detail
+        }
+    }
+    hello->legacyVersion = static_cast<int>(SSL_client_hello_get0_legacy_version(ssl));
+    const unsigned char* data = nullptr;
+    std::size_t length = SSL_client_hello_get0_ciphers(ssl, &data);
+    hello->ciphers.assign(reinterpret_cast<const char*>(data), data ? length : 0);
+    if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_supported_versions, &data, &length) == 1) {
+        hello->supportedVersions.assign(reinterpret_cast<const char*>(data), length);
+    } else {
+        hello->supportedVersions.clear();
+    }
+    return SSL_CLIENT_HELLO_SUCCESS;
 }
 
 void commonOptions(SSL_CTX* ctx) {
@@ -122,10 +195,62 @@ SslCtxPtr makeServerContext(const TlsConfig& tls) {
     if (SSL_CTX_check_private_key(ctx.get()) != 1) {
         throw std::runtime_error("tls.key " + tls.key + " does not match tls.cert " + tls.cert);
     }
-    if (!tls.ciphers.empty() && SSL_CTX_set_cipher_list(ctx.get(), tls.ciphers.c_str()) != 1) {
+    const bool legacy = tls.minProtocol < TlsProtocol::Tls1_2;
+    if (legacy) {
+        // OpenSSL 3 refuses TLS 1.0/1.1 at security level 1 and up (their handshake signs
+        // with SHA-1/MD5): level 0, only because the operator asked for those clients.
+        SSL_CTX_set_security_level(ctx.get(), 0);
+    }
+    SSL_CTX_set_min_proto_version(ctx.get(), protocolVersion(tls.minProtocol));
+    const std::string ciphers = !tls.ciphers.empty() ? tls.ciphers : legacy ? kOldCiphers : kIntermediateCiphers;
+    if (SSL_CTX_set_cipher_list(ctx.get(), ciphers.c_str()) != 1) {
         throw std::runtime_error("tls.ciphers: " + opensslErrors());
     }
+    // Our order, not the client's: an old client that lists CBC first still gets GCM when it
+    // has it; one that lists ChaCha20 first (a phone without AES instructions) keeps it.  The
+    // DHE suites need DH parameters: the RFC 7919 group matching the key size.
+    SSL_CTX_set_options(ctx.get(), SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_PRIORITIZE_CHACHA);
+    SSL_CTX_set_dh_auto(ctx.get(), 1);
+    SSL_CTX_set_client_hello_cb(ctx.get(), &onClientHello, nullptr);
     return ctx;
+}
+
+std::string negotiatedVersion(const SSL* ssl) { return tlsVersionName(SSL_version(ssl)); }
+
+HandshakeFailure describeHandshakeFailure(SSL* ssl, const std::vector<unsigned long>& errors,
+                                          const std::string& fallback) {
+    // OpenSSL's reason alone ("no shared cipher", "unsupported protocol"): the library and
+    // function parts of "error:0A0000C1:SSL routines::no shared cipher" tell a mail operator
+    // nothing.  libevent mixes raw SSL_get_error() codes into its list; they have no reason.
+    HandshakeFailure out{fallback, "no TLS ClientHello received"};
+    for (unsigned long e : errors) {
+        if (const char* text = ERR_reason_error_string(e)) {
+            out.reason = text;
+            break;
+        }
+    }
+    const auto* hello = static_cast<const RecordedHello*>(SSL_get_ex_data(ssl, helloIndex()));
+    if (!hello) {
+        return out;
+    }
+    ClientHelloSummary summary;
+    summary.legacyVersion = hello->legacyVersion;
+    summary.supportedVersions = parseSupportedVersions(hello->supportedVersions);
+    for (std::size_t i = 0; i + 1 < hello->ciphers.size(); i += 2) {
+        const int value = (static_cast<unsigned char>(hello->ciphers[i]) << 8) |
+                          static_cast<unsigned char>(hello->ciphers[i + 1]);
+        if (!isGrease(value)) {
+            summary.cipherSuites.push_back(value);
+        }
+    }
+    const auto name = [ssl](int value) {
+        const unsigned char bytes[2] = {static_cast<unsigned char>(value >> 8), static_cast<unsigned char>(value)};
+        // Suites OpenSSL does not know (or has compiled out) still show, by number.
+        const SSL_CIPHER* cipher = SSL_CIPHER_find(ssl, bytes);
+        return cipher ? std::string(SSL_CIPHER_get_name(cipher)) : hex16(value);
+    };
+    out.offered = describeClientHello(summary, name);
+    return out;
 }
 
 SslCtxPtr makeClientContext(const UpstreamConfig& upstream) {

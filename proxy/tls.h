@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "config.h"
 
@@ -25,6 +26,20 @@ SslCtxPtr makeClientContext(const UpstreamConfig& upstream);
 
 // A new SSL for the MSA, set up to verify `name` (host name or IP literal) and send SNI.
 SslPtr makeUpstreamSsl(SSL_CTX* ctx, const std::string& name, bool verify);
+
+// Customer side, for the log: why the handshake failed, in OpenSSL's words without the
+// error codes ("no shared cipher"; `fallback` when no error in `errors`, as popped from
+// libevent, has a reason), and what the ClientHello offered ("client offered TLSv1.0,
+// ciphers: AES128-SHA, ...", or "no TLS ClientHello received"), as the server context
+// recorded it.
+struct HandshakeFailure {
+    std::string reason;
+    std::string offered;
+};
+HandshakeFailure describeHandshakeFailure(SSL* ssl, const std::vector<unsigned long>& errors,
+                                          const std::string& fallback);
+// The protocol of an established session: "TLSv1.2" (the migration report).
+std::string negotiatedVersion(const SSL* ssl);
 
 // Drains OpenSSL's error queue into one line.
 std::string opensslErrors();

@@ -17,6 +17,7 @@ packages=(
     man-db                                          # systemd-analyze verify checks the unit's man: links
     fail2ban                                        # fail2ban-regex against our own log lines
     clang-16 libclang-rt-16-dev                     # libFuzzer targets run by make check (clang >= 16)
+    testssl.sh                                      # TLS defaults checked as auditors do (test_tls.py)
 )
 
 missing=()

@@ -55,7 +55,9 @@ class BeforeTls(unittest.TestCase):
                      "RCPT TO:<bob@example.com>", "DATA"):
             code, lines = c.cmd(line)
             self.assertEqual(code, 530, line)
-            self.assertEqual(lines[0], "5.7.0 Must issue a STARTTLS command first")
+            # The default teaches the customer whose mail program is set to "no encryption".
+            self.assertEqual(lines[0], "5.7.0 Must issue a STARTTLS command first: set your mail program to "
+                                       "use port 587 with STARTTLS and your account password")
         c.cmd("QUIT")
         time.sleep(0.3)
         self.assertEqual(msa_connections(), before)
@@ -192,6 +194,50 @@ class Authentication(unittest.TestCase):
 
 SMUGGLING = [b"\n.\n", b"\r.\r", b"\n.\r\n", b"\r.\n", b"\n.\r", b"\r\n.\n", b"\r.\r\n", b"\r\n.\r",
              b"\r\n\0.\r\n", b"\r\r\n.\r\n"]
+
+
+class TeachingReplies(unittest.TestCase):
+    """Issue 7 item 5: every refusal a legacy mail program meets says what to change in it,
+    with the right enhanced status code, in one reply line of at most 512 octets."""
+
+    def assertTeaches(self, reply, code, enhanced, *words):
+        got, lines = reply
+        self.assertEqual(got, code, lines)
+        self.assertEqual(len(lines), 1, lines)
+        self.assertTrue(lines[0].startswith(enhanced + " "), lines[0])
+        self.assertLessEqual(len(("%d %s\r\n" % (code, lines[0])).encode()), 512)
+        for word in words:
+            self.assertIn(word, lines[0])
+
+    def test_each_refusal_a_legacy_client_meets_teaches(self):
+        c = greeted(proxy().port)
+        c.cmd("EHLO old-program.example")
+        # "No encryption" in the mail program: AUTH or MAIL in plain text.
+        for line in ("AUTH LOGIN", "MAIL FROM:<alice@example.com>"):
+            self.assertTeaches(c.cmd(line), 530, "5.7.0", "STARTTLS", "port 587", "password")
+        c.starttls()
+        c.cmd("EHLO old-program.example")
+        # Encryption but "no authentication".
+        self.assertTeaches(c.cmd("MAIL FROM:<alice@example.com>"), 530, "5.7.0", "port 587", "password")
+        # "Secure password authentication" (NTLM) ticked.
+        self.assertTeaches(c.cmd("AUTH NTLM"), 504, "5.5.4", "normal password", "PLAIN LOGIN CRAM-MD5")
+        # A wrong password.
+        self.assertTeaches(h.auth(c, "PLAIN", "alice", "wrong"), 535, "5.7.8",
+                           "authentication failed", "password")
+        c.close()
+
+    def test_configured_texts_are_used(self):
+        p = h.Proxy(name="replies", extra={"replies": {"auth_failed": "Wrong password: see https://isp.example/587",
+                                                       "tls_required": "Use port 587 with STARTTLS"}})
+        with p:
+            c = greeted(p.port)
+            c.cmd("EHLO old-program.example")
+            self.assertEqual(c.cmd("MAIL FROM:<a@example.com>"), (530, ["5.7.0 Use port 587 with STARTTLS"]))
+            c.starttls()
+            c.cmd("EHLO old-program.example")
+            self.assertEqual(h.auth(c, "PLAIN", "alice", "wrong"),
+                             (535, ["5.7.8 Wrong password: see https://isp.example/587"]))
+            c.close()
 
 
 class Smuggling(unittest.TestCase):

@@ -182,7 +182,8 @@ class Tarpit(unittest.TestCase):
             code, lines = slow.cmd("MAIL FROM:<spam@example.com>")
             took = time.monotonic() - started
             self.assertEqual(code, 530)
-            # "530 5.7.0 Must issue a STARTTLS command first\r\n": 49 bytes at 8 per 100 ms.
+            # The 530 to a client without TLS (replies.tls_required, over 100 bytes) at 8 bytes
+            # per 100 ms.
             self.assertGreater(took, 0.5)
             self.assertTrue(p.wait_log("trap: signal=no_auth action=tarpit"))
 

@@ -91,4 +91,11 @@ BOOST_AUTO_TEST_CASE(case_and_trim) {
     BOOST_TEST(trimSpaces("   ").empty());
 }
 
+BOOST_AUTO_TEST_CASE(join_words) {
+    BOOST_TEST(join({"PLAIN", "LOGIN", "CRAM-MD5"}, " ") == "PLAIN LOGIN CRAM-MD5");
+    BOOST_TEST(join({"a"}, ", ") == "a");
+    BOOST_TEST(join({}, ", ") == "");
+    BOOST_TEST(join({"", "b"}, "/") == "/b");
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -194,11 +194,17 @@ std::string plainIr(const std::string& authzid, const std::string& user, const s
 
 const std::string kGreeting = "220 proxy.test ESMTP\r\n";
 const std::string kEhloPreTls = "250-proxy.test\r\n250-ENHANCEDSTATUSCODES\r\n250 STARTTLS\r\n";
-const std::string kTlsRequired = "530 5.7.0 Must issue a STARTTLS command first\r\n";
+const std::string kTlsRequired =
+    "530 5.7.0 Must issue a STARTTLS command first: set your mail program to use port 587 with "
+    "STARTTLS and your account password\r\n";
 const std::string kAuthRequired =
     "530 5.7.0 Authentication required: set your mail program to use port 587 with STARTTLS and "
     "your account password\r\n";
-const std::string kAuthFailed = "535 5.7.8 Error: authentication failed: authentication failure\r\n";
+const std::string kAuthFailed =
+    "535 5.7.8 Error: authentication failed: check the user name and the account password set in "
+    "your mail program\r\n";
+// Backend "upstream": the MSA's own 535 goes through unchanged.
+const std::string kMsaAuthFailed = "535 5.7.8 Error: authentication failed: authentication failure\r\n";
 
 std::string ehloPostTls(const Config& c) {
     return "250-proxy.test\r\n250-PIPELINING\r\n250-SIZE " + std::to_string(c.limits.maxMessageSize) +
@@ -488,7 +494,9 @@ BOOST_AUTO_TEST_CASE(auth_unknown_mechanism_504) {
     Session s;
     s.toTlsEhlo();
     s.feed("AUTH GSSAPI\r\n");
-    BOOST_TEST(s.out() == "504 5.5.4 Unsupported authentication mechanism\r\n");
+    BOOST_TEST(s.out() ==
+               "504 5.5.4 Unsupported authentication mechanism: set your mail program to use a normal "
+               "password (PLAIN LOGIN CRAM-MD5)\r\n");
     s.feed("AUTH\r\n");
     BOOST_TEST(s.out() == "501 5.5.4 Syntax: AUTH mechanism\r\n");
     BOOST_TEST(s.host.authStarts.empty());
@@ -1238,7 +1246,7 @@ BOOST_AUTO_TEST_CASE(backend_upstream_535_relayed_and_counted) {
     s.p->onUpstreamReady(msaCaps());
     s.up();
     s.p->onUpstreamReply(msaReply(535, {"5.7.8 Error: authentication failed: authentication failure"}));
-    BOOST_TEST(s.out() == kAuthFailed);
+    BOOST_TEST(s.out() == kMsaAuthFailed);
     BOOST_TEST(!s.p->authenticated());
     BOOST_TEST(s.p->counters().authFailures == 1u);
     s.feed("MAIL FROM:<a@b>\r\n");
@@ -1249,10 +1257,10 @@ BOOST_AUTO_TEST_CASE(backend_upstream_535_relayed_and_counted) {
     BOOST_TEST(s.host.opens.size() == 1u);
     BOOST_TEST(s.up() == "AUTH PLAIN " + plainIr("", "user", "wrong") + "\r\n");
     s.p->onUpstreamReply(msaReply(535, {"5.7.8 Error: authentication failed: authentication failure"}));
-    BOOST_TEST(s.out() == kAuthFailed);
+    BOOST_TEST(s.out() == kMsaAuthFailed);
     s.feed("AUTH PLAIN " + plainIr("", "user", "wrong") + "\r\n");
     s.p->onUpstreamReply(msaReply(535, {"5.7.8 Error: authentication failed: authentication failure"}));
-    BOOST_TEST(s.out() == kAuthFailed + "421 4.7.0 proxy.test Error: too many failed authentications\r\n");
+    BOOST_TEST(s.out() == kMsaAuthFailed + "421 4.7.0 proxy.test Error: too many failed authentications\r\n");
     BOOST_TEST(s.host.closes == 1);
 }
 

@@ -46,6 +46,30 @@ BOOST_AUTO_TEST_CASE(minimal_uses_defaults) {
     BOOST_TEST(c.limits.maxMessageSize == 50ull * 1024 * 1024);
     BOOST_TEST((c.dataBareNewline == BareNewline::Reject));
     BOOST_TEST(c.logFacility == "mail");
+    BOOST_TEST((c.tls.minProtocol == TlsProtocol::Tls1_2));
+    BOOST_TEST(c.tls.ciphers.empty());  // tls.cpp's AEAD-only profile
+}
+
+BOOST_AUTO_TEST_CASE(tls_min_protocol) {
+    const std::pair<const char*, TlsProtocol> names[] = {{"TLSv1", TlsProtocol::Tls1_0},
+                                                         {"TLSv1.1", TlsProtocol::Tls1_1},
+                                                         {"TLSv1.2", TlsProtocol::Tls1_2},
+                                                         {"tlsv1.3", TlsProtocol::Tls1_3}};
+    for (const auto& [name, value] : names) {
+        Config c = parseConfig("listen = ( { address = \"0.0.0.0\"; port = 10025; } );\n"
+                               "tls = { cert = \"/c.pem\"; key = \"/k.pem\"; min_protocol = \"" +
+                                   std::string(name) + "\"; };\n",
+                               "t");
+        BOOST_TEST((c.tls.minProtocol == value), name);
+    }
+    BOOST_TEST(errorOf("listen = ( { address = \"0.0.0.0\"; port = 10025; } );\n"
+                       "tls = { cert = \"/c.pem\"; key = \"/k.pem\";\n"
+                       "        min_protocol = \"SSLv3\"; };\n") ==
+               "test.conf:3: invalid value \"SSLv3\" for 'tls.min_protocol': expected one of "
+               "\"TLSv1\", \"TLSv1.1\", \"TLSv1.2\", \"TLSv1.3\"");
+    BOOST_TEST(contains(errorOf("listen = ( { address = \"0.0.0.0\"; port = 10025; } );\n"
+                                "tls = { cert = \"/c.pem\"; key = \"/k.pem\"; min_protocol = 1.2; };\n"),
+                        "test.conf:2: 'tls.min_protocol' must be a string"));
 }
 
 BOOST_AUTO_TEST_CASE(full_configuration) {
@@ -53,7 +77,7 @@ BOOST_AUTO_TEST_CASE(full_configuration) {
         "hostname = \"smtp.isp.example\";\n"
         "listen = ( { address = \"0.0.0.0\"; port = 10025; },\n"
         "           { address = \"::\"; port = 10465; tls = \"implicit\"; transparent = true; } );\n"
-        "tls = { cert = \"/c.pem\"; key = \"/k.pem\"; ciphers = \"HIGH\"; };\n"
+        "tls = { cert = \"/c.pem\"; key = \"/k.pem\"; ciphers = \"HIGH\"; min_protocol = \"TLSv1.1\"; };\n"
         "auth = { backend = \"sasl\"; mechanisms = [ \"plain\", \"LOGIN\" ];\n"
         "         sasl_service = \"svc\"; sasl_config_dir = \"/etc/x\"; sasl_realm = \"r\";\n"
         "         workers = 2; max_workers = 3; timeout = 5; };\n"
@@ -67,7 +91,7 @@ BOOST_AUTO_TEST_CASE(full_configuration) {
         "           max_message_size = 5000000000L; max_pipelined = 15; shutdown_grace = 16;\n"
         "           pre_auth_timeout = 17; stress_threshold = 60; stress_command_timeout = 18;\n"
         "           stress_pre_auth_timeout = 19; };\n"
-        "replies = { auth_required = \"Use 587\"; tls_required = \"TLS please\"; };\n"
+        "replies = { auth_required = \"Use 587\"; tls_required = \"TLS please\"; auth_failed = \"Wrong\"; };\n"
         "data_bare_newline = \"normalize\";\n"
         "log_facility = \"local3\";\n";
     Config c = parseConfig(text, "full.conf");
@@ -77,6 +101,7 @@ BOOST_AUTO_TEST_CASE(full_configuration) {
     BOOST_TEST((c.listeners[1].tls == ListenerTls::Implicit));
     BOOST_TEST(c.listeners[1].transparent);
     BOOST_TEST(c.tls.ciphers == "HIGH");
+    BOOST_TEST((c.tls.minProtocol == TlsProtocol::Tls1_1));
     BOOST_TEST(c.auth.mechanisms == (std::vector<std::string>{"PLAIN", "LOGIN"}));
     BOOST_TEST(c.auth.saslService == "svc");
     BOOST_TEST(c.auth.saslRealm == "r");
@@ -112,6 +137,7 @@ BOOST_AUTO_TEST_CASE(full_configuration) {
     BOOST_TEST(c.limits.stressPreAuthTimeout == 19);
     BOOST_TEST(c.replies.authRequired == "Use 587");
     BOOST_TEST(c.replies.tlsRequired == "TLS please");
+    BOOST_TEST(c.replies.authFailed == "Wrong");
     BOOST_TEST((c.dataBareNewline == BareNewline::Normalize));
     BOOST_TEST(c.logFacility == "local3");
 }
@@ -239,6 +265,34 @@ BOOST_AUTO_TEST_CASE(reply_text_must_be_one_clean_line) {
                         "control characters"));
     BOOST_TEST(contains(errorOf(kMinimal + "replies = { tls_required = \"\"; };"),
                         "must not be empty"));
+    BOOST_TEST(contains(errorOf(kMinimal + "replies = { auth_failed = \"a\\tb\"; };"),
+                        "control characters"));
+}
+
+// RFC 5321 §4.5.3.1.5: "530 5.7.0 " + text + CRLF within 512 octets.
+BOOST_AUTO_TEST_CASE(reply_text_must_fit_a_reply_line) {
+    const std::string fits(500, 'x');
+    Config c = parseConfig(kMinimal + "replies = { tls_required = \"" + fits + "\"; };", "t");
+    BOOST_TEST(c.replies.tlsRequired == fits);
+    BOOST_TEST(errorOf(kMinimal + "replies = {\n auth_required = \"" + fits + "y\"; };") ==
+               "test.conf:4: 'replies.auth_required' is 501 characters; a reply line must fit in "
+               "512 octets, so at most 500");
+    BOOST_TEST(contains(errorOf(kMinimal + "replies = { auth_failed = \"" + fits + "y\"; };"),
+                        "'replies.auth_failed' is 501 characters"));
+}
+
+// Issue 7 item 5: what a legacy customer reads tells them what to change.
+BOOST_AUTO_TEST_CASE(default_replies_teach_and_fit) {
+    const Replies r;
+    for (const std::string* text : {&r.tlsRequired, &r.authRequired}) {
+        BOOST_TEST(contains(*text, "port 587"), *text);
+        BOOST_TEST(contains(*text, "STARTTLS"), *text);
+        BOOST_TEST(contains(*text, "password"), *text);
+    }
+    BOOST_TEST(contains(r.authFailed, "password"));
+    for (const std::string* text : {&r.tlsRequired, &r.authRequired, &r.authFailed}) {
+        BOOST_TEST(text->size() <= Replies::kMaxReplyText, *text);
+    }
 }
 
 BOOST_AUTO_TEST_CASE(parse_errors_carry_line) {
