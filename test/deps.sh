@@ -14,7 +14,20 @@ packages=(
     dnsmasq-base                                    # a real DNS server serving the test DNSBL zones
     python3-prometheus-client nftables systemd      # metrics parser, nft example, systemd-analyze
     fail2ban                                        # fail2ban-regex against our own log lines
+    # Mail programs customers and applications really use (test_real_clients.py):
+    s-nail                                          # Debian's mailx (bsd-mailx cannot do SMTP)
+    mutt msmtp                                      # mutt's SMTP; the usual sendmail replacement
+    git git-email libmailtools-perl                 # git send-email; it dies without Mail::Address,
+                                                    #   only a Recommends of git-email
+    perl libauthen-sasl-perl libio-socket-ssl-perl  # Net::SMTP (libnet is in perl) + AUTH + STARTTLS
+    php-cli libphp-phpmailer                        # PHPMailer, as PHP web applications send mail
 )
+# nodemailer comes from npm (test/clients/package.json, installed below).  Node.js and npm from
+# Debian unless the machine has an npm already: a Node.js build that bundles its own npm
+# (NodeSource's) conflicts with Debian's npm package.
+if ! command -v npm >/dev/null 2>&1; then
+    packages+=(nodejs npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -25,22 +38,34 @@ for p in "${packages[@]}"; do
     fi
 done
 
-if [ ${#missing[@]} -eq 0 ]; then
-    echo "deps: all ${#packages[@]} packages already installed"
-    exit 0
-fi
-
 if [ "$(id -u)" -eq 0 ]; then
     sudo=()
 else
     sudo=(sudo)
 fi
 
-echo "deps: installing ${missing[*]}"
-# Postfix would otherwise ask which mail setup to use; "No configuration" leaves the system
-# instance unconfigured (no main.cf) — the tests run their own private instances.
-echo 'postfix postfix/main_mailer_type select No configuration' \
-    | "${sudo[@]}" debconf-set-selections
-"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
-"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-    "${missing[@]}"
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "deps: all ${#packages[@]} packages already installed"
+else
+    echo "deps: installing ${missing[*]}"
+    # Postfix would otherwise ask which mail setup to use; "No configuration" leaves the system
+    # instance unconfigured (no main.cf) — the tests run their own private instances.
+    echo 'postfix postfix/main_mailer_type select No configuration' \
+        | "${sudo[@]}" debconf-set-selections
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+        "${missing[@]}"
+fi
+
+# The npm clients, exactly as pinned by the lock file, into test/clients/node_modules (ignored
+# by git).  The stamp holds the lock file's hash, so a re-run touches neither npm nor network.
+clients="$(cd "$(dirname "$0")" && pwd)/clients"
+stamp="$clients/node_modules/.deps-stamp"
+want=$(sha256sum "$clients/package-lock.json" | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    echo "deps: npm ci in $clients"
+    npm ci --prefix "$clients" --no-audit --no-fund
+    echo "$want" > "$stamp"
+else
+    echo "deps: npm packages in $clients up to date"
+fi
