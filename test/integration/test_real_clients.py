@@ -186,7 +186,7 @@ class RealClientsBase:
         cls.proxy.stop()
 
     def deliver(self, client, mech):
-        subject = "real client %s %s %s %s" % (client, mech, self.backend, uuid.uuid4().hex[:10])
+        subject = "real client %s %s %s %s" % (client, mech or "default", self.backend, uuid.uuid4().hex[:10])
         msa = h.msa()
         before = len(msa.messages())
         sent_before = self.proxy.log_text().count("status=sent")
