@@ -12,11 +12,12 @@ The clients, all from Debian packages or npm (test/deps.sh installs them):
   nodemailer    from npm, pinned in test/clients/package.json (test/clients/send.js)
 (curl and Python's smtplib are driven by test_relay.py.)
 
-Every client verifies the proxy's certificate against certs/ca.pem; none runs unverified.
-Where a client can be told the name to verify (msmtp, Net::SMTP, PHPMailer, nodemailer) it
-dials 127.0.0.1 and verifies "proxy.test".  mutt and git send-email cannot: they verify the
-address they dialled, 127.0.0.1, which the proxy certificate carries as an IP SAN.  s-nail
-compares DNS names only (never IP SANs), so it dials "localhost", the certificate's other name.
+Every client verifies the proxy's certificate against certs/ca.pem and the name "proxy.test",
+and connects to 127.0.0.1; none runs unverified.  msmtp, Net::SMTP, PHPMailer and nodemailer can
+be told the name to verify apart from the address to dial.  s-nail, mutt and git send-email
+cannot (they verify the host they dial; s-nail compares DNS names only, never IP SANs), so they
+dial "proxy.test" inside a private mount namespace whose /etc/hosts maps it to 127.0.0.1
+(unshare -m: the machine's own /etc/hosts stays untouched; the tests run as root).
 
 Who sends "AUTH PLAIN" with no initial response, so that the proxy must answer "334 " (RFC 4954
 §4: "334" SP, even for an empty challenge): s-nail and PHPMailer.  mutt, msmtp, git send-email,
@@ -27,7 +28,6 @@ Every client runs against both auth backends: "sasl" (subproxy checks the passwo
 """
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -61,6 +61,16 @@ def run(argv, scratch, stdin=None, env=None):
     return r.returncode, r.stdout.decode("utf-8", "replace")
 
 
+def resolving_proxy_test(argv, scratch):
+    """argv run where "proxy.test" resolves to 127.0.0.1: /etc/hosts replaced by a bind mount in
+    a mount namespace of its own (private propagation: nothing leaks to the machine)."""
+    hosts = os.path.join(scratch, "hosts")
+    with open(hosts, "w") as f:
+        f.write("127.0.0.1 localhost proxy.test\n")
+    return [need("unshare"), "--mount", "--propagation", "private", "sh", "-c",
+            'mount --bind "$0" /etc/hosts && exec "$@"', hosts] + argv
+
+
 def rfc822(subject, client):
     return ("From: alice@example.com\nTo: bob@example.com\nSubject: %s\n\nSent by %s through subproxy.\n"
             % (subject, client)).encode()
@@ -75,11 +85,12 @@ def send_snail(port, mech, subject, scratch):
     # nosave: a failed send must not leave a dead.letter (s-nail takes root's home from the
     # password database, not from $HOME).
     argv = [need("s-nail"), "-#", "-n", "-vv", "-Sv15-compat", "-Sttycharset=utf-8", "-Snosave",
-            "-Smta=smtp://%s:%s@localhost:%d" % (USER, PASSWORD, port),
+            "-Smta=smtp://%s:%s@proxy.test:%d" % (USER, PASSWORD, port),
             "-Ssmtp-use-starttls", "-Ssmtp-auth=" + mech.lower(),
             "-Stls-ca-file=" + CA, "-Stls-ca-no-defaults", "-Stls-verify=strict",
             "-Sfrom=alice@example.com", "-s", subject, "bob@example.com"]
-    return run(argv, scratch, stdin=b"Sent by s-nail through subproxy.\n", env={"MAILRC": "/dev/null"})
+    return run(resolving_proxy_test(argv, scratch), scratch, stdin=b"Sent by s-nail through subproxy.\n",
+               env={"MAILRC": "/dev/null"})
 
 
 def send_mutt(port, mech, subject, scratch):
@@ -89,7 +100,7 @@ def send_mutt(port, mech, subject, scratch):
     # strongest mechanism offered (CRAM-MD5 here).
     rc = os.path.join(scratch, "muttrc")
     with open(rc, "w") as f:
-        f.write('set smtp_url = "smtp://%s@127.0.0.1:%d"\n' % (USER, port)
+        f.write('set smtp_url = "smtp://%s@proxy.test:%d"\n' % (USER, port)
                 + 'set smtp_pass = "%s"\n' % PASSWORD
                 + ('set smtp_authenticators = "%s"\n' % mech.lower() if mech else "")
                 + "set ssl_starttls = yes\nset ssl_force_tls = yes\n"
@@ -97,8 +108,8 @@ def send_mutt(port, mech, subject, scratch):
                 + 'set from = "alice@example.com"\nset use_from = yes\nset record = ""\n'
                 + 'set folder = "%s"\nset spoolfile = "%s/spool"\n' % (scratch, scratch))
     # -d 5: the SMTP dialogue goes to $HOME/.muttdebug0 (HOME is the scratch directory).
-    code, out = run([need("mutt"), "-n", "-d", "5", "-F", rc, "-s", subject, "bob@example.com"], scratch,
-                    stdin=b"Sent by mutt through subproxy.\n")
+    argv = [need("mutt"), "-n", "-d", "5", "-F", rc, "-s", subject, "bob@example.com"]
+    code, out = run(resolving_proxy_test(argv, scratch), scratch, stdin=b"Sent by mutt through subproxy.\n")
     try:
         with open(os.path.join(scratch, ".muttdebug0"), errors="replace") as f:
             out += "\n-- mutt debug file:\n" + f.read()
@@ -125,11 +136,11 @@ def send_git(port, mech, subject, scratch):
     # --smtp-ssl-cert-path is the CA file to verify against (IO::Socket::SSL SSL_ca_file).
     argv = [git] + ident + ["send-email", "--confirm=never", "--suppress-cc=all", "--no-validate",
                             "--from=alice@example.com", "--to=bob@example.com",
-                            "--smtp-server=127.0.0.1", "--smtp-server-port=%d" % port,
+                            "--smtp-server=proxy.test", "--smtp-server-port=%d" % port,
                             "--smtp-encryption=tls", "--smtp-ssl-cert-path=" + CA,
                             "--smtp-user=" + USER, "--smtp-pass=" + PASSWORD, "--smtp-auth=" + mech,
                             "--smtp-debug=1"] + patches
-    return run(argv, repo, stdin=b"")
+    return run(resolving_proxy_test(argv, scratch), repo, stdin=b"")
 
 
 def send_msmtp(port, mech, subject, scratch):
@@ -162,23 +173,12 @@ CLIENTS = {
 }
 
 
-def localhost_listeners(port):
-    """A listener on every loopback address "localhost" resolves to, so that s-nail (which
-    dials "localhost") reaches the proxy whether the resolver puts ::1 or 127.0.0.1 first."""
-    addrs = {"127.0.0.1"}
-    for info in socket.getaddrinfo("localhost", port, type=socket.SOCK_STREAM):
-        addrs.add(info[4][0])
-    return [{"address": a, "port": port} for a in sorted(addrs)]
-
-
 class RealClientsBase:
     backend = None        # set by the concrete classes below
 
     @classmethod
     def setUpClass(cls):
-        port = h.free_port()
-        cls.proxy = h.Proxy(backend=cls.backend, name="clients-" + cls.backend,
-                            listen=localhost_listeners(port), port=port)
+        cls.proxy = h.Proxy(backend=cls.backend, name="clients-" + cls.backend)
         cls.proxy.start()
 
     @classmethod
