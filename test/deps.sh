@@ -18,6 +18,15 @@ packages=(
     fail2ban                                        # fail2ban-regex against our own log lines
     clang-16 libclang-rt-16-dev                     # libFuzzer targets run by make check (clang >= 16)
     testssl.sh                                      # TLS defaults checked as auditors do (test_tls.py)
+    # Mail programs customers and applications really use (test_real_clients.py):
+    s-nail                                          # Debian's mailx (bsd-mailx cannot do SMTP)
+    mutt msmtp                                      # mutt's SMTP; the usual sendmail replacement
+    git git-email libmailtools-perl                 # git send-email; it dies without Mail::Address,
+                                                    #   only a Recommends of git-email
+    perl libauthen-sasl-perl libio-socket-ssl-perl  # Net::SMTP (libnet is in perl) + AUTH + STARTTLS
+    php-cli libphp-phpmailer                        # PHPMailer, as PHP web applications send mail
+    node-nodemailer                                 # nodemailer, as Node.js applications send mail
+                                                    #   (Debian's, in /usr/share/nodejs; pulls nodejs)
 )
 
 missing=()
