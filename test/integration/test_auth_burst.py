@@ -14,12 +14,13 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 import unittest
 import uuid
 
 import harness as h
-from test_backend import FakeSaslauthd
+from test_backend import FakeSaslauthd, saslauthd_dir
 from test_deploy import http_get, parse_prometheus
 
 BURST = 2000
@@ -201,6 +202,39 @@ class HungBackendUnderBurst(unittest.TestCase):
                 log = p.log_text()
                 self.assertEqual(log.count("authentication temporarily unavailable: password backend problem: "
                                            "no answer within auth.timeout"), len(self.STUCK))
+
+
+
+class QueueDeadline(unittest.TestCase):
+    def test_checks_queued_past_auth_timeout_get_454_and_never_run(self):
+        # One thread, held by a hung check: the others queue behind it.  At auth.timeout they
+        # get 454; when the thread comes free their checks are dropped, not run late.
+        d = saslauthd_dir("queue-deadline")
+        queued = ("q1", "q2", "q3")
+        with FakeSaslauthd(d, dict({u: "pw" for u in queued}, stuck="pw"), slow_users={"stuck"}, delay=5.0) as fake:
+            p = h.Proxy(name="queue-deadline", sasl_dir=d, mechanisms=["PLAIN", "LOGIN"])
+            p.config["auth"].update({"timeout": 2, "workers": 1, "max_workers": 1})
+            p.config["status"] = {"address": "127.0.0.1", "port": h.free_port()}
+            with p:
+                stuck = []
+                first = threading.Thread(target=lambda: stuck.extend(run_logins(p.port, [("stuck", "pw")], 20)[0]))
+                first.start()
+                deadline = time.monotonic() + 5
+                while not fake.requests and time.monotonic() < deadline:
+                    time.sleep(0.02)        # the only thread now sits in the hung backend
+                results, _ = run_logins(p.port, [(u, "pw") for u in queued], timeout=20)
+                first.join(20)
+                results = stuck + results
+                self.assertEqual([code for code, _ in results], [454] * 4, results)
+                for _, seconds in results:
+                    self.assertGreaterEqual(seconds, 1.5)     # waited for its deadline, not refused
+                    self.assertLess(seconds, 4.5)
+                time.sleep(4)       # the hung check returns; the queue behind it is long expired
+                self.assertEqual([r[0] for r in fake.requests], ["stuck"])
+                results, _ = run_logins(p.port, [("q1", "pw")], timeout=10)
+                self.assertEqual(results[0][0], 235)
+                self.assertEqual([r[0] for r in fake.requests], ["stuck", "q1"])
+                self.assertEqual(metrics(p)["subproxy_auth_backend_errors_total{kind=timeout}"][1], 4.0)
 
 
 if __name__ == "__main__":
