@@ -3,16 +3,25 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <condition_variable>
+#include <deque>
+#include <mutex>
 #include <stdexcept>
 #include <thread>
 
 namespace subproxy {
 
 struct AuthWorkers::Shared {
+    struct Job {
+        Work work;
+        Done done;
+        Clock::time_point deadline;
+    };
     std::mutex mutex;
     std::condition_variable wanted;
-    std::deque<std::pair<Work, Done>> queue;
+    std::deque<Job> queue;
     std::deque<Done> finished;
+    bool wakeSent = false;  // a byte is in the pipe for `finished`: one wake-up per batch
     int threads = 0;
     int busy = 0;
     bool stopping = false;
@@ -32,8 +41,10 @@ AuthWorkers::AuthWorkers(event_base* base, int initialThreads, int maxThreads)
     if (::pipe2(shared_->pipe, O_NONBLOCK | O_CLOEXEC) != 0) {
         throw std::runtime_error("auth workers: pipe failed");
     }
-    wake_ = event_new(base, shared_->pipe[0], EV_READ | EV_PERSIST, &AuthWorkers::wakeCallback, this);
-    event_add(wake_, nullptr);
+    wake_.reset(event_new(base, shared_->pipe[0], EV_READ | EV_PERSIST, &AuthWorkers::wakeCallback, this));
+    if (!wake_ || event_add(wake_.get(), nullptr) != 0) {
+        throw std::runtime_error("auth workers: cannot watch the wake-up pipe");
+    }
     std::lock_guard<std::mutex> lock(shared_->mutex);
     for (int i = 0; i < initialThreads; ++i) {
         addThread();
@@ -41,13 +52,13 @@ AuthWorkers::AuthWorkers(event_base* base, int initialThreads, int maxThreads)
 }
 
 AuthWorkers::~AuthWorkers() {
+    std::deque<Shared::Job> dropped;  // destroyed outside the lock
     {
         std::lock_guard<std::mutex> lock(shared_->mutex);
         shared_->stopping = true;
-        shared_->queue.clear();
+        dropped.swap(shared_->queue);
     }
     shared_->wanted.notify_all();
-    event_free(wake_);
     // Threads are detached: one stuck in a hung saslauthd read must not block our exit.
 }
 
@@ -61,46 +72,56 @@ void AuthWorkers::addThread() {  // with shared_->mutex held
                 --shared->threads;
                 return;
             }
-            auto job = std::move(shared->queue.front());
+            Shared::Job job = std::move(shared->queue.front());
             shared->queue.pop_front();
             ++shared->busy;
             lock.unlock();
-            job.first();
+            // Its session answered 454 at the deadline and ignores a late result: running the
+            // check would only take the backend's time from the sessions still waiting.
+            const bool expired = Clock::now() >= job.deadline;
+            if (!expired) {
+                job.work();
+            }
+            job.work = nullptr;  // its captures (a sasl_conn_t) are freed here, not under the lock
+            if (expired) {
+                job.done = nullptr;
+            }
             lock.lock();
             --shared->busy;
-            shared->finished.push_back(std::move(job.second));
-            const char one = 1;
-            [[maybe_unused]] ssize_t n = ::write(shared->pipe[1], &one, 1);  // full pipe: already awake
+            if (!job.done) {
+                continue;
+            }
+            shared->finished.push_back(std::move(job.done));
+            if (!shared->wakeSent) {
+                shared->wakeSent = true;
+                const char one = 1;
+                [[maybe_unused]] ssize_t n = ::write(shared->pipe[1], &one, 1);
+            }
         }
     }).detach();
 }
 
-bool AuthWorkers::submit(Work work, Done done) {
+void AuthWorkers::submit(Work work, Done done, Clock::time_point deadline) {
     std::lock_guard<std::mutex> lock(shared_->mutex);
-    const int idle = shared_->threads - shared_->busy - static_cast<int>(shared_->queue.size());
-    if (idle <= 0) {
-        if (shared_->threads >= maxThreads_) {
-            return false;
-        }
+    shared_->queue.push_back(Shared::Job{std::move(work), std::move(done), deadline});
+    // Grow while jobs outnumber the idle threads: a thread held by a hung backend is busy,
+    // so the others keep serving the queue.
+    const auto idle = static_cast<std::size_t>(shared_->threads - shared_->busy);
+    if (shared_->queue.size() > idle && shared_->threads < maxThreads_) {
         addThread();
     }
-    shared_->queue.emplace_back(std::move(work), std::move(done));
     shared_->wanted.notify_one();
-    return true;
 }
 
-int AuthWorkers::threads() const {
+AuthWorkers::Load AuthWorkers::load() const {
     std::lock_guard<std::mutex> lock(shared_->mutex);
-    return shared_->threads;
-}
-
-int AuthWorkers::busy() const {
-    std::lock_guard<std::mutex> lock(shared_->mutex);
-    return shared_->busy;
+    return Load{shared_->threads, shared_->busy, shared_->queue.size()};
 }
 
 void AuthWorkers::wakeCallback(evutil_socket_t fd, short, void* self) {
-    char drain[256];
+    // Drain the pipe before taking the batch: a worker that finishes after the swap below
+    // sees wakeSent false and writes a fresh byte, so nothing waits for a later wake-up.
+    char drain[64];
     while (::read(fd, drain, sizeof drain) > 0) {
     }
     auto* workers = static_cast<AuthWorkers*>(self);
@@ -108,6 +129,7 @@ void AuthWorkers::wakeCallback(evutil_socket_t fd, short, void* self) {
     {
         std::lock_guard<std::mutex> lock(workers->shared_->mutex);
         finished.swap(workers->shared_->finished);
+        workers->shared_->wakeSent = false;
     }
     for (auto& done : finished) {
         done();

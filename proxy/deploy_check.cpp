@@ -2,49 +2,15 @@
 
 #include <unistd.h>
 
-#include <fstream>
 #include <iostream>
-#include <map>
 
+#include "cyrus_file.h"
 #include "migration_store.h"
 #include "privileges.h"
 
 namespace subproxy {
 
 namespace {
-
-struct CyrusOption {
-    std::string value;
-    int line = 0;
-};
-
-// Cyrus application file: "key: value" lines (lib/config.c); '#' starts a comment.
-std::map<std::string, CyrusOption> readCyrusFile(const std::string& path) {
-    std::map<std::string, CyrusOption> options;
-    std::ifstream in(path);
-    std::string line;
-    int lineNo = 0;
-    while (std::getline(in, line)) {
-        ++lineNo;
-        if (line.empty() || line[0] == '#') {
-            continue;
-        }
-        const auto colon = line.find(':');
-        if (colon == std::string::npos) {
-            continue;
-        }
-        std::string key = line.substr(0, colon);
-        std::string value = line.substr(colon + 1);
-        const auto trim = [](std::string& s) {
-            s.erase(0, s.find_first_not_of(" \t"));
-            s.erase(s.find_last_not_of(" \t\r") + 1);
-        };
-        trim(key);
-        trim(value);
-        options[key] = CyrusOption{value, lineNo};
-    }
-    return options;
-}
 
 std::string directoryOf(const std::string& path) {
     const auto slash = path.rfind('/');
@@ -75,32 +41,22 @@ std::vector<std::string> deploymentProblems(const Config& config, const std::str
                          settingLocation(configFile, "upstream.ca_file") + ": upstream.ca_file (reloaded at SIGHUP)"});
     }
     if (config.auth.backend == AuthBackend::Sasl) {
-        const std::string cyrus = config.auth.saslConfigDir + "/" + config.auth.saslService + ".conf";
+        const std::string cyrus = sasl::cyrusFilePath(config.auth.saslConfigDir, config.auth.saslService);
         needs.push_back({cyrus, R_OK, settingLocation(configFile, "auth.sasl_config_dir") +
                                           ": Cyrus SASL application file"});
-        const auto options = readCyrusFile(cyrus);
-        const auto get = [&](const std::string& key) {
-            auto it = options.find(key);
-            return it == options.end() ? CyrusOption{} : it->second;
-        };
+        const auto options = sasl::readCyrusFile(cyrus);
         // A file Cyrus opens for the account, named in the Cyrus file (or its built-in default).
-        auto needCyrusFile = [&](const char* option, const char* fallback, int mode, const char* why) {
-            CyrusOption o = get(option);
-            if (o.value.empty()) {
-                o.value = fallback;
-            }
+        auto needCyrusFile = [&](const char* option, const sasl::CyrusOption& o, int mode, const char* why) {
             needs.push_back({o.value, mode,
                              cyrus + (o.line ? ":" + std::to_string(o.line) : "") + ": " + option + " (" + why + ")"});
         };
-        const CyrusOption pwcheck = get("pwcheck_method");
-        if (pwcheck.value.find("saslauthd") != std::string::npos) {
+        if (sasl::cyrusOption(options, "pwcheck_method").value.find("saslauthd") != std::string::npos) {
             // connect(2) to a Unix socket needs write permission on it.
-            needCyrusFile("saslauthd_path", "/var/run/saslauthd/mux", W_OK, "add the user to group sasl");
+            needCyrusFile("saslauthd_path", sasl::cyrusOption(options, "saslauthd_path", "/var/run/saslauthd/mux"),
+                          W_OK, "add the user to group sasl");
         }
-        const CyrusOption plugin = get("auxprop_plugin");
-        if ((pwcheck.value.empty() || pwcheck.value.find("auxprop") != std::string::npos) &&
-            (plugin.value.empty() || plugin.value.find("sasldb") != std::string::npos)) {
-            needCyrusFile("sasldb_path", "/etc/sasldb2", R_OK, "read at every AUTH; add the user to group sasl");
+        if (const auto sasldb = sasl::sasldbFile(options)) {
+            needCyrusFile("sasldb_path", *sasldb, R_OK, "read at every AUTH; add the user to group sasl");
         }
     }
     // State files are rewritten by the daemon, after it dropped to the account.

@@ -94,10 +94,14 @@ Listener::Listener(event_base* base, const ListenerConfig& config, std::string b
     if (::bind(fd.fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
         throw std::runtime_error("listen " + name() + ": bind: " + std::strerror(errno));
     }
-    if (::listen(fd.fd, 511) != 0) {
+    // A deep accept queue (net.core.somaxconn caps it): when mail programs reconnect all at once
+    // and the queue overflows, Linux drops the handshake's last ACK (with SYN cookies, for
+    // good), and a client that waits for our 220 hangs until its own timeout.
+    if (::listen(fd.fd, SOMAXCONN) != 0) {
         throw std::runtime_error("listen " + name() + ": listen: " + std::strerror(errno));
     }
-    listener_.reset(evconnlistener_new(base, &Listener::acceptCallback, this, LEV_OPT_CLOSE_ON_FREE, -1,
+    // Backlog 0: listen() is done; -1 would make libevent call listen(fd, 128) again.
+    listener_.reset(evconnlistener_new(base, &Listener::acceptCallback, this, LEV_OPT_CLOSE_ON_FREE, 0,
                                        fd.fd));
     if (!listener_) {
         throw std::runtime_error("listen " + name() + ": evconnlistener_new failed");

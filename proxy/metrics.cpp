@@ -19,6 +19,8 @@ void Metrics::authResult(const std::string& mechanism, bool ok) {
 
 void Metrics::upstreamError(const std::string& kind) { ++upstreamErrors[kind]; }
 
+void Metrics::authBackendError(const std::string& kind) { ++authBackendErrors[kind]; }
+
 void Metrics::count(const std::string& name, const std::string& help, std::uint64_t n) {
     Extra& e = extra[name];
     if (e.help.empty()) {
@@ -101,6 +103,9 @@ std::string renderPrometheus(const Metrics& m, std::int64_t now) {
                "mechanism", m.authFailures, kMechs);
     w.counter("subproxy_auth_temporary_failures", "AUTH exchanges answered 454 (backend or MSA unavailable).",
               m.authTemporaryFailures);
+    w.labelled("subproxy_auth_backend_errors",
+               "Password checks the backend could not make (answered 454, not counted against the customer).",
+               "kind", m.authBackendErrors, {"error", "timeout"});
     w.counter("subproxy_messages_relayed", "Messages accepted by the MSA.", m.messagesRelayed);
     w.counter("subproxy_messages_rejected", "Messages refused by the proxy or the MSA.", m.messagesRejected);
     w.counter("subproxy_message_bytes_relayed", "Bytes of the messages accepted by the MSA.", m.bytesRelayed);
@@ -157,6 +162,7 @@ std::string renderJson(const Metrics& m, std::int64_t now) {
       << ", \"tls_handshakes\": " << m.tlsHandshakes << ", \"tls_handshake_failures\": " << m.tlsFailures
       << ", \"auth_successes\": " << jsonMap(m.authSuccesses) << ", \"auth_failures\": " << jsonMap(m.authFailures)
       << ", \"auth_temporary_failures\": " << m.authTemporaryFailures
+      << ", \"auth_backend_errors\": " << jsonMap(m.authBackendErrors)
       << ", \"messages_relayed\": " << m.messagesRelayed << ", \"messages_rejected\": " << m.messagesRejected
       << ", \"message_bytes_relayed\": " << m.bytesRelayed
       << ", \"upstream_errors\": " << jsonMap(m.upstreamErrors) << ", \"replies\": {";

@@ -20,6 +20,7 @@ struct Metrics {
     std::map<std::string, std::uint64_t> authSuccesses;  // by mechanism
     std::map<std::string, std::uint64_t> authFailures;   // by mechanism (wrong credentials)
     std::uint64_t authTemporaryFailures = 0;             // 454: backend or MSA unavailable
+    std::map<std::string, std::uint64_t> authBackendErrors;  // by kind: error, timeout
     std::uint64_t messagesRelayed = 0;   // accepted by the MSA (2xx after end of data)
     std::uint64_t messagesRejected = 0;  // refused by us or by the MSA
     std::uint64_t bytesRelayed = 0;      // message bytes of the relayed messages
@@ -38,6 +39,7 @@ struct Metrics {
     void reply(int code);
     void authResult(const std::string& mechanism, bool ok);
     void upstreamError(const std::string& kind);
+    void authBackendError(const std::string& kind);
     void count(const std::string& name, const std::string& help, std::uint64_t n = 1);
 };
 

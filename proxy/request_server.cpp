@@ -101,7 +101,7 @@ void RequestServer::listenOn(evutil_socket_t fd, const std::string& name) {
     if (::listen(fd, 16) != 0) {
         throw std::runtime_error("cannot listen on " + name + ": " + std::strerror(errno));
     }
-    listener_.reset(evconnlistener_new(base_, &RequestServer::acceptCb, this, LEV_OPT_CLOSE_ON_FREE, -1, fd));
+    listener_.reset(evconnlistener_new(base_, &RequestServer::acceptCb, this, LEV_OPT_CLOSE_ON_FREE, 0, fd));  // 0: listen() is done
     if (!listener_) {
         throw std::runtime_error("cannot listen on " + name + ": evconnlistener_new failed");
     }

@@ -5,6 +5,7 @@
 #include <event2/bufferevent_ssl.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <ctime>
 #include <vector>
@@ -35,6 +36,9 @@ std::string saslAddress(const std::string& address, int port) {
 
 struct Session::AuthJob {
     std::unique_ptr<sasl::Attempt> attempt;  // touched by one thread at a time
+    // Set on the loop when the session stops waiting (timeout, cancel, close): a job still
+    // queued then is skipped instead of spending the backend's time on nobody.
+    std::atomic<bool> abandoned{false};
 };
 
 Session::Session(Server& server, std::uint64_t id, std::shared_ptr<const Runtime> runtime, evutil_socket_t fd,
@@ -282,22 +286,23 @@ void Session::eventCb(bufferevent*, short what, void* self) { static_cast<Sessio
 // SASL on the worker threads
 
 void Session::authStart(const std::string& mechanism, const std::optional<std::string>& initial) {
+    abandonAuthJob();
     auth_ = std::make_shared<AuthJob>();  // a fresh sasl_conn_t for every AUTH command
-    authAsked_ = std::chrono::steady_clock::now();
     ++authGeneration_;
-    const timeval timeout{runtime_->config.auth.timeout, 0};
-    evtimer_add(authTimer_, &timeout);
     runAuth([=](sasl::Attempt& attempt) { return attempt.start(mechanism, initial); });
 }
 
 void Session::authStep(const std::string& response) {
-    authAsked_ = std::chrono::steady_clock::now();
-    const timeval timeout{runtime_->config.auth.timeout, 0};
-    evtimer_add(authTimer_, &timeout);
     runAuth([response](sasl::Attempt& attempt) { return attempt.step(response); });
 }
 
 void Session::runAuth(std::function<AuthResult(sasl::Attempt&)> step) {
+    // One deadline for the customer and the queue: the timer answers 454 at auth.timeout, and
+    // a job still queued by then is dropped by the workers without running.
+    authAsked_ = std::chrono::steady_clock::now();
+    const timeval timeout{runtime_->config.auth.timeout, 0};
+    evtimer_add(authTimer_, &timeout);
+    const auto deadline = authAsked_ + std::chrono::seconds(runtime_->config.auth.timeout);
     auto job = auth_;
     auto result = std::make_shared<AuthResult>();
     const Config& config = runtime_->config;
@@ -309,8 +314,11 @@ void Session::runAuth(std::function<AuthResult(sasl::Attempt&)> step) {
     const std::uint64_t generation = authGeneration_;
     Server& server = server_;
     const std::uint64_t id = id_;
-    const bool queued = server_.authWorkers().submit(
+    server_.authWorkers().submit(
         [job, result, step, hostname, realm, local, remote, prefix] {
+            if (job->abandoned) {
+                return;  // nobody waits for it; the completion is ignored as well
+            }
             if (!job->attempt) {
                 job->attempt = std::make_unique<sasl::Attempt>(hostname, realm, local, remote, prefix);
             }
@@ -320,13 +328,8 @@ void Session::runAuth(std::function<AuthResult(sasl::Attempt&)> step) {
             if (Session* session = server.findSession(id)) {
                 session->authFinished(generation, *result);
             }
-        });
-    if (!queued) {
-        // Every worker is stuck in a backend: say "try later" instead of queueing forever.
-        deferredAuth_ = AuthResult{AuthResult::Status::Temp, {}, {}, "all password-check workers busy"};
-        const timeval now{0, 0};
-        evtimer_add(authTimer_, &now);
-    }
+        },
+        deadline);
 }
 
 void Session::authFinished(std::uint64_t generation, const AuthResult& result) {
@@ -344,6 +347,19 @@ void Session::authFinished(std::uint64_t generation, const AuthResult& result) {
     if (result.status == AuthResult::Status::Done) {
         server_.guard().authSucceeded(endpoint_.address, result.username);
     }
+    if (result.status == AuthResult::Status::Temp) {
+        // The customer's password was never judged: 454, and nothing for the guard to count.
+        passwordBackendProblem("error", result);
+        return;
+    }
+    protocol_.onAuthResult(result);
+    updateReading();
+}
+
+void Session::passwordBackendProblem(const char* kind, AuthResult result) {
+    server_.metrics().authBackendError(kind);
+    result.status = AuthResult::Status::Temp;
+    result.reason = "password backend problem: " + result.reason;
     protocol_.onAuthResult(result);
     updateReading();
 }
@@ -391,21 +407,26 @@ void Session::releaseHeldFailure() {
 
 void Session::authTimeoutCb(evutil_socket_t, short, void* self) {
     auto* session = static_cast<Session*>(self);
-    AuthResult result{AuthResult::Status::Temp, {}, {}, "password backend timed out"};
-    if (session->deferredAuth_) {
-        result = *session->deferredAuth_;
-        session->deferredAuth_.reset();
-    }
+    const AuthWorkers::Load load = session->server_.authWorkers().load();
     ++session->authGeneration_;  // a late answer from the worker is ignored
-    session->auth_.reset();
-    session->protocol_.onAuthResult(result);
-    session->updateReading();
+    session->abandonAuthJob();
+    session->passwordBackendProblem(
+        "timeout", AuthResult{AuthResult::Status::Temp, {}, {},
+                              "no answer within auth.timeout (" + std::to_string(session->runtime_->config.auth.timeout) +
+                                  "s; " + std::to_string(load.busy) + " of " + std::to_string(load.threads) +
+                                  " workers busy, " + std::to_string(load.queued) + " checks queued)"});
+}
+
+void Session::abandonAuthJob() {
+    if (auth_) {
+        auth_->abandoned = true;
+        auth_.reset();
+    }
 }
 
 void Session::authCancel() {
     ++authGeneration_;
-    auth_.reset();
-    deferredAuth_.reset();
+    abandonAuthJob();
     evtimer_del(authTimer_);
     evtimer_del(penaltyTimer_);
     heldAuth_.reset();

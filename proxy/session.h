@@ -68,6 +68,10 @@ private:
     struct AuthJob;
     void runAuth(std::function<AuthResult(sasl::Attempt&)> step);
     void authFinished(std::uint64_t generation, const AuthResult& result);
+    // 454 for a check the backend could not make (`kind` "error" or "timeout" in the metrics);
+    // logged by the engine as a backend problem and never counted against the customer.
+    void passwordBackendProblem(const char* kind, AuthResult result);
+    void abandonAuthJob();
     void onRead();
     void onEvent(short what);
     void onWritten();
@@ -118,7 +122,6 @@ private:
     bool closing_ = false;
     bool readPaused_ = false;
     int clientTimeout_ = 0;
-    std::optional<AuthResult> deferredAuth_;  // delivered from the timer, not re-entrantly
     event* penaltyTimer_ = nullptr;
     std::optional<AuthResult> heldAuth_;      // backend "sasl": the failure, until the penalty ends
     std::optional<Reply> heldReply_;          // backend "upstream": the MSA's 535, likewise

@@ -1,10 +1,16 @@
 #include "sasl_server.h"
 
+#include <fcntl.h>
 #include <sasl/saslutil.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <mutex>
 #include <stdexcept>
 
+#include "cyrus_file.h"
 #include "log.h"
 #include "text_util.h"
 
@@ -13,6 +19,7 @@ namespace subproxy::sasl {
 namespace {
 
 std::string configPath;  // read by Cyrus through getConfPath for the life of the process
+std::optional<std::string> sasldbPath;  // the password store, when it is sasldb; fixed at initialize()
 
 int getConfPath(void*, const char** path) {
     *path = configPath.c_str();
@@ -64,6 +71,9 @@ void initialize(const std::string& service, const std::string& configDir) {
         return;  // Cyrus cannot be re-initialised in one process
     }
     configPath = configDir;
+    if (const auto sasldb = sasldbFile(readCyrusFile(cyrusFilePath(configDir, service)))) {
+        sasldbPath = sasldb->value;  // Cyrus too reads the application file only this once
+    }
     sasl_set_mutex(&mutexAlloc, &mutexLock, &mutexUnlock, &mutexFree);
     const int rc = sasl_server_init(globalCallbacks, service.c_str());
     if (rc != SASL_OK) {
@@ -71,6 +81,21 @@ void initialize(const std::string& service, const std::string& configDir) {
                                  std::string(sasl_errstring(rc, nullptr, nullptr)));
     }
     done = true;
+}
+
+std::string passwordStoreProblem() {
+    if (!sasldbPath) {
+        return {};
+    }
+    const int fd = ::open(sasldbPath->c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        // Cause first: the engine's log line cuts the reason to 100 bytes.
+        return std::string("sasldb: ") + std::strerror(errno) + " (" + *sasldbPath + ")";
+    }
+    struct stat st {};
+    const bool regular = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+    ::close(fd);
+    return regular ? std::string() : "sasldb: not a regular file (" + *sasldbPath + ")";
 }
 
 int Attempt::log(void* self, int level, const char* message) {
@@ -123,8 +148,17 @@ AuthResult Attempt::result(int rc, const char* out, unsigned outLen) {
         return r;
     }
     r.reason = sasl_errdetail(conn_.get());
-    // NOUSER is reported as BADAUTH: unknown user and wrong password look the same (privacy).
     r.status = isTemporary(rc) ? AuthResult::Status::Temp : AuthResult::Status::Fail;
+    // Cyrus' sasldb reports a missing database file as an unknown user (db_berkeley.c: "Treat
+    // as SASL_NOUSER"), so an outage would come out as a wrong password: 535, counted by the
+    // guard, and a ban for every honest customer.  Its SASL_FAIL for an unreadable file says
+    // only "generic failure".  Either way, a store that cannot be opened is the reason.
+    if (std::string problem = passwordStoreProblem(); !problem.empty()) {
+        r.status = AuthResult::Status::Temp;
+        r.reason = std::move(problem);
+        return r;
+    }
+    // NOUSER is reported as BADAUTH: unknown user and wrong password look the same (privacy).
     if (rc == SASL_NOUSER) {
         r.reason = "authentication failure";
     }

@@ -1,6 +1,7 @@
 // Cyrus SASL, server side, behind a narrow interface (Postfix xsasl): one Attempt per AUTH
 // command (a fresh sasl_conn_t each time: CVE-2011-1720), start/step -> Done | More | Fail |
-// Temp.  Unknown user and wrong password both come out as Fail.  Calls may block (saslauthd,
+// Temp.  Unknown user and wrong password both come out as Fail; a backend that cannot check
+// (Cyrus SASL_FAIL/UNAVAIL/TRYAGAIN/NOMEM, saslauthd down, sasldb missing) as Temp.  Calls may block (saslauthd,
 // Berkeley DB): run them on AuthWorkers, one thread at a time per Attempt.
 #pragma once
 #include <sasl/sasl.h>
@@ -17,6 +18,11 @@ namespace subproxy::sasl {
 // Once per process, before any thread uses SASL.  `configDir` holds <service>.conf
 // (pwcheck_method, mech_list, sasldb_path, …).  Throws std::runtime_error.
 void initialize(const std::string& service, const std::string& configDir);
+
+// Why the password store cannot be used now, or "" (also when it is not sasldb): the sasldb
+// file named by the application file is missing, unreadable or not a file.  Safe from any
+// thread; called after a failed check, so that an outage is told from a wrong password.
+std::string passwordStoreProblem();
 
 // The mechanisms Cyrus can serve with this setup (after TLS), e.g. for `subproxy -t`.
 std::vector<std::string> availableMechanisms(const std::string& hostname, const std::string& realm);

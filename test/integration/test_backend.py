@@ -1,5 +1,8 @@
 """Password backends: saslauthd (through a scripted saslauthd on a Unix socket, because a real
-one cannot be made slow or hung on demand) and the proof that a slow backend stalls nobody."""
+one cannot be made slow or hung on demand), the proof that a slow backend stalls nobody, and
+backend outages (issue 8 item 4): a missing sasldb or a saslauthd that is down must give the
+customer 454, count nothing against the customer (no penalty, no ban), be logged as a backend
+problem and be counted in the metrics."""
 import base64
 import os
 import socket
@@ -9,6 +12,7 @@ import unittest
 import uuid
 
 import harness as h
+from test_deploy import http_get, parse_prometheus
 
 
 class FakeSaslauthd(h.ThreadedServer):
@@ -79,19 +83,6 @@ class Saslauthd(unittest.TestCase):
                 self.assertEqual(fake.requests[0][0], "alice")
                 self.assertEqual(fake.requests[0][1], "smtp")
 
-    def test_backend_down_is_454(self):
-        d = saslauthd_dir("saslauthd-down")      # nobody listens on its mux
-        with h.Proxy(name="saslauthd-down", sasl_dir=d, mechanisms=["PLAIN", "LOGIN"]) as p:
-            c = h.RawClient(p.port)
-            c.reply()
-            c.cmd("EHLO customer.example")
-            c.starttls()
-            c.cmd("EHLO customer.example")
-            code, lines = h.auth(c, "PLAIN", "alice", h.USERS["alice"])
-            self.assertEqual(code, 454)
-            self.assertTrue(lines[0].startswith("4.7.0"))
-            c.close()
-
     def test_slow_backend_stalls_no_other_session(self):
         d = saslauthd_dir("saslauthd-slow")
         with FakeSaslauthd(d, dict(h.USERS, slowpoke="pw"), slow_users={"slowpoke"}, delay=6.0):
@@ -138,6 +129,78 @@ class Saslauthd(unittest.TestCase):
                 # The session is usable again: another AUTH (fresh SASL state) works.
                 self.assertEqual(h.auth(c, "PLAIN", "alice", h.USERS["alice"])[0], 235)
                 c.close()
+
+
+class BackendOutage(unittest.TestCase):
+    TRIES = 4       # right passwords during the outage: twice the ban threshold
+
+    def outage_proxy(self, name, **kw):
+        """A Proxy whose guard bans after 2 failures and delays each, with a status endpoint."""
+        p = h.Proxy(name=name, limits={"max_auth_failures": 20}, **kw)
+        p.config["guard"] = {"auth_delay": 0.2, "auth_delay_max": 0.4, "ban_threshold": 2,
+                             "failure_window": 600, "ban_time": 600, "max_sessions_per_client": 0}
+        p.config["status"] = {"address": "127.0.0.1", "port": h.free_port()}
+        return p
+
+    def assert_outage_handled(self, p, mech, user, password, cause):
+        """TRIES right passwords in TRIES sessions: each 454 4.7.0, none held back for a penalty,
+        no ban (the next connection is greeted), the log names the backend, the metric counts."""
+        for _ in range(self.TRIES):
+            c = h.RawClient(p.port)
+            self.assertEqual(c.reply()[0], 220)      # a ban would answer 421 here
+            c.cmd("EHLO customer.example")
+            c.starttls()
+            c.cmd("EHLO customer.example")
+            started = time.monotonic()
+            code, lines = h.auth(c, mech, user, password)
+            self.assertEqual((code, lines[0][:5]), (454, "4.7.0"), lines)
+            self.assertLess(time.monotonic() - started, 0.2 if mech == "PLAIN" else 1.0, "a penalty delay was applied")
+            c.cmd("QUIT")
+            c.close()
+        c = h.RawClient(p.port)
+        self.assertEqual(c.reply()[0], 220)
+        c.close()
+        log = p.log_text()
+        self.assertEqual(log.count("SASL %s authentication temporarily unavailable: password backend problem: %s"
+                                   % (mech, cause)), self.TRIES, log)
+        self.assertNotIn("authentication failed", log)    # what fail2ban matches
+        self.assertNotIn("auth penalty", log)
+        self.assertNotIn("ban:", log)
+        m = parse_prometheus(http_get(p.config["status"]["port"], "/metrics")[2])
+        self.assertEqual(m["subproxy_auth_backend_errors_total{kind=error}"][1], float(self.TRIES))
+        self.assertEqual(m["subproxy_auth_backend_errors_total{kind=timeout}"][1], 0.0)
+        self.assertEqual(m["subproxy_auth_temporary_failures_total"][1], float(self.TRIES))
+        self.assertEqual(m["subproxy_auth_failures_total{mechanism=%s}" % mech][1], 0.0)
+        self.assertNotIn("subproxy_bans_total", m)
+
+    def test_missing_sasldb_is_454_and_bans_nobody(self):
+        p = self.outage_proxy("sasldb-missing")
+        db = os.path.join(p.dir, "sasl", "sasldb2")
+        saved = db + ".saved"
+        os.rename(db, saved)            # Cyrus takes a missing file for an unknown user
+        with p:
+            self.assert_outage_handled(p, "PLAIN", "alice", h.USERS["alice"], "sasldb: No such file or directory")
+            # CRAM-MD5 reads its secret from the same store.
+            c = h.RawClient(p.port)
+            c.reply()
+            c.cmd("EHLO customer.example")
+            c.starttls()
+            c.cmd("EHLO customer.example")
+            self.assertEqual(h.auth(c, "CRAM-MD5", "bob", h.USERS["bob"])[0], 454)
+            # Back without a restart (Cyrus opens the file at every lookup), and a wrong
+            # password is a customer's failure again.
+            os.rename(saved, db)
+            self.assertEqual(h.auth(c, "PLAIN", "alice", "wrong")[0], 535)
+            c.close()
+            h.login(p.port, "alice").close()
+            self.assertTrue(p.wait_log("auth penalty"))
+
+    def test_saslauthd_down_is_454_and_bans_nobody(self):
+        d = saslauthd_dir("saslauthd-down")      # nobody listens on its mux
+        p = self.outage_proxy("saslauthd-down", sasl_dir=d, mechanisms=["PLAIN", "LOGIN"])
+        with p:
+            self.assert_outage_handled(p, "LOGIN", "alice", h.USERS["alice"], "SASL(-1): generic failure")
+            self.assertIn("cannot connect to saslauthd server", p.log_text())
 
 
 if __name__ == "__main__":

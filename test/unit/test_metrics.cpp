@@ -25,6 +25,7 @@ BOOST_AUTO_TEST_CASE(prometheus_has_help_type_and_totals) {
     m.reply(99);  // ignored
     m.upstreamError("verify");
     m.count("bans", "Client addresses banned.", 2);
+    m.authBackendError("timeout");
     const std::string text = renderPrometheus(m, 160);
     BOOST_TEST(contains(text, "# HELP subproxy_sessions_total Customer sessions accepted.\n"
                               "# TYPE subproxy_sessions_total counter\nsubproxy_sessions_total 3\n"));
@@ -39,6 +40,9 @@ BOOST_AUTO_TEST_CASE(prometheus_has_help_type_and_totals) {
     BOOST_TEST(contains(text, "subproxy_upstream_errors_total{kind=\"connect\"} 0\n"));
     BOOST_TEST(contains(text, "# HELP subproxy_bans_total Client addresses banned.\n"));
     BOOST_TEST(contains(text, "subproxy_bans_total 2\n"));
+    BOOST_TEST(contains(text, "# TYPE subproxy_auth_backend_errors_total counter\n"));
+    BOOST_TEST(contains(text, "subproxy_auth_backend_errors_total{kind=\"error\"} 0\n"));
+    BOOST_TEST(contains(text, "subproxy_auth_backend_errors_total{kind=\"timeout\"} 1\n"));
     BOOST_TEST(text.back() == '\n');
 }
 
@@ -52,8 +56,10 @@ BOOST_AUTO_TEST_CASE(json_escapes_and_lists) {
     BOOST_TEST(jsonString("a\"b\\c\x01") == "\"a\\\"b\\\\c\\u0001\"");
     Metrics m;
     m.authResult("PLAIN", true);
+    m.authBackendError("error");
     const std::string j = renderJson(m, 0);
     BOOST_TEST(contains(j, "\"auth_successes\": {\"PLAIN\": 1}"));
+    BOOST_TEST(contains(j, "\"auth_backend_errors\": {\"error\": 1}"));
     BOOST_TEST(contains(j, "\"replies\": {\"2xx\": 0, \"3xx\": 0, \"4xx\": 0, \"5xx\": 0}"));
     BOOST_TEST(j.front() == '{');
     BOOST_TEST(j.back() == '}');
