@@ -63,6 +63,10 @@ certs/.stamp: certs/make-certs.sh
 deps:
 	test/deps.sh
 
+# Thousands of messages through the proxy to a real Postfix restarted under load (test/soak/).
+soak: proxy/subproxy certs/.stamp
+	test/soak/soak.py
+
 demo:
 	$(MAKE) deps
 	$(MAKE) all certs
@@ -89,7 +93,7 @@ clean:
 	rm -f proxy/*.o proxy/*.d sasl/*.o sasl/*.d test/unit/*.o test/unit/*.d \
 	      proxy/subproxy test/unit/unit_tests
 
-.PHONY: all check unit certs deps demo install manlint clean
+.PHONY: all check unit certs deps demo soak install manlint clean
 -include $(wildcard proxy/*.d sasl/*.d test/unit/*.d)
 
 # ---------------------------------------------------------------------------------------------
