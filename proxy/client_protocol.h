@@ -149,9 +149,13 @@ public:
     // Input received but not yet processed (the host stops reading above a bound).
     std::size_t bufferedInput() const { return reader_.buffered(); }
 
-private:
     // What a reply from the MSA answers, in order (RFC 2920: replies come back in order).
     enum class PendingKind { Mail, Rcpt, Data, DataEnd, Rset, Noop, Quit, EhloReset, AuthLine };
+    // Whether `reply` can answer `kind` at all: the relay's guard against a shifted reply stream.
+    static bool plausibleReply(PendingKind kind, const Reply& reply);
+    static const char* pendingName(PendingKind kind);
+
+private:
     struct Pending {
         PendingKind kind;
         std::string detail;  // the sender for Mail

@@ -20,6 +20,50 @@ bool startsWithParam(const std::string& param, std::string_view key) {
 // ---------------------------------------------------------------------------------------------
 // Relay
 
+// Whether `reply` can be the answer to `kind` at all (RFC 5321 §4.3.2, RFC 4954).  Replies come
+// back in order (RFC 2920), so a reply that cannot answer the command at the head of the queue
+// means the stream is out of step: an extra or missing reply shifts every later one, and a 250
+// where a 354 is owed would make the customer send its body as commands.
+bool ClientProtocol::plausibleReply(PendingKind kind, const Reply& reply) {
+    using K = PendingKind;
+    const int klass = reply.klass();
+    if (klass == 4 || klass == 5) {
+        return true;  // any command may be refused
+    }
+    switch (kind) {
+    case K::Data:
+        return reply.code == 354;
+    case K::AuthLine:
+        return reply.code == 334 || reply.code == 235;
+    case K::Quit:
+        return klass == 2;
+    case K::Mail:
+    case K::Rcpt:
+    case K::DataEnd:
+    case K::Rset:
+    case K::Noop:
+    case K::EhloReset:
+        return klass == 2;
+    }
+    return false;
+}
+
+const char* ClientProtocol::pendingName(PendingKind kind) {
+    switch (kind) {
+    case PendingKind::Mail: return "MAIL";
+    case PendingKind::Rcpt: return "RCPT";
+    case PendingKind::Data: return "DATA";
+    case PendingKind::DataEnd: return "the end of DATA";
+    case PendingKind::Rset: return "RSET";
+    case PendingKind::Noop: return "NOOP";
+    case PendingKind::Quit: return "QUIT";
+    case PendingKind::EhloReset: return "EHLO";
+    case PendingKind::AuthLine: return "AUTH";
+    }
+    return "?";
+}
+
+
 void ClientProtocol::cmdMail(const Command& cmd) {
     auto path = parsePathCommand(cmd.arg, "FROM");
     if (!path) {
@@ -66,6 +110,14 @@ void ClientProtocol::onUpstreamReply(const Reply& msaReply) {
     if (pending_.empty()) {
         // RFC 5321 has no unsolicited replies; the stream is out of step (checklist #9).
         host_.logWarning("unexpected reply from the MSA: " + printable(msaReply.text()));
+        reply(421, "4.4.2 " + config_.hostname + " Error: mail server out of sync, try again later");
+        close("MSA out of sync");
+        return;
+    }
+    if (!plausibleReply(pending_.front().kind, msaReply)) {
+        host_.logWarning("MSA reply out of step: " + printable(msaReply.text(), 200) + " cannot answer " +
+                         pendingName(pending_.front().kind) + "; closing both sides");
+        count([](Metrics& m) { m.upstreamError("protocol"); });
         reply(421, "4.4.2 " + config_.hostname + " Error: mail server out of sync, try again later");
         close("MSA out of sync");
         return;

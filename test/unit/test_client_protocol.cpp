@@ -1078,6 +1078,41 @@ BOOST_AUTO_TEST_CASE(extra_upstream_reply_after_pending_421) {
     BOOST_TEST(s.host.closes == 1);
 }
 
+// Issue 8: an extra reply while commands are pending shifts every later reply; the first
+// reply that cannot answer its command (here a 250 where DATA's 354 is owed) ends both sides
+// before the customer is told "250" to DATA.
+BOOST_AUTO_TEST_CASE(shifted_replies_never_answer_data_with_250) {
+    Session s;
+    s.authenticate();
+    s.feed("MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n");
+    s.p->onUpstreamReply(msaReply(250, {"2.1.0 Ok"}));
+    s.p->onUpstreamReply(msaReply(250, {"2.0.0 injected"}));  // taken for RCPT's
+    s.p->onUpstreamReply(msaReply(250, {"2.1.5 Ok"}));        // RCPT's real one, where 354 is owed
+    BOOST_TEST(s.out() == "250 2.1.0 Ok\r\n250 2.0.0 injected\r\n"
+                          "421 4.4.2 proxy.test Error: mail server out of sync, try again later\r\n");
+    BOOST_TEST(s.host.closes == 1);
+    BOOST_TEST(s.host.aborts == 1);
+    BOOST_TEST(s.p->state() == ClientProtocol::State::Closed);
+}
+
+BOOST_AUTO_TEST_CASE(reply_plausibility_by_command) {
+    using K = ClientProtocol::PendingKind;
+    const auto ok = [](K kind, int code) { return ClientProtocol::plausibleReply(kind, msaReply(code, {"x"})); };
+    BOOST_TEST(ok(K::Data, 354));
+    BOOST_TEST(!ok(K::Data, 250));
+    BOOST_TEST(ok(K::Data, 451));
+    BOOST_TEST(!ok(K::Mail, 354));
+    BOOST_TEST(!ok(K::DataEnd, 354));
+    BOOST_TEST(ok(K::DataEnd, 250));
+    BOOST_TEST(ok(K::DataEnd, 554));
+    BOOST_TEST(ok(K::Rcpt, 251));
+    BOOST_TEST(!ok(K::AuthLine, 250));
+    BOOST_TEST(ok(K::AuthLine, 334));
+    BOOST_TEST(ok(K::AuthLine, 235));
+    BOOST_TEST(ok(K::Quit, 221));
+    BOOST_TEST(ok(K::Noop, 421));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Refused verbs and bad lines
 
