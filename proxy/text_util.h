@@ -15,6 +15,9 @@ bool iequals(std::string_view a, std::string_view b);
 std::string toUpper(std::string_view s);
 std::string_view trimSpaces(std::string_view s);
 
+// The directory part of a file name: "." for "name", "/" for "/name", "a/b" for "a/b/name".
+std::string directoryOf(const std::string& path);
+
 // A Unix time as UTC text in strftime `format` ("%Y-%m-%dT%H:%M:%SZ").
 std::string formatUtc(std::int64_t unixSeconds, const char* format);
 
