@@ -91,10 +91,15 @@ int main(int argc, char** argv) {
     if (check) {
         int rc = subproxy::checkConfiguration(configFile);
         if (rc == 0) {
+            const subproxy::Config config = subproxy::loadConfig(configFile);
             // Files the unprivileged account must still reach after start-up.
-            for (const auto& problem : subproxy::deploymentProblems(subproxy::loadConfig(configFile), configFile)) {
+            for (const auto& problem : subproxy::deploymentProblems(config, configFile)) {
                 std::cerr << problem << "\n";
                 rc = 1;
+            }
+            // Worth fixing, but the daemon runs safely with them: printed, the status stays.
+            for (const auto& warning : subproxy::deploymentWarnings(config, configFile)) {
+                std::cerr << warning << "\n";
             }
         }
         if (rc == 0) {
