@@ -34,6 +34,11 @@ struct GuardPolicy {
 class WindowCounter {
 public:
     explicit WindowCounter(std::size_t capacity) : capacity_(capacity) {}
+    // The index holds views into the list's nodes: a copy would point into the original.
+    WindowCounter(const WindowCounter&) = delete;
+    WindowCounter& operator=(const WindowCounter&) = delete;
+    WindowCounter(WindowCounter&&) = default;  // nodes move with their containers
+    WindowCounter& operator=(WindowCounter&&) = default;
     // Counts one event; returns the count in the current window, this one included.
     unsigned add(std::string_view key, std::int64_t now, std::int64_t window);
     unsigned count(std::string_view key, std::int64_t now, std::int64_t window) const;
@@ -63,6 +68,11 @@ private:
 class BanList {
 public:
     explicit BanList(GuardPolicy policy = {});
+    // byEnd_ points into bans_' nodes: no copies (moves keep the nodes).
+    BanList(const BanList&) = delete;
+    BanList& operator=(const BanList&) = delete;
+    BanList(BanList&&) = default;
+    BanList& operator=(BanList&&) = default;
     void setPolicy(const GuardPolicy& policy);  // SIGHUP; existing bans keep their end time
     const GuardPolicy& policy() const { return policy_; }
 

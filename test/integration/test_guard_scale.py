@@ -111,7 +111,7 @@ class MillionLineStateFile(unittest.TestCase):
 
     def test_sigterm_during_the_load_stops_the_daemon_at_once(self):
         # Four million lines, each ending later than the last (every one replaces the ban
-        # ending soonest): the load is still running when the signal comes half a second in.
+        # ending soonest): seconds of loading, and the signal comes once it has begun.
         p = guarded("scale-sigterm", {"auth_delay": 0, "ban_threshold": 10, "max_tracked": MAX_TRACKED})
         state = p.config["guard"]["state_file"]
         now = int(time.time())
@@ -123,7 +123,8 @@ class MillionLineStateFile(unittest.TestCase):
         with open(p.log_file, "ab") as log:
             proc = subprocess.Popen([h.SUBPROXY, "-f", "-c", p.conf_file], stdout=log, stderr=subprocess.STDOUT)
             try:
-                time.sleep(0.5)
+                # The daemon announces the load; the old one did not (at most a second then).
+                p.wait_log("guard: reading state file", 1.0)
                 sent = time.monotonic()
                 proc.send_signal(signal.SIGTERM)
                 try:

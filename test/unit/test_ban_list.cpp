@@ -218,6 +218,17 @@ BOOST_AUTO_TEST_CASE(memory_per_tracked_address) {
     const double perAddress = static_cast<double>(after - before) / n;
     BOOST_TEST_MESSAGE("guard: " << perAddress << " heap bytes per tracked IPv6 /64");
     BOOST_TEST(perAddress < 400.0);
+    // A ban: its table entry and its place in the end-time order.
+    BanList bans(p);
+    const auto beforeBans = mallinfo2().uordblks;
+    for (std::size_t i = 0; i < n; ++i) {
+        char text[64];
+        std::snprintf(text, sizeof text, "2001:db8:%zx:%zx::1", i / 65536, i % 65536);
+        bans.ban(ip(text), 1, 3600, 10);
+    }
+    const double perBan = static_cast<double>(mallinfo2().uordblks - beforeBans) / n;
+    BOOST_TEST_MESSAGE("guard: " << perBan << " heap bytes per banned IPv6 /64");
+    BOOST_TEST(perBan < 400.0);
 }
 
 // ---------------------------------------------------------------------------------------------
