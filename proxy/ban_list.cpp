@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
-#include <sstream>
 
 namespace subproxy {
 
@@ -93,7 +92,7 @@ void BanList::setPolicy(const GuardPolicy& policy) {
     addresses_.setCapacity(policy.maxTracked);
     users_.setCapacity(policy.maxTracked);
     while (policy_.maxTracked > 0 && bans_.size() > policy_.maxTracked) {
-        eraseBan(bans_.find(byEnd_.begin()->second->first));
+        eraseSoonest();
         ++banEvictions_;
         dirty_ = true;
     }
@@ -146,6 +145,8 @@ void BanList::eraseBan(BanMap::iterator it) {
     bans_.erase(it);
 }
 
+void BanList::eraseSoonest() { eraseBan(bans_.find(byEnd_.begin()->second->first)); }
+
 void BanList::insertBan(const std::string& key, std::int64_t until, unsigned failures) {
     auto it = bans_.find(key);
     if (it != bans_.end()) {
@@ -157,7 +158,7 @@ void BanList::insertBan(const std::string& key, std::int64_t until, unsigned fai
     }
     if (policy_.maxTracked > 0 && bans_.size() >= policy_.maxTracked) {
         // Full: the ban ending soonest goes first (it had the least time left to protect us).
-        eraseBan(bans_.find(byEnd_.begin()->second->first));
+        eraseSoonest();
         ++banEvictions_;
     }
     it = bans_.emplace(key, BanEntry{until, failures}).first;
@@ -211,7 +212,7 @@ std::vector<BanList::Ban> BanList::bans(std::int64_t now) const {
 
 void BanList::prune(std::int64_t now) {
     while (!byEnd_.empty() && byEnd_.begin()->first <= now) {
-        eraseBan(bans_.find(byEnd_.begin()->second->first));
+        eraseSoonest();
         dirty_ = true;
     }
 }

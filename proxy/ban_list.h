@@ -162,6 +162,7 @@ private:
     bool banned(const std::string& key, std::int64_t now) const;
     void insertBan(const std::string& key, std::int64_t until, unsigned failures);
     void eraseBan(BanMap::iterator it);
+    void eraseSoonest();  // the first in byEnd_; the table is not empty
     void parseLine(std::string_view line, std::int64_t now, LoadResult& result);
 
     GuardPolicy policy_;
