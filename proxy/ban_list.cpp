@@ -1,8 +1,8 @@
 #include "ban_list.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
-#include <sstream>
 
 namespace subproxy {
 
@@ -91,6 +91,11 @@ void BanList::setPolicy(const GuardPolicy& policy) {
     policy_ = policy;
     addresses_.setCapacity(policy.maxTracked);
     users_.setCapacity(policy.maxTracked);
+    while (policy_.maxTracked > 0 && bans_.size() > policy_.maxTracked) {
+        eraseSoonest();
+        ++banEvictions_;
+        dirty_ = true;
+    }
 }
 
 std::string BanList::addressKey(const IpAddress& addr) const { return clientKey(addr, policy_.ipv6Prefix); }
@@ -115,7 +120,7 @@ BanList::Failure BanList::recordFailure(const IpAddress& addr, std::string_view 
         f.userFailures = users_.add(user, now, policy_.window);
     }
     f.delay = delayFor(std::max(f.addressFailures, f.userFailures));
-    if (policy_.banThreshold > 0 && f.addressFailures >= policy_.banThreshold && bans_.count(f.key) == 0) {
+    if (policy_.banThreshold > 0 && f.addressFailures >= policy_.banThreshold && !banned(f.key, now)) {
         insertBan(f.key, now + policy_.banTime, f.addressFailures);
         f.banned = true;
     }
@@ -130,14 +135,34 @@ void BanList::recordSuccess(std::string_view user) {
     }
 }
 
+bool BanList::banned(const std::string& key, std::int64_t now) const {
+    auto it = bans_.find(key);
+    return it != bans_.end() && it->second.until > now;  // an expired one waits for prune()
+}
+
+void BanList::eraseBan(BanMap::iterator it) {
+    byEnd_.erase(EndKey{it->second.until, &*it});  // before the node that owns the key
+    bans_.erase(it);
+}
+
+void BanList::eraseSoonest() { eraseBan(bans_.find(byEnd_.begin()->second->first)); }
+
 void BanList::insertBan(const std::string& key, std::int64_t until, unsigned failures) {
-    if (bans_.count(key) == 0 && policy_.maxTracked > 0 && bans_.size() >= policy_.maxTracked) {
-        // Full: the ban ending soonest goes first (it had the least time left to protect us).
-        auto soonest = std::min_element(bans_.begin(), bans_.end(),
-                                        [](const auto& a, const auto& b) { return a.second.until < b.second.until; });
-        bans_.erase(soonest);
+    auto it = bans_.find(key);
+    if (it != bans_.end()) {
+        byEnd_.erase(EndKey{it->second.until, &*it});
+        it->second = BanEntry{until, failures};
+        byEnd_.emplace(until, &*it);
+        dirty_ = true;
+        return;
     }
-    bans_[key] = Ban{key, until, failures};
+    if (policy_.maxTracked > 0 && bans_.size() >= policy_.maxTracked) {
+        // Full: the ban ending soonest goes first (it had the least time left to protect us).
+        eraseSoonest();
+        ++banEvictions_;
+    }
+    it = bans_.emplace(key, BanEntry{until, failures}).first;
+    byEnd_.emplace(until, &*it);
     dirty_ = true;
 }
 
@@ -168,7 +193,7 @@ std::string BanList::lift(std::string_view addressOrKey, std::int64_t now) {
     auto it = bans_.find(key);
     const bool wasBanned = it != bans_.end() && it->second.until > now;
     if (it != bans_.end()) {
-        bans_.erase(it);
+        eraseBan(it);
     }
     addresses_.erase(key);
     dirty_ = true;
@@ -177,25 +202,18 @@ std::string BanList::lift(std::string_view addressOrKey, std::int64_t now) {
 
 std::vector<BanList::Ban> BanList::bans(std::int64_t now) const {
     std::vector<Ban> out;
-    for (const auto& [key, b] : bans_) {
-        if (b.until > now) {
-            out.push_back(b);
+    for (const auto& [until, ban] : byEnd_) {
+        if (until > now) {
+            out.push_back(Ban{ban->first, until, ban->second.failures});
         }
     }
-    std::sort(out.begin(), out.end(), [](const Ban& a, const Ban& b) {
-        return a.until != b.until ? a.until < b.until : a.key < b.key;
-    });
     return out;
 }
 
 void BanList::prune(std::int64_t now) {
-    for (auto it = bans_.begin(); it != bans_.end();) {
-        if (it->second.until <= now) {
-            it = bans_.erase(it);
-            dirty_ = true;
-        } else {
-            ++it;
-        }
+    while (!byEnd_.empty() && byEnd_.begin()->first <= now) {
+        eraseSoonest();
+        dirty_ = true;
     }
 }
 
@@ -246,62 +264,136 @@ bool percentDecode(std::string_view text, std::string& out) {
 }
 
 std::string BanList::serialise(std::int64_t now) const {
-    std::ostringstream out;
-    out << "# subproxy guard state v1: written by the daemon; see subproxy(8)\n";
-    for (const Ban& b : bans(now)) {
-        out << "ban " << b.key << " " << b.until << " " << b.failures << "\n";
+    // Written straight into one string (no per-ban copies): with a full table this runs once a
+    // second during a flood of bans, on the event loop.
+    std::string out = "# subproxy guard state v1: written by the daemon; see subproxy(8)\n";
+    out.reserve(out.size() + 48 * (bans_.size() + addresses_.size() + users_.size()));
+    auto line = [&out](const char* kind, std::string_view key, std::uint64_t a, std::int64_t b) {
+        char first[24], second[24];  // 20 digits at most each
+        const char* firstEnd = std::to_chars(first, first + sizeof first, a).ptr;
+        const char* secondEnd = std::to_chars(second, second + sizeof second, b).ptr;
+        out += kind;
+        out += key;
+        out += ' ';
+        out.append(first, static_cast<std::size_t>(firstEnd - first));
+        out += ' ';
+        out.append(second, static_cast<std::size_t>(secondEnd - second));
+        out += '\n';
+    };
+    for (const auto& [until, ban] : byEnd_) {
+        if (until > now) {
+            line("ban ", ban->first, static_cast<std::uint64_t>(until), ban->second.failures);
+        }
     }
     for (const auto& e : addresses_.entries(now, policy_.window)) {
-        out << "addr " << e.key << " " << e.count << " " << e.start << "\n";
+        line("addr ", e.key, e.count, e.start);
     }
     for (const auto& e : users_.entries(now, policy_.window)) {
-        out << "user " << percentEncode(e.key) << " " << e.count << " " << e.start << "\n";
+        line("user ", percentEncode(e.key), e.count, e.start);
     }
-    return out.str();
+    return out;
 }
 
-std::size_t BanList::load(std::string_view text, std::int64_t now) {
-    std::size_t bad = 0;
-    std::istringstream in{std::string(text)};
-    std::string line;
-    while (std::getline(in, line)) {
-        if (line.empty() || line[0] == '#') {
-            continue;
-        }
-        std::istringstream fields(line);
-        std::string kind, key;
-        long long a = 0, b = 0;
-        std::string rest;
-        if (!(fields >> kind >> key >> a >> b) || (fields >> rest) || a < 0 || b < 0) {
-            ++bad;
-            continue;
+namespace {
+
+// The next field of a state file line (space or tab separated; a CR of CRLF files is space).
+std::string_view nextField(std::string_view& line) {
+    const auto isSpace = [](char c) { return c == ' ' || c == '\t' || c == '\r'; };
+    std::size_t i = 0;
+    while (i < line.size() && isSpace(line[i])) {
+        ++i;
+    }
+    std::size_t j = i;
+    while (j < line.size() && !isSpace(line[j])) {
+        ++j;
+    }
+    const std::string_view field = line.substr(i, j - i);
+    line.remove_prefix(j);
+    return field;
+}
+
+// A non-negative decimal that fits int64; nothing else in the field.
+bool parseCount(std::string_view field, std::int64_t& out) {
+    std::uint64_t v = 0;
+    const auto [end, ec] = std::from_chars(field.data(), field.data() + field.size(), v);
+    if (ec != std::errc() || end != field.data() + field.size() || field.empty() || v > INT64_MAX) {
+        return false;
+    }
+    out = static_cast<std::int64_t>(v);
+    return true;
+}
+
+unsigned clampCount(std::int64_t n) { return static_cast<unsigned>(std::min<std::int64_t>(n, UINT32_MAX)); }
+
+}  // namespace
+
+void BanList::parseLine(std::string_view line, std::int64_t now, LoadResult& result) {
+    const std::string_view kind = nextField(line);
+    if (kind.empty() || kind[0] == '#') {
+        return;  // blank or comment
+    }
+    const std::string_view key = nextField(line);
+    std::int64_t a = 0, b = 0;
+    if (!parseCount(nextField(line), a) || !parseCount(nextField(line), b) || !nextField(line).empty()) {
+        ++result.unreadable;
+        return;
+    }
+    if (kind == "ban" || kind == "addr") {
+        // Keys are re-derived: a changed ipv6_prefix must not leave unliftable entries.
+        const auto cidr = parseCidr(key);
+        if (!cidr) {
+            ++result.unreadable;
+            return;
         }
         if (kind == "ban") {
-            // Keys are re-derived: a changed ipv6_prefix must not leave unliftable entries.
-            if (!parseCidr(key)) {
-                ++bad;
-            } else if (a > now) {
-                insertBan(keyOf(key), a, static_cast<unsigned>(std::min<long long>(b, UINT32_MAX)));
+            if (a <= now) {
+                return;  // expired
             }
-        } else if (kind == "addr") {
-            if (!parseCidr(key)) {
-                ++bad;
-            } else if (now - b < policy_.window && b <= now) {
-                addresses_.restore(keyOf(key), static_cast<unsigned>(std::min<long long>(a, UINT32_MAX)), b);
+            // Full and this one would end first: it is the one eviction would pick, so skip it
+            // before building its key (most lines of an oversized file end here; a shorter
+            // duplicate of a kept ban is counted as dropped too).
+            if (policy_.maxTracked > 0 && bans_.size() >= policy_.maxTracked && a <= byEnd_.begin()->first) {
+                ++result.dropped;
+                return;
             }
-        } else if (kind == "user") {
-            std::string name;
-            if (!percentDecode(key, name)) {
-                ++bad;
-            } else if (now - b < policy_.window && b <= now) {
-                users_.restore(name, static_cast<unsigned>(std::min<long long>(a, UINT32_MAX)), b);
+            const std::string k = addressKey(cidr->network);
+            auto it = bans_.find(k);
+            if (it != bans_.end() && it->second.until >= a) {
+                return;  // listed twice (or merged into a live table): the longer ban stands
             }
-        } else {
-            ++bad;
+            const std::size_t evicted = banEvictions_;
+            insertBan(k, a, clampCount(b));
+            result.dropped += banEvictions_ - evicted;
+        } else if (now - b < policy_.window && b <= now) {
+            const std::size_t evicted = addresses_.evictions();
+            addresses_.restore(addressKey(cidr->network), clampCount(a), b);
+            result.dropped += addresses_.evictions() - evicted;
         }
+    } else if (kind == "user") {
+        if (!percentDecode(key, scratch_)) {
+            ++result.unreadable;
+        } else if (now - b < policy_.window && b <= now) {
+            const std::size_t evicted = users_.evictions();
+            users_.restore(scratch_, clampCount(a), b);
+            result.dropped += users_.evictions() - evicted;
+        }
+    } else {
+        ++result.unreadable;
     }
-    dirty_ = false;
-    return bad;
+}
+
+BanList::LoadResult BanList::load(std::string_view text, std::int64_t now) {
+    const bool wasDirty = dirty_;
+    LoadResult result;
+    while (!text.empty()) {
+        const std::size_t nl = text.find('\n');
+        parseLine(text.substr(0, nl), now, result);
+        text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
+    }
+    // What was read is on disk already, unless some of it did not fit: then the next flush
+    // rewrites the file at its bounded size (and the next start reads only that).
+    dirty_ = wasDirty || result.dropped > 0;
+    return result;
 }
 
 }  // namespace subproxy

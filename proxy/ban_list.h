@@ -2,10 +2,13 @@
 // grouped by prefix) and per user name within a window, the exponential delay before each
 // 535, bans past a threshold, and the text form of all of it for the state file.  No clock,
 // no I/O: the caller passes "now" (wall-clock seconds, so bans survive a restart) and writes
-// the file.  Memory is bounded: every table holds at most maxTracked entries (LRU eviction).
+// the file.  Memory is bounded: every table holds at most maxTracked entries, and making room
+// costs O(1) (counters: LRU list) or O(log n) (bans: ordered by end time), so a flood of new
+// addresses on a full table costs no more per ban than on an empty one.
 #pragma once
 #include <cstdint>
 #include <list>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -31,6 +34,11 @@ struct GuardPolicy {
 class WindowCounter {
 public:
     explicit WindowCounter(std::size_t capacity) : capacity_(capacity) {}
+    // The index holds views into the list's nodes: a copy would point into the original.
+    WindowCounter(const WindowCounter&) = delete;
+    WindowCounter& operator=(const WindowCounter&) = delete;
+    WindowCounter(WindowCounter&&) = default;  // nodes move with their containers
+    WindowCounter& operator=(WindowCounter&&) = default;
     // Counts one event; returns the count in the current window, this one included.
     unsigned add(std::string_view key, std::int64_t now, std::int64_t window);
     unsigned count(std::string_view key, std::int64_t now, std::int64_t window) const;
@@ -60,6 +68,11 @@ private:
 class BanList {
 public:
     explicit BanList(GuardPolicy policy = {});
+    // byEnd_ points into bans_' nodes: no copies (moves keep the nodes).
+    BanList(const BanList&) = delete;
+    BanList& operator=(const BanList&) = delete;
+    BanList(BanList&&) = default;
+    BanList& operator=(BanList&&) = default;
     void setPolicy(const GuardPolicy& policy);  // SIGHUP; existing bans keep their end time
     const GuardPolicy& policy() const { return policy_; }
 
@@ -96,6 +109,8 @@ public:
     };
     std::vector<Ban> bans(std::int64_t now) const;  // soonest-ending first
     void prune(std::int64_t now);                   // drops expired bans
+    // Bans evicted to make room since construction (the table was full).
+    std::size_t banEvictions() const { return banEvictions_; }
 
     // Exponential delay for the nth failure (n >= 1): base * 2^(n-1), at most delayMax.
     double delayFor(unsigned failures) const;
@@ -104,8 +119,21 @@ public:
     //   ban KEY UNTIL FAILURES      addr KEY COUNT START      user NAME COUNT START
     // NAME is percent-encoded (bytes outside '!'..'~' and '%').  Times are Unix seconds.
     std::string serialise(std::int64_t now) const;
-    // Merges a state file; returns the number of lines it could not read (they are skipped).
-    std::size_t load(std::string_view text, std::int64_t now);
+    // Merges state file text; may be called chunk by chunk, each chunk whole lines (a last
+    // line without a newline counts too).  No allocation per line beyond the entries kept.
+    // A file holding more than maxTracked entries of a kind keeps the bans that end last
+    // (a ban that would be the first to go is not even inserted) and the counters listed
+    // last (the file lists them least recently touched first); the rest are dropped.
+    struct LoadResult {
+        std::size_t unreadable = 0;  // lines skipped
+        std::size_t dropped = 0;     // entries that did not fit maxTracked
+        LoadResult& operator+=(const LoadResult& o) {
+            unreadable += o.unreadable;
+            dropped += o.dropped;
+            return *this;
+        }
+    };
+    LoadResult load(std::string_view text, std::int64_t now);
 
     bool dirty() const { return dirty_; }
     void clearDirty() { dirty_ = false; }
@@ -114,13 +142,36 @@ public:
     std::size_t banCount() const { return bans_.size(); }
 
 private:
+    struct BanEntry {
+        std::int64_t until = 0;
+        unsigned failures = 0;
+    };
+    using BanMap = std::unordered_map<std::string, BanEntry>;
+    // The bans ordered by end time, then key: the one ending soonest is evicted in O(log n),
+    // prune() stops at the first live one, and listing needs no sort.  The pointers point to
+    // bans_' nodes, which never move; the end time is copied in, and an entry is taken out
+    // before its ban changes.
+    using EndKey = std::pair<std::int64_t, const BanMap::value_type*>;
+    struct EndsFirst {
+        bool operator()(const EndKey& a, const EndKey& b) const {
+            return a.first != b.first ? a.first < b.first : a.second->first < b.second->first;
+        }
+    };
+
     std::string keyOf(std::string_view addressOrKey) const;
+    bool banned(const std::string& key, std::int64_t now) const;
     void insertBan(const std::string& key, std::int64_t until, unsigned failures);
+    void eraseBan(BanMap::iterator it);
+    void eraseSoonest();  // the first in byEnd_; the table is not empty
+    void parseLine(std::string_view line, std::int64_t now, LoadResult& result);
 
     GuardPolicy policy_;
     WindowCounter addresses_;
     WindowCounter users_;
-    std::unordered_map<std::string, Ban> bans_;
+    BanMap bans_;
+    std::set<EndKey, EndsFirst> byEnd_;
+    std::size_t banEvictions_ = 0;
+    std::string scratch_;  // load(): a decoded user name, reused from line to line
     bool dirty_ = false;
 };
 

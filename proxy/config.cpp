@@ -317,14 +317,6 @@ Config withConfigErrors(const std::string& name, Body body) {
     }
 }
 
-std::string directoryOf(const std::string& path) {
-    const std::size_t slash = path.rfind('/');
-    if (slash == std::string::npos) {
-        return ".";
-    }
-    return slash == 0 ? "/" : path.substr(0, slash);
-}
-
 }  // namespace
 
 ConfigError::ConfigError(std::string fileName, int lineNo, const std::string& message)

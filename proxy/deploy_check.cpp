@@ -1,20 +1,63 @@
 #include "deploy_check.h"
 
+#include <grp.h>
+#include <pwd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <iostream>
 
 #include "cyrus_file.h"
 #include "migration_store.h"
 #include "privileges.h"
+#include "text_util.h"
 
 namespace subproxy {
 
 namespace {
 
-std::string directoryOf(const std::string& path) {
-    const auto slash = path.rfind('/');
-    return slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+std::string octal(mode_t mode) {
+    char buf[8];
+    std::snprintf(buf, sizeof buf, "%04o", static_cast<unsigned>(mode & 07777));
+    return buf;
+}
+
+std::string userName(uid_t uid) {
+    const passwd* pw = ::getpwuid(uid);
+    return pw ? pw->pw_name : "uid " + std::to_string(uid);
+}
+
+std::string groupName(gid_t gid) {
+    const group* gr = ::getgrgid(gid);
+    return gr ? gr->gr_name : "gid " + std::to_string(gid);
+}
+
+// What is wrong with `dir` as a place where root or `account` writes files, "" if nothing:
+// only root and the account may own it or write in it.
+std::string openDirectory(const std::string& dir, const Account& account) {
+    struct stat st;
+    if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+        return {};  // missing: the file checks say so
+    }
+    std::string who;
+    if ((st.st_mode & S_IWOTH) != 0) {
+        who = "is writable by every local user";
+    } else if ((st.st_mode & S_IWGRP) != 0 && st.st_gid != 0 && st.st_gid != account.gid) {
+        who = "is writable by group " + groupName(st.st_gid);
+    } else if (st.st_uid != 0 && st.st_uid != account.uid) {
+        return "directory " + dir + " belongs to user " + userName(st.st_uid) +
+               ", who can replace or remove what subproxy writes there";
+    } else {
+        return {};
+    }
+    // The files are created with O_EXCL|O_NOFOLLOW and renamed into place, so a planted link
+    // is never followed; what is left is what others can do to the names themselves.
+    return "directory " + dir + " (mode " + octal(st.st_mode) + ") " + who +
+           ((st.st_mode & S_ISVTX) != 0
+                ? "; the sticky bit keeps them from removing subproxy's files, but they can still create "
+                  "the names first"
+                : " and has no sticky bit: they can replace or delete subproxy's files");
 }
 
 }  // namespace
@@ -76,6 +119,40 @@ std::vector<std::string> deploymentProblems(const Config& config, const std::str
         problems.push_back(p);
     }
     return problems;
+}
+
+std::vector<std::string> deploymentWarnings(const Config& config, const std::string& configFile) {
+    // The account the daemon writes as: `user` when root starts it, else whoever runs -t
+    // (systemd's User=, which the unit's ExecStartPre shares).
+    Account account;
+    account.uid = ::getuid();
+    account.gid = ::getgid();
+    if (::getuid() == 0 && config.daemon.user != "root") {
+        try {
+            account = lookupAccount(config.daemon.user, config.daemon.group);
+        } catch (const std::exception&) {
+            // deploymentProblems names the unknown user; root alone is trusted meanwhile.
+        }
+    }
+    std::vector<std::string> warnings;
+    const std::pair<const std::string*, const char*> written[] = {
+        {&config.guard.stateFile, "guard.state_file"},
+        {&config.migration.stateFile, "migration.state_file"},
+        {&config.daemon.pidFile, "pid_file"},
+        {&config.guard.controlSocket, "guard.control_socket"},
+    };
+    for (const auto& [path, key] : written) {
+        if (path->empty()) {
+            continue;
+        }
+        const std::string why = openDirectory(directoryOf(*path), account);
+        if (!why.empty()) {
+            warnings.push_back(settingLocation(configFile, key) + ": warning: " + key + ": " + why +
+                               "; use a directory only root and the daemon's user can write "
+                               "(e.g. /var/lib/subproxy or /run/subproxy, mode 0750)");
+        }
+    }
+    return warnings;
 }
 
 int printMigrationReport(const Config& config) {

@@ -1,6 +1,7 @@
 // `subproxy -t`, deployment part: when subproxy will drop to `user`, can that account still
 // read (or write) every file it needs after start-up — at SIGHUP (config, certificates,
-// Cyrus file), per AUTH (sasldb, saslauthd mux) and for the migration state file?
+// Cyrus file), per AUTH (sasldb, saslauthd mux) and for the migration state file?  And is
+// any directory it writes in open to other local users?
 #pragma once
 #include <string>
 #include <vector>
@@ -11,6 +12,11 @@ namespace subproxy {
 
 // One "FILE:LINE: message" per problem; empty when all is well or when not running as root.
 std::vector<std::string> deploymentProblems(const Config& config, const std::string& configFile);
+
+// Warnings that do not fail the check: directories the daemon writes in (the state files, the
+// pid file, the control socket) that a local user other than root and the daemon's account
+// can write.  One "FILE:LINE: warning: ..." per directory.
+std::vector<std::string> deploymentWarnings(const Config& config, const std::string& configFile);
 
 // `subproxy -r`: prints the migration report from the state file; returns the exit code.
 int printMigrationReport(const Config& config);

@@ -14,10 +14,11 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
-#include <fstream>
 #include <iostream>
 #include <sstream>
+#include <vector>
 
+#include "atomic_file.h"
 #include "log.h"
 #include "text_util.h"
 
@@ -26,6 +27,7 @@ namespace subproxy {
 namespace {
 
 constexpr std::size_t kMaxControlLine = 512;
+constexpr mode_t kStateFileMode = 0600;  // bans and the user names that failed: private
 
 std::int64_t wallNow() { return static_cast<std::int64_t>(std::time(nullptr)); }
 
@@ -37,19 +39,43 @@ std::string seconds(double s) {
     return buf;
 }
 
-bool readFile(const std::string& path, std::string& out, std::string& error) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
+// Reads the state file into `bans` a chunk at a time: memory stays at one chunk however big
+// the file, and no line is copied.  A missing file is an empty list.
+bool loadStateFile(const std::string& path, BanList& bans, std::int64_t now, BanList::LoadResult& result,
+                   std::string& error) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
         if (errno == ENOENT) {
-            out.clear();
             return true;  // nothing saved yet
         }
         error = std::strerror(errno);
         return false;
     }
-    std::ostringstream text;
-    text << in.rdbuf();
-    out = text.str();
+    constexpr std::size_t kChunk = 1 << 20;
+    std::string pending;  // a chunk plus the line cut at its end
+    std::vector<char> buf(kChunk);
+    for (;;) {
+        const ssize_t n = ::read(fd, buf.data(), buf.size());
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            error = std::strerror(errno);
+            ::close(fd);
+            return false;
+        }
+        if (n == 0) {
+            break;
+        }
+        pending.append(buf.data(), static_cast<std::size_t>(n));
+        const std::size_t lastNewline = pending.rfind('\n');
+        if (lastNewline != std::string::npos) {
+            result += bans.load(std::string_view(pending).substr(0, lastNewline + 1), now);
+            pending.erase(0, lastNewline + 1);
+        }
+    }
+    ::close(fd);
+    result += bans.load(pending, now);  // a last line without a newline
     return true;
 }
 
@@ -74,42 +100,6 @@ std::string listBans(const BanList& bans, std::int64_t now) {
 
 }  // namespace
 
-bool writeFileAtomically(const std::string& path, const std::string& text, std::string& error) {
-    // Same directory, so rename(2) replaces the old file in one step: a crash leaves the old
-    // state or the new one, never half of either.
-    const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        error = "cannot create " + tmp + ": " + std::strerror(errno);
-        return false;
-    }
-    std::size_t done = 0;
-    while (done < text.size()) {
-        const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            error = "cannot write " + tmp + ": " + std::strerror(errno);
-            ::close(fd);
-            ::unlink(tmp.c_str());
-            return false;
-        }
-        done += static_cast<std::size_t>(n);
-    }
-    if (::fsync(fd) != 0 || ::close(fd) != 0) {
-        error = "cannot write " + tmp + ": " + std::strerror(errno);
-        ::unlink(tmp.c_str());
-        return false;
-    }
-    if (::rename(tmp.c_str(), path.c_str()) != 0) {
-        error = "cannot rename " + tmp + " to " + path + ": " + std::strerror(errno);
-        ::unlink(tmp.c_str());
-        return false;
-    }
-    return true;
-}
-
 Guard::Guard(event_base* base, const GuardConfig& config)
     : base_(base),
       config_(config),
@@ -120,15 +110,31 @@ Guard::Guard(event_base* base, const GuardConfig& config)
     flushTimer_.reset(evtimer_new(base_, &Guard::flushCb, this));
     flushSoonTimer_.reset(evtimer_new(base_, &Guard::flushSoonCb, this));
     if (!stateFile_.empty()) {
-        std::string text, error;
-        if (!readFile(stateFile_, text, error)) {
+        // Before the listeners exist (Server's constructor): no customer waits on a bound
+        // socket meanwhile.  Announced, so a slow start on a huge file is explained.
+        struct stat st {};
+        const bool found = ::stat(stateFile_.c_str(), &st) == 0;
+        const bool exists = found || errno != ENOENT;  // unreadable: say so below
+        if (found) {
+            logInfo("guard: reading state file " + stateFile_ + " (" + std::to_string(st.st_size) + " bytes)");
+        }
+        std::string error;
+        BanList::LoadResult result;
+        if (!exists) {
+            // nothing saved yet
+        } else if (!loadStateFile(stateFile_, bans_, wallNow(), result, error)) {
             logWarning("guard: cannot read state file " + stateFile_ + ": " + error + "; starting with no bans");
-        } else if (!text.empty()) {
-            const std::size_t bad = bans_.load(text, wallNow());
+        } else {
             logInfo("guard: loaded " + stateFile_ + ": " + std::to_string(bans_.banCount()) + " bans, " +
                     std::to_string(bans_.trackedAddresses()) + " addresses and " +
                     std::to_string(bans_.trackedUsers()) + " user names with recent AUTH failures" +
-                    (bad ? "; " + std::to_string(bad) + " unreadable lines skipped" : std::string()));
+                    (result.unreadable ? "; " + std::to_string(result.unreadable) + " unreadable lines skipped"
+                                       : std::string()) +
+                    (result.dropped ? "; " + std::to_string(result.dropped) +
+                                          " entries dropped (guard.max_tracked=" +
+                                          std::to_string(config_.policy.maxTracked) +
+                                          "): kept the bans ending last and the latest counters"
+                                    : std::string()));
         }
     }
     openControlSocket();
@@ -305,7 +311,7 @@ void Guard::flush() {
         return;
     }
     std::string error;
-    if (!writeFileAtomically(stateFile_, bans_.serialise(wallNow()), error)) {
+    if (!writeFileAtomically(stateFile_, bans_.serialise(wallNow()), kStateFileMode, error)) {
         if (!saveFailing_) {  // once per outage, not every state_interval
             logError("guard: state file not saved: " + error);
         }
@@ -460,14 +466,14 @@ int guardCommandLine(const std::string& configFile, const std::string& command) 
         std::cerr << configFile << ": neither guard.control_socket answers nor is guard.state_file set\n";
         return 1;
     }
-    std::string text, error;
-    if (!readFile(g.stateFile, text, error)) {
+    std::string error;
+    BanList bans(g.policy);
+    const std::int64_t now = wallNow();
+    BanList::LoadResult loaded;
+    if (!loadStateFile(g.stateFile, bans, now, loaded, error)) {
         std::cerr << g.stateFile << ": " << error << "\n";
         return 1;
     }
-    BanList bans(g.policy);
-    const std::int64_t now = wallNow();
-    bans.load(text, now);
     if (command == "list") {
         std::cout << listBans(bans, now);
         return 0;
@@ -478,7 +484,7 @@ int guardCommandLine(const std::string& configFile, const std::string& command) 
             std::cerr << "error: " << printable(command.substr(5)) << " is not banned\n";
             return 1;
         }
-        if (!writeFileAtomically(g.stateFile, bans.serialise(now), error)) {
+        if (!writeFileAtomically(g.stateFile, bans.serialise(now), kStateFileMode, error)) {
             std::cerr << error << "\n";
             return 1;
         }

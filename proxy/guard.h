@@ -1,6 +1,7 @@
 // Password-guesser defence and per-address limits, the I/O half (issue 3 items 1 and 4):
 // owns the BanList (ban_list.h), the per-address session counts and connection rates, the
-// state file (written atomically: temp file + rename) and the operator's control socket.
+// state file (written through writeFileAtomically, atomic_file.h) and the operator's control
+// socket.
 // Everything runs on the event loop; nothing here blocks but the small state-file write.
 #pragma once
 #include <event2/event.h>
@@ -23,8 +24,9 @@ namespace subproxy {
 
 class Guard {
 public:
-    // Loads the state file (a missing file is an empty list) and opens the control socket;
-    // throws std::runtime_error when the socket cannot be bound.
+    // Loads the state file (a missing file is an empty list; see BanList::load for what is
+    // kept of one larger than guard.max_tracked) and opens the control socket; throws
+    // std::runtime_error when the socket cannot be bound.  Constructed before the listeners.
     Guard(event_base* base, const GuardConfig& config);
     ~Guard();  // writes the state file
     Guard(const Guard&) = delete;
@@ -98,8 +100,5 @@ private:
 // daemon answers, reads (and for a lift, rewrites) guard.state_file itself.  Prints the
 // answer; returns the exit code.
 int guardCommandLine(const std::string& configFile, const std::string& command);
-
-// Writes `text` to `path` atomically (temp file in the same directory, fsync, rename).
-bool writeFileAtomically(const std::string& path, const std::string& text, std::string& error);
 
 }  // namespace subproxy

@@ -98,7 +98,11 @@ int main(int argc, char** argv) {
                 std::cerr << problem << "\n";
                 rc = 1;
             }
-            // A warning, not an error: the daemon runs, but sheds load early (issue 8).
+            // Worth fixing, but the daemon runs safely with them: printed, the status stays.
+            for (const auto& warning : subproxy::deploymentWarnings(config, configFile)) {
+                std::cerr << warning << "\n";
+            }
+            // Also a warning, not an error: the daemon runs, but sheds load early (issue 8).
             const std::string fds = subproxy::fileLimitWarning(config, subproxy::raiseFileLimit());
             if (!fds.empty()) {
                 std::cerr << subproxy::settingLocation(configFile, "limits.max_sessions") << ": warning: " << fds

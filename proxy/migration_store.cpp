@@ -1,6 +1,5 @@
 #include "migration_store.h"
 
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -9,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "atomic_file.h"
 #include "log.h"
 
 namespace subproxy {
@@ -34,36 +34,10 @@ std::optional<MigrationReport> readMigrationFile(const std::string& path, std::s
 }
 
 std::string writeMigrationFile(const std::string& path, const MigrationReport& report) {
-    const std::string tmp = path + ".tmp";
-    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
-    if (fd < 0) {
-        return tmp + ": " + std::strerror(errno);
-    }
-    const std::string text = report.serialize();
-    std::size_t done = 0;
-    while (done < text.size()) {
-        const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            const std::string why = tmp + ": write: " + std::strerror(errno);
-            ::close(fd);
-            ::unlink(tmp.c_str());
-            return why;
-        }
-        done += static_cast<std::size_t>(n);
-    }
-    // Without fsync a crash after rename can leave an empty file in place of the old one.
-    if (::fsync(fd) != 0 || ::close(fd) != 0) {
-        const std::string why = tmp + ": " + std::strerror(errno);
-        ::unlink(tmp.c_str());
-        return why;
-    }
-    if (::rename(tmp.c_str(), path.c_str()) != 0) {
-        const std::string why = path + ": rename: " + std::strerror(errno);
-        ::unlink(tmp.c_str());
-        return why;
+    std::string error;
+    // 0640: logins and client addresses, for the operator's group, not for every local user.
+    if (!writeFileAtomically(path, report.serialize(), 0640, error)) {
+        return error;
     }
     return {};
 }
@@ -105,7 +79,7 @@ bool MigrationStore::flush() {
     }
     const std::string error = writeMigrationFile(path_, report_);
     if (!error.empty()) {
-        logWarning("migration.state_file: cannot write " + error);
+        logWarning("migration.state_file: cannot write " + path_ + ": " + error);
         return false;
     }
     report_.markClean();

@@ -9,6 +9,8 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "atomic_file.h"
+
 namespace subproxy {
 
 namespace {
@@ -36,19 +38,12 @@ PidFile::PidFile(std::string path, uid_t owner, gid_t group, bool chownIt)
                                      std::to_string(pid));
         }
     }
-    const int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-    if (fd < 0) {
-        throw std::runtime_error("pid_file " + path_ + ": " + std::strerror(errno));
-    }
-    const std::string text = std::to_string(pid_) + "\n";
-    const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
-    if (chownIt && ::fchown(fd, owner, group) != 0) {
-        // Not fatal: only the clean-up at exit needs it.
-    }
-    ::close(fd);
-    if (!ok) {
-        ::unlink(path_.c_str());
-        throw std::runtime_error("pid_file " + path_ + ": write failed");
+    // Through the shared helper: a link planted at the name (or at its temporary file) is
+    // replaced or refused, never followed, though the daemon may still be root here.
+    std::string error;
+    if (!writeFileAtomically(path_, std::to_string(pid_) + "\n", 0644, error,
+                             chownIt ? std::optional<FileOwner>(FileOwner{owner, group}) : std::nullopt)) {
+        throw std::runtime_error("pid_file " + path_ + ": " + error);
     }
 }
 
@@ -58,8 +53,13 @@ PidFile::~PidFile() {
     }
     if (::unlink(path_.c_str()) != 0 && errno != ENOENT) {
         // The directory belongs to root (e.g. /run) and we no longer do: leave an empty file,
-        // which no pidfile reader mistakes for a running process.
-        if (::truncate(path_.c_str(), 0) != 0) {
+        // which no pidfile reader mistakes for a running process.  Not through a symlink
+        // someone put in its place: truncate(2) would follow it.
+        const int fd = ::open(path_.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd >= 0) {
+            if (::ftruncate(fd, 0) != 0) {
+            }
+            ::close(fd);
         }
     }
 }

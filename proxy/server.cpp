@@ -87,6 +87,12 @@ Server::Server(std::string configFile, std::shared_ptr<const Runtime> runtime)
         dns_.reset(evdns_base_new(base(), EVDNS_BASE_DISABLE_WHEN_INACTIVE));
     }
     const Config& config = runtime_->config;
+    // The guard's state first, before any listener and before the signal events: a customer
+    // must not connect to a bound socket that nobody serves while a big state file loads, and
+    // a SIGTERM or SIGINT meanwhile keeps its default action (the process ends at once;
+    // nothing is served yet, nothing is lost) instead of waiting in libevent's queue.
+    guard_ = std::make_unique<Guard>(base(), config.guard);
+    guard_->setMetrics(&metrics_);
     workers_ = std::make_unique<AuthWorkers>(base(), config.auth.backend == AuthBackend::Sasl ? config.auth.workers : 0,
                                              config.auth.maxWorkers);
     for (const auto& lc : config.listeners) {
@@ -103,8 +109,6 @@ Server::Server(std::string configFile, std::shared_ptr<const Runtime> runtime)
     }
     std::signal(SIGPIPE, SIG_IGN);
     grace_.reset(evtimer_new(base(), &Server::graceCb, this));
-    guard_ = std::make_unique<Guard>(base(), config.guard);
-    guard_->setMetrics(&metrics_);
     defence_ = std::make_unique<Defence>(base(), config);
     metrics_.startedAt = static_cast<std::int64_t>(std::time(nullptr));
     migration_.setMaxEntries(static_cast<std::size_t>(config.migration.maxEntries));

@@ -71,6 +71,14 @@ std::string_view trimSpaces(std::string_view s) {
     return s;
 }
 
+std::string directoryOf(const std::string& path) {
+    const std::size_t slash = path.rfind('/');
+    if (slash == std::string::npos) {
+        return ".";
+    }
+    return slash == 0 ? "/" : path.substr(0, slash);
+}
+
 std::string formatUtc(std::int64_t unixSeconds, const char* format) {
     const std::time_t t = static_cast<std::time_t>(unixSeconds);
     std::tm tm{};

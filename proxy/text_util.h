@@ -18,6 +18,9 @@ std::string_view trimSpaces(std::string_view s);
 // "a b c" from {"a", "b", "c"} and " ".
 std::string join(const std::vector<std::string>& items, std::string_view separator);
 
+// The directory part of a file name: "." for "name", "/" for "/name", "a/b" for "a/b/name".
+std::string directoryOf(const std::string& path);
+
 // A Unix time as UTC text in strftime `format` ("%Y-%m-%dT%H:%M:%SZ").
 std::string formatUtc(std::int64_t unixSeconds, const char* format);
 
