@@ -654,6 +654,23 @@ BOOST_AUTO_TEST_CASE(auth_login_flow) {
     BOOST_TEST(s.p->authenticated());
 }
 
+// RFC 4954 §4: an empty challenge is "334" SP.  A client shipped with Debian splits the line
+// on the space and failed AUTH PLAIN (no initial response) against "334" alone.
+BOOST_AUTO_TEST_CASE(empty_challenge_is_334_space) {
+    Session s;
+    s.toTlsEhlo();
+    s.feed("AUTH PLAIN\r\n");
+    BOOST_REQUIRE_EQUAL(s.host.authStarts.size(), 1u);
+    BOOST_TEST(!s.host.authStarts[0].initial.has_value());
+    s.p->onAuthResult(authMore(""));
+    BOOST_TEST(s.out() == "334 \r\n");
+    s.feed(plainIr("", "user", "pass") + "\r\n");
+    BOOST_REQUIRE_EQUAL(s.host.authSteps.size(), 1u);
+    s.p->onAuthResult(authDone("user"));
+    s.p->onUpstreamReady(msaCaps());
+    BOOST_TEST(s.out() == "235 2.7.0 Authentication successful\r\n");
+}
+
 BOOST_AUTO_TEST_CASE(auth_success_opens_upstream_then_235) {
     Session s;
     s.toTlsEhlo();
@@ -1189,6 +1206,24 @@ BOOST_AUTO_TEST_CASE(backend_upstream_login_334_relayed) {
     BOOST_TEST(s.out() == "235 2.7.0 Authentication successful\r\n");
     BOOST_TEST(s.p->authenticated());
     BOOST_TEST(s.p->user() == "user");
+}
+
+BOOST_AUTO_TEST_CASE(backend_upstream_empty_334_keeps_its_space) {
+    Session s(upstreamBackend());
+    s.toTlsEhlo();
+    s.feed("AUTH PLAIN\r\n");
+    s.p->onUpstreamReady(msaCaps());
+    BOOST_TEST(s.up() == "AUTH PLAIN\r\n");
+    // Postfix writes "334 "; the parser keeps one empty line, and it must go out as "334 ".
+    ReplyParser parser;
+    BOOST_REQUIRE((parser.feedLine("334 ") == ReplyParser::Status::Complete));
+    s.p->onUpstreamReply(parser.take());
+    BOOST_TEST(s.out() == "334 \r\n");
+    s.feed(plainIr("", "user", "pass") + "\r\n");
+    BOOST_TEST(s.up() == plainIr("", "user", "pass") + "\r\n");
+    s.p->onUpstreamReply(msaReply(235, {"2.7.0 Authentication successful"}));
+    BOOST_TEST(s.out() == "235 2.7.0 Authentication successful\r\n");
+    BOOST_TEST(s.p->authenticated());
 }
 
 BOOST_AUTO_TEST_CASE(backend_upstream_535_relayed_and_counted) {
