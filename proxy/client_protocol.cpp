@@ -310,7 +310,7 @@ void ClientProtocol::handleCommand(const Command& cmd) {
         cmdMail(cmd);
         return;
     case Verb::Rcpt:
-        relay(PendingKind::Rcpt, "RCPT " + cmd.arg);
+        cmdRcpt(cmd);
         return;
     case Verb::Data:
         if (!cmd.arg.empty()) {

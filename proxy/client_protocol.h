@@ -160,6 +160,7 @@ private:
     void cmdStartTls(const Command& cmd);
     void cmdAuth(const Command& cmd);
     void cmdMail(const Command& cmd);
+    void cmdRcpt(const Command& cmd);
     void relay(PendingKind kind, const std::string& line, std::string detail = {});
 
     void beginSaslAuth(const std::string& mech, const std::optional<std::string>& initial);

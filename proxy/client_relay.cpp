@@ -26,6 +26,7 @@ void ClientProtocol::cmdMail(const Command& cmd) {
         replyError(501, "5.5.4 Syntax: MAIL FROM:<address>");
         return;
     }
+    // Canonical form whatever the customer sent ("FROM:alice@x", "FROM: <alice@x>").
     std::string line = "MAIL FROM:<" + path->path + ">";
     for (const auto& param : path->params) {
         if (startsWithParam(param, "AUTH")) {
@@ -51,6 +52,22 @@ void ClientProtocol::cmdMail(const Command& cmd) {
         line += " " + param;
     }
     relay(PendingKind::Mail, line, path->path);
+}
+
+void ClientProtocol::cmdRcpt(const Command& cmd) {
+    auto path = parsePathCommand(cmd.arg, "TO");
+    if (!path) {
+        // Nothing here is ours to enforce (unlike MAIL's AUTH= and SIZE=): the MSA judges the
+        // line as sent, and its reply keeps its place among the pipelined ones (RFC 2920).
+        relay(PendingKind::Rcpt, "RCPT " + cmd.arg);
+        return;
+    }
+    // Canonical form whatever the customer sent ("TO: bob@x"): the MSA may be strict.
+    std::string line = "RCPT TO:<" + path->path + ">";
+    for (const auto& param : path->params) {
+        line += " " + param;
+    }
+    relay(PendingKind::Rcpt, line);
 }
 
 void ClientProtocol::relay(PendingKind kind, const std::string& line, std::string detail) {

@@ -2,6 +2,7 @@
 against the real Postfix MSA (and a FakeMsa where Postfix cannot be made to answer that way)."""
 import base64
 import unittest
+import uuid
 
 import harness as h
 
@@ -51,6 +52,44 @@ class EmptyChallenge(unittest.TestCase):
     def test_backend_upstream(self):
         with h.Proxy(name="334-upstream", backend="upstream", login="none") as p:
             self.check(p)
+
+
+class PathsWithoutBrackets(unittest.TestCase):
+    """Postfix's default strict_rfc821_envelopes = no takes paths without angle brackets, and
+    old mail programs send them.  The proxy takes what Postfix takes and relays <path>."""
+
+    def test_delivered_through_postfix(self):
+        with h.Proxy(name="bare-paths") as p:
+            c = h.login(p.port)
+            before = len(h.msa().messages())
+            subject = "bare paths " + uuid.uuid4().hex[:8]
+            for line in ("MAIL FROM:alice@example.com", "RCPT TO:bob@example.com",
+                         "RCPT TO: carol@example.com", "RCPT TO: <dave@example.com>"):
+                code, lines = c.cmd(line)
+                self.assertEqual(code, 250, (line, lines))
+            self.assertEqual(c.cmd("DATA")[0], 354)
+            c.send(h.message(subject) + b".\r\n")
+            self.assertEqual(c.reply()[0], 250)
+            c.cmd("QUIT")
+            got = h.delivered_since(before, n=3)
+            self.assertEqual(len([m for m in got if subject.encode() in m[1]]), 3)
+            self.assertTrue(all(b"Return-Path: <alice@example.com>" in m[1] for m in got))
+
+    def test_relayed_in_canonical_form(self):
+        with h.FakeMsa() as fake:
+            with h.Proxy(name="bare-canonical", upstream={"port": fake.port}) as p:
+                c = h.login(p.port)
+                self.assertEqual(c.cmd("MAIL FROM: alice@example.org SIZE=100")[0], 250)
+                self.assertEqual(c.cmd("RCPT TO:bob@example.net NOTIFY=NEVER")[0], 250)
+                self.assertEqual(c.cmd("RCPT TO: <carol@example.net>")[0], 250)
+                self.assertEqual(c.cmd("RSET")[0], 250)
+                self.assertEqual(c.cmd("MAIL FROM: <a@example.org>")[0], 250)
+                c.cmd("QUIT")
+                c.close()
+                self.assertIn(b"MAIL FROM:<alice@example.org> SIZE=100\r\n", fake.lines)
+                self.assertIn(b"RCPT TO:<bob@example.net> NOTIFY=NEVER\r\n", fake.lines)
+                self.assertIn(b"RCPT TO:<carol@example.net>\r\n", fake.lines)
+                self.assertIn(b"MAIL FROM:<a@example.org>\r\n", fake.lines)
 
 
 if __name__ == "__main__":

@@ -766,6 +766,20 @@ BOOST_AUTO_TEST_CASE(relay_pipelined_transaction) {
     BOOST_TEST(s.host.clientTimeout == s.cfg.limits.commandTimeout);
 }
 
+// Old mail programs write paths without angle brackets (Postfix takes them); the MSA gets the
+// canonical form.  A RCPT we cannot read goes as sent: the MSA judges it, in order.
+BOOST_AUTO_TEST_CASE(relay_paths_in_canonical_form) {
+    Session s;
+    s.authenticate();
+    s.feed("MAIL FROM:alice@example.org SIZE=100\r\nRCPT TO:bob@x\r\nRCPT TO: <carol@x> NOTIFY=NEVER\r\n"
+           "RCPT TO: dave@x\r\n");
+    BOOST_TEST(s.up() == "MAIL FROM:<alice@example.org> SIZE=100\r\nRCPT TO:<bob@x>\r\n"
+                         "RCPT TO:<carol@x> NOTIFY=NEVER\r\nRCPT TO:<dave@x>\r\n");
+    s.feed("RSET\r\nMAIL FROM: <a@b>\r\nRCPT TO:Bob <bob@x>\r\n");
+    BOOST_TEST(s.up() == "RSET\r\nMAIL FROM:<a@b>\r\nRCPT TO:Bob <bob@x>\r\n");
+    BOOST_TEST(s.out() == "");
+}
+
 BOOST_AUTO_TEST_CASE(relay_body_streams_after_354) {
     Session s;
     s.authenticate();
