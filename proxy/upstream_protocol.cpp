@@ -146,7 +146,9 @@ UpstreamDialog::Action UpstreamDialog::onReply(const Reply& reply) {
             return a;
         }
     case Step::Xclient:
-        if (reply.code != 220) {
+        // Postfix answers with a new greeting (220); smtp-sink, Exim and Dovecot may say 250.
+        // nginx takes either, and so do we: the EHLO that follows is the same.
+        if (reply.code != 220 && reply.code != 250) {
             return fail(UpstreamFailure::Refused,
                         "MSA refused XCLIENT (check smtpd_authorized_xclient_hosts; IPv6 customers need an MSA with "
                         "inet_protocols = all)" + said);
@@ -157,7 +159,7 @@ UpstreamDialog::Action UpstreamDialog::onReply(const Reply& reply) {
             xclient_.erase(xclient_.begin());
             return a;
         }
-        // Postfix resets to the greeting after XCLIENT: introduce the customer's session.
+        // XCLIENT resets the session to the greeting: introduce the customer's session.
         return ehlo(identity_.helo.empty() ? ourHelo_ : identity_.helo, Step::EhloXclient);
     case Step::AuthLoginUser:
         if (reply.code != 334) {

@@ -1,6 +1,9 @@
 """Real clients and the RFCs (issue 7, item 3): what mail programs in the wild send and expect,
 against the real Postfix MSA (and a FakeMsa where Postfix cannot be made to answer that way)."""
 import base64
+import os
+import subprocess
+import time
 import unittest
 import uuid
 
@@ -90,6 +93,52 @@ class PathsWithoutBrackets(unittest.TestCase):
                 self.assertIn(b"RCPT TO:<bob@example.net> NOTIFY=NEVER\r\n", fake.lines)
                 self.assertIn(b"RCPT TO:<carol@example.net>\r\n", fake.lines)
                 self.assertIn(b"MAIL FROM:<a@example.org>\r\n", fake.lines)
+
+
+def send_one(c, subject):
+    """MAIL/RCPT/DATA of one small message on logged-in RawClient `c`; the final reply."""
+    c.send("MAIL FROM:<alice@example.com>\r\nRCPT TO:<bob@example.com>\r\nDATA\r\n")
+    codes = [c.reply()[0] for _ in range(3)]
+    assert codes == [250, 250, 354], codes
+    c.send(h.message(subject) + b".\r\n")
+    return c.reply()
+
+
+class XclientAnswered250(unittest.TestCase):
+    """Postfix answers XCLIENT with 220; smtp-sink, Exim and Dovecot may say 250.  Like nginx,
+    take both and EHLO again."""
+
+    def test_fake_msa_250(self):
+        with h.FakeMsa(xclient_code=250) as fake:
+            with h.Proxy(name="xclient-250", upstream={"port": fake.port}) as p:
+                c = h.login(p.port)
+                code, lines = send_one(c, "xclient 250")
+                self.assertEqual(code, 250, lines)
+                c.cmd("QUIT")
+                c.close()
+                verbs = [l.split(b" ")[0].strip() for l in fake.lines]
+                x = verbs.index(b"XCLIENT")
+                self.assertEqual(verbs[x + 1], b"EHLO")
+                self.assertIn(b"LOGIN=alice", fake.lines[x])
+                self.assertEqual(fake.mails, 1)
+
+    def test_smtp_sink(self):
+        """Postfix's smtp-sink (no TLS: upstream tls = "none", tests only) says 250 to XCLIENT."""
+        port = h.free_port()
+        sink = subprocess.Popen(["smtp-sink", "-u", "nobody", "127.0.0.1:%d" % port, "10"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            self.assertTrue(h.wait_port(port, proc=sink), "smtp-sink did not start")
+            with h.Proxy(name="xclient-sink", upstream={"port": port, "tls": "none"}) as p:
+                c = h.login(p.port)
+                code, lines = send_one(c, "smtp-sink")
+                self.assertEqual(code, 250, lines)
+                self.assertEqual(c.cmd("QUIT")[0], 221)
+                c.close()
+                self.assertIn("MSA session ready", p.log_text())
+        finally:
+            sink.terminate()
+            sink.wait(5)
 
 
 if __name__ == "__main__":

@@ -248,6 +248,38 @@ BOOST_AUTO_TEST_CASE(xclient_refused_fails) {
     BOOST_TEST(!a.ready);
 }
 
+// nginx accepts 220 or 250 to XCLIENT; smtp-sink, Exim and Dovecot do not all send 220.
+BOOST_AUTO_TEST_CASE(xclient_answered_250_then_ehlo_again) {
+    UpstreamDialog d(kDefaultConfig, "proxy.test", identity(), false, true);
+    throughTls(d);
+    auto a = d.onReply(ehloReply(kAllXclient));
+    BOOST_REQUIRE_EQUAL(a.send.rfind("XCLIENT LOGIN=", 0), 0u);
+    a = d.onReply(msa(250, {"2.0.0 Ok"}));
+    BOOST_TEST(!a.failed);
+    BOOST_TEST(!a.ready);
+    BOOST_TEST(a.send == "EHLO client.example\r\n");
+    a = d.onReply(ehloReply({"PIPELINING", "SIZE 1000"}));
+    BOOST_TEST(a.ready);
+    BOOST_TEST(d.caps().size() == 1000u);
+}
+
+BOOST_AUTO_TEST_CASE(xclient_split_each_answered_250) {
+    UpstreamIdentity id = identity();
+    id.helo = std::string(175, 'h') + std::string(80, '+');  // two XCLIENT commands
+    const auto cmds = buildXclient(id, parseEhloCaps({"msa", kAllXclient[0]}), true);
+    BOOST_REQUIRE_EQUAL(cmds.size(), 2u);
+    UpstreamDialog d(kDefaultConfig, "proxy.test", id, false, true);
+    throughTls(d);
+    auto a = d.onReply(ehloReply(kAllXclient));
+    BOOST_TEST(a.send == cmds[0] + "\r\n");
+    a = d.onReply(msa(250, {"2.0.0 Ok"}));
+    BOOST_TEST(a.send == cmds[1] + "\r\n");
+    a = d.onReply(msa(250, {"2.0.0 Ok"}));
+    BOOST_TEST(a.send == "EHLO " + id.helo + "\r\n");
+    a = d.onReply(ehloReply({"PIPELINING"}));
+    BOOST_TEST(a.ready);
+}
+
 BOOST_AUTO_TEST_CASE(xclient_not_offered_fails) {
     UpstreamDialog d(kDefaultConfig, "proxy.test", identity(), false, true);
     throughTls(d);
