@@ -39,9 +39,12 @@ struct ClientEndpoint {
 // What the MSA must be told about the customer (XCLIENT, or the credentials to replay).
 struct UpstreamIdentity {
     std::string login;     // authenticated user name (empty with backend "upstream")
-    std::string password;  // only kept for login = "replay"
+    std::string password;  // only kept for login = "replay", and for `logInAgain`
     std::string helo;
     ClientEndpoint client;
+    // Backend "upstream", a fresh MSA session after a body we refused: the customer already
+    // proved this PLAIN/LOGIN password to the MSA; log in with it again (after XCLIENT, if any).
+    bool logInAgain = false;
 };
 
 struct AuthResult {
@@ -169,6 +172,7 @@ private:
     void authSucceeded();
     void authFailed(int code, const std::string& text, bool countsAsFailure);
     void openUpstream();
+    bool canReopenUpstream() const;
     void finishData();
     void endTransaction();
 

@@ -247,13 +247,13 @@ void ClientProtocol::finishData() {
     host_.logWarning("message from=<" + printable(mailFrom_, 256) + "> refused: " + why +
                      ", size=" + std::to_string(lastMessageSize_));
     endTransaction();
-    if (why.rfind("connection", 0) == 0 || config_.auth.backend == AuthBackend::Upstream) {
-        // No way to re-establish the MSA session without the customer's credentials.
+    if (why.rfind("connection", 0) == 0 || !canReopenUpstream()) {
         reply(421, "4.4.2 " + config_.hostname + " Error: closing connection");
         close(why);
         return;
     }
-    // The MSA session was dropped to abort the body; open a new one for what comes next.
+    // The MSA session was dropped to abort the body (SMTP has no other way to stop a DATA
+    // without the terminator); a new one, with the same identity, serves what comes next.
     reopening_ = true;
     openUpstream();
 }

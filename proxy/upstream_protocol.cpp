@@ -129,10 +129,7 @@ UpstreamDialog::Action UpstreamDialog::onReply(const Reply& reply) {
             return a;
         }
         if (step_ == Step::EhloXclient) {
-            step_ = Step::Ready;
-            Action a;
-            a.ready = true;
-            return a;
+            return identified();
         }
         return identify();
     case Step::StartTls:
@@ -216,34 +213,46 @@ UpstreamDialog::Action UpstreamDialog::identify() {
         a.send = xclient_.front() + "\r\n";
         xclient_.erase(xclient_.begin());
         return a;
-    case UpstreamLogin::Replay: {
-        const std::string offered = [&] {
-            for (const auto& k : caps_.keywords) {
-                if (toUpper(k).rfind("AUTH ", 0) == 0) {
-                    return " " + toUpper(k.substr(5)) + " ";
-                }
-            }
-            return std::string();
-        }();
-        if (offered.find(" PLAIN ") != std::string::npos) {
-            step_ = Step::AuthPlain;
-            a.send = "AUTH PLAIN " + encodeBase64(buildPlain(identity_.login, identity_.password)) + "\r\n";
-            identity_.password.clear();
-            return a;
-        }
-        if (offered.find(" LOGIN ") != std::string::npos) {
-            step_ = Step::AuthLoginUser;
-            a.send = "AUTH LOGIN " + encodeBase64(identity_.login) + "\r\n";
-            return a;
-        }
-        return fail(UpstreamFailure::Refused, "MSA offers neither AUTH PLAIN nor AUTH LOGIN");
-    }
+    case UpstreamLogin::Replay:
+        return logIn();
     case UpstreamLogin::None:
         break;
     }
+    return identified();
+}
+
+UpstreamDialog::Action UpstreamDialog::identified() {
+    if (identity_.logInAgain) {
+        return logIn();
+    }
     step_ = Step::Ready;
+    Action a;
     a.ready = true;
     return a;
+}
+
+UpstreamDialog::Action UpstreamDialog::logIn() {
+    const std::string offered = [&] {
+        for (const auto& k : caps_.keywords) {
+            if (toUpper(k).rfind("AUTH ", 0) == 0) {
+                return " " + toUpper(k.substr(5)) + " ";
+            }
+        }
+        return std::string();
+    }();
+    Action a;
+    if (offered.find(" PLAIN ") != std::string::npos) {
+        step_ = Step::AuthPlain;
+        a.send = "AUTH PLAIN " + encodeBase64(buildPlain(identity_.login, identity_.password)) + "\r\n";
+        identity_.password.clear();
+        return a;
+    }
+    if (offered.find(" LOGIN ") != std::string::npos) {
+        step_ = Step::AuthLoginUser;
+        a.send = "AUTH LOGIN " + encodeBase64(identity_.login) + "\r\n";
+        return a;
+    }
+    return fail(UpstreamFailure::Refused, "MSA offers neither AUTH PLAIN nor AUTH LOGIN");
 }
 
 }  // namespace subproxy

@@ -37,6 +37,8 @@ private:
                       AuthPlain, AuthLoginUser, AuthLoginPassword, Ready };
 
     Action identify();
+    Action logIn();        // AUTH PLAIN (or LOGIN) with identity_'s credentials
+    Action identified();   // after XCLIENT (if any): log in again if asked, else ready
     Action ehlo(const std::string& name, Step next);
     Action fail(UpstreamFailure kind, const std::string& detail);
     std::vector<std::string> xclientCommands() const;

@@ -141,5 +141,37 @@ class XclientAnswered250(unittest.TestCase):
             sink.wait(5)
 
 
+class RefusedBodyBackendUpstream(unittest.TestCase):
+    """Backend "upstream": a body the proxy refuses (bare LF) is answered 550 and the customer
+    goes on, as in the other modes.  The MSA's DATA is dropped without its terminator and a
+    fresh MSA session logs in again with the customer's credentials: nothing of the refused
+    body is delivered."""
+
+    def test_goes_on_and_delivers_nothing_refused(self):
+        with h.Proxy(name="refused-upstream", backend="upstream", login="none") as p:
+            for mech in ("PLAIN", "LOGIN"):
+                with self.subTest(mech=mech):
+                    c = h.login(p.port, mech=mech)
+                    before = len(h.msa().messages())
+                    tag = uuid.uuid4().hex[:8]
+                    c.send("MAIL FROM:<alice@example.com>\r\nRCPT TO:<bob@example.com>\r\nDATA\r\n")
+                    self.assertEqual([c.reply()[0] for _ in range(3)], [250, 250, 354])
+                    c.send(("Subject: bad-body %s\r\n\r\nbare\nLF %s\r\n.\r\n" % (tag, tag)).encode())
+                    code, lines = c.reply()
+                    self.assertEqual((code, lines[0][:5]), (550, "5.5.2"))
+                    subject = "good-body " + tag
+                    code, lines = send_one(c, subject)
+                    self.assertEqual(code, 250, lines)
+                    self.assertEqual(c.cmd("QUIT")[0], 221)
+                    c.close()
+                    got = h.delivered_since(before)
+                    self.assertIn(subject.encode(), got[0][1])
+                    time.sleep(1.0)     # a refused copy would have been delivered by now
+                    later = h.msa().messages()[before:]
+                    self.assertEqual(len(later), 1)
+                    self.assertFalse([m for m in later if b"bad-body" in m[1]])
+            self.assertNotIn("closing connection", p.log_text())
+
+
 if __name__ == "__main__":
     unittest.main()

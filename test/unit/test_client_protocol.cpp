@@ -888,26 +888,6 @@ BOOST_AUTO_TEST_CASE(smuggling_cr_dot_crlf) { smuggle("\r.\r\n"); }
 BOOST_AUTO_TEST_CASE(smuggling_lf_dot_crlf) { smuggle("\n.\r\n"); }
 BOOST_AUTO_TEST_CASE(smuggling_cr_dot_cr) { smuggle("\r.\r"); }
 
-BOOST_AUTO_TEST_CASE(smuggling_with_backend_upstream_closes) {
-    Config c = makeConfig();
-    c.auth.backend = AuthBackend::Upstream;
-    Session s(c);
-    s.toTlsEhlo();
-    s.feed("AUTH PLAIN " + plainIr("", "user", "pass") + "\r\n");
-    s.p->onUpstreamReady(msaCaps());
-    s.up();
-    s.p->onUpstreamReply(msaReply(235, {"2.7.0 Authentication successful"}));
-    s.out();
-    s.openData();
-    s.feed("x\n.\nMAIL FROM:<evil>\r\n.\r\n");
-    BOOST_TEST(s.out() == "550 5.5.2 Error: bare <CR> or <LF> in message body; the message was not sent\r\n"
-                          "421 4.4.2 proxy.test Error: closing connection\r\n");
-    BOOST_TEST(s.host.aborts == 1);
-    BOOST_TEST(s.host.closes == 1);
-    BOOST_TEST(s.host.opens.size() == 1u);
-    BOOST_TEST(s.up().find("evil") == std::string::npos);
-}
-
 BOOST_AUTO_TEST_CASE(size_parameter_over_limit_552) {
     Config c = makeConfig();
     c.limits.maxMessageSize = 1000;
@@ -1262,6 +1242,100 @@ BOOST_AUTO_TEST_CASE(backend_upstream_535_relayed_and_counted) {
     s.feed("AUTH PLAIN " + plainIr("", "user", "wrong") + "\r\n");
     s.p->onUpstreamReply(msaReply(535, {"5.7.8 Error: authentication failed: authentication failure"}));
     BOOST_TEST(s.out() == kAuthFailed + "421 4.7.0 proxy.test Error: too many failed authentications\r\n");
+    BOOST_TEST(s.host.closes == 1);
+}
+
+// Backend "upstream": a body we refuse (bare LF) drops the MSA session without the terminator,
+// as in the other modes, and a fresh one logs in again with the customer's own PLAIN/LOGIN
+// credentials, so the customer goes on instead of getting 421.
+namespace {
+
+void refuseBodyThenReopen(Session& s, const std::string& user, const std::string& pass) {
+    s.openData();
+    s.feed("x\n.\nMAIL FROM:<evil>\r\n.\r\n");
+    BOOST_TEST(s.out() == "550 5.5.2 Error: bare <CR> or <LF> in message body; the message was not sent\r\n");
+    BOOST_TEST(s.host.aborts == 1);
+    BOOST_TEST(s.host.closes == 0);
+    BOOST_TEST(s.up().find("evil") == std::string::npos);
+    BOOST_REQUIRE_EQUAL(s.host.opens.size(), 2u);
+    BOOST_TEST(!s.host.opens[0].logInAgain);
+    BOOST_TEST(s.host.opens[1].logInAgain);
+    BOOST_TEST(s.host.opens[1].login == user);
+    BOOST_TEST(s.host.opens[1].password == pass);
+    BOOST_TEST(s.p->state() == ClientProtocol::State::UpstreamOpening);
+    s.feed("MAIL FROM:<a@b>\r\n");  // waits for the new MSA session
+    BOOST_TEST(s.up() == "");
+    s.p->onUpstreamReady(msaCaps());
+    BOOST_TEST(s.out() == "");  // no second 235
+    BOOST_TEST(s.up() == "MAIL FROM:<a@b>\r\n");
+    BOOST_TEST(s.p->authenticated());
+    s.p->onUpstreamReply(msaReply(250, {"2.1.0 Ok"}));
+    BOOST_TEST(s.out() == "250 2.1.0 Ok\r\n");
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(backend_upstream_refused_body_plain_goes_on) {
+    Session s(upstreamBackend());
+    s.toTlsEhlo();
+    s.feed("AUTH PLAIN " + plainIr("", "user", "pass") + "\r\n");
+    s.p->onUpstreamReady(msaCaps());
+    s.up();
+    s.p->onUpstreamReply(msaReply(235, {"2.7.0 Authentication successful"}));
+    s.out();
+    refuseBodyThenReopen(s, "user", "pass");
+}
+
+BOOST_AUTO_TEST_CASE(backend_upstream_refused_body_login_goes_on) {
+    Session s(upstreamBackend());
+    s.toTlsEhlo();
+    s.feed("AUTH LOGIN\r\n");
+    s.p->onUpstreamReady(msaCaps());
+    s.p->onUpstreamReply(msaReply(334, {"VXNlcm5hbWU6"}));
+    s.feed(encodeBase64("user") + "\r\n");
+    s.p->onUpstreamReply(msaReply(334, {"UGFzc3dvcmQ6"}));
+    s.feed(encodeBase64("pass") + "\r\n");
+    s.p->onUpstreamReply(msaReply(235, {"2.7.0 Authentication successful"}));
+    s.out();
+    s.up();
+    refuseBodyThenReopen(s, "user", "pass");
+}
+
+BOOST_AUTO_TEST_CASE(backend_upstream_refused_body_cram_md5_closes) {
+    // A CRAM-MD5 answer is bound to the MSA's challenge: no way to log in again.
+    Session s(upstreamBackend());
+    s.toTlsEhlo();
+    s.feed("AUTH CRAM-MD5\r\n");
+    s.p->onUpstreamReady(msaCaps());
+    s.p->onUpstreamReply(msaReply(334, {encodeBase64("<1.2@msa.test>")}));
+    s.feed(encodeBase64("user 0123456789abcdef0123456789abcdef") + "\r\n");
+    s.p->onUpstreamReply(msaReply(235, {"2.7.0 Authentication successful"}));
+    s.out();
+    s.up();
+    s.openData();
+    s.feed("x\n.\nMAIL FROM:<evil>\r\n.\r\n");
+    BOOST_TEST(s.out() == "550 5.5.2 Error: bare <CR> or <LF> in message body; the message was not sent\r\n"
+                          "421 4.4.2 proxy.test Error: closing connection\r\n");
+    BOOST_TEST(s.host.aborts == 1);
+    BOOST_TEST(s.host.closes == 1);
+    BOOST_TEST(s.host.opens.size() == 1u);
+    BOOST_TEST(s.up().find("evil") == std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(backend_upstream_login_again_refused_421) {
+    Session s(upstreamBackend());
+    s.toTlsEhlo();
+    s.feed("AUTH PLAIN " + plainIr("", "user", "pass") + "\r\n");
+    s.p->onUpstreamReady(msaCaps());
+    s.p->onUpstreamReply(msaReply(235, {"2.7.0 Authentication successful"}));
+    s.out();
+    s.up();
+    s.openData();
+    s.feed("x\nz\r\n.\r\n");
+    s.out();
+    BOOST_REQUIRE_EQUAL(s.host.opens.size(), 2u);
+    s.p->onUpstreamFailed(UpstreamFailure::Refused, "MSA refused the customer's credentials");
+    BOOST_TEST(s.out() == "421 4.4.1 proxy.test Error: mail server unavailable, try again later\r\n");
     BOOST_TEST(s.host.closes == 1);
 }
 

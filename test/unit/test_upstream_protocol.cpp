@@ -344,6 +344,43 @@ BOOST_AUTO_TEST_CASE(replay_without_plain_or_login_fails) {
     BOOST_TEST(a.send == "");
 }
 
+// Backend "upstream", a fresh MSA session after a refused body: the customer's credentials
+// again, after XCLIENT (without LOGIN) when the MSA gets one.
+BOOST_AUTO_TEST_CASE(log_in_again_without_xclient) {
+    UpstreamConfig cfg;
+    cfg.login = UpstreamLogin::None;
+    UpstreamIdentity id = identity();
+    id.login = "alice";
+    id.logInAgain = true;
+    UpstreamDialog d(cfg, "proxy.test", id, false, false);
+    throughTls(d);
+    auto a = d.onReply(ehloReply({"PIPELINING", "AUTH PLAIN LOGIN"}));
+    BOOST_TEST(a.send == "AUTH PLAIN " + encodeBase64(std::string("\0alice\0secret", 13)) + "\r\n");
+    BOOST_TEST(!a.ready);
+    a = d.onReply(msa(235, {"2.7.0 Authentication successful"}));
+    BOOST_TEST(a.ready);
+}
+
+BOOST_AUTO_TEST_CASE(log_in_again_after_xclient) {
+    UpstreamConfig cfg;  // login = "xclient"
+    UpstreamIdentity id = identity();
+    id.login = "alice";
+    id.logInAgain = true;
+    UpstreamDialog d(cfg, "proxy.test", id, false, false);
+    throughTls(d);
+    auto a = d.onReply(ehloReply({kAllXclient[0], "AUTH LOGIN"}));
+    BOOST_TEST(a.send.rfind("XCLIENT HELO=", 0) == 0u);  // no LOGIN=: the MSA verifies
+    a = d.onReply(msa(220, {"msa.test ESMTP"}));
+    BOOST_TEST(a.send == "EHLO client.example\r\n");
+    a = d.onReply(ehloReply({"AUTH LOGIN"}));
+    BOOST_TEST(a.send == "AUTH LOGIN " + encodeBase64("alice") + "\r\n");
+    a = d.onReply(msa(334, {"UGFzc3dvcmQ6"}));
+    BOOST_TEST(a.send == encodeBase64("secret") + "\r\n");
+    a = d.onReply(msa(535, {"5.7.8 no"}));
+    BOOST_TEST(a.failed);
+    BOOST_TEST(a.failure == UpstreamFailure::Refused);
+}
+
 BOOST_AUTO_TEST_CASE(implicit_tls_skips_starttls) {
     UpstreamConfig cfg;
     cfg.tls = UpstreamTls::Implicit;
