@@ -62,6 +62,11 @@ void ClientProtocol::start() {
     updateTimeout();
 }
 
+void ClientProtocol::startImplicitTls() {
+    endpoint_.implicitTls = true;
+    start();
+}
+
 bool ClientProtocol::idle() const {
     return pending_.empty() && state_ != State::DataBody && state_ != State::AuthBackend &&
            state_ != State::UpstreamOpening;

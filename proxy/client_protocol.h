@@ -119,6 +119,10 @@ public:
 
     // Sends the greeting (or, on an implicit-TLS listener, asks for the handshake first).
     void start();
+    // Instead of start(): a TLS ClientHello came before any greeting on a STARTTLS listener (a
+    // mail program set to "SSL" on port 25).  Served as on an implicit-TLS listener; the host
+    // hands the ClientHello's bytes to the handshake.
+    void startImplicitTls();
     void onClientData(std::string_view bytes);
     void onTlsEstablished();
     void onAuthResult(const AuthResult& result);

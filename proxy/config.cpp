@@ -144,7 +144,7 @@ void readLimits(const Reader& r, const Setting& s, Limits& out) {
     r.checkKeys(s, {"max_sessions", "command_line_length", "auth_line_length", "max_errors",
                     "max_auth_failures", "greeting_timeout", "command_timeout", "data_timeout",
                     "tls_handshake_timeout", "max_message_size", "max_pipelined",
-                    "shutdown_grace"});
+                    "shutdown_grace", "tls_detect_ms"});
     const std::pair<const char*, int*> ints[] = {
         {"max_sessions", &out.maxSessions},
         {"command_line_length", &out.commandLineLength},
@@ -162,6 +162,8 @@ void readLimits(const Reader& r, const Setting& s, Limits& out) {
         int* field = target;
         r.optional(s, key, [&](const Setting& v) { *field = r.readPositiveInt(v); });
     }
+    r.optional(s, "tls_detect_ms",
+               [&](const Setting& v) { out.tlsDetectMs = static_cast<int>(r.readInteger(v, 0, 5000)); });
     r.optional(s, "max_message_size", [&](const Setting& v) {
         out.maxMessageSize = static_cast<std::uint64_t>(r.readInteger(v, 1, LLONG_MAX));
     });

@@ -67,6 +67,9 @@ struct Limits {
     int commandTimeout = 300;
     int dataTimeout = 180;          // per data block
     int tlsHandshakeTimeout = 60;
+    // STARTTLS listeners hold the greeting this long for a TLS ClientHello (a mail program set
+    // to "SSL" on port 25 speaks first), to serve it as implicit TLS; 0: greet at once.
+    int tlsDetectMs = 200;
     std::uint64_t maxMessageSize = 50ull * 1024 * 1024;
     int maxPipelined = 100;         // relayed commands awaiting an MSA reply before we stop reading
     int shutdownGrace = 30;         // seconds SIGTERM lets sessions finish

@@ -86,6 +86,9 @@ private:
     };
     using EventPtr = std::unique_ptr<event, EventFree>;
     void beginGreeting();
+    void startGreetWait();   // the 220- teaser, when trap.greet_wait asks for it
+    void endTlsDetect();     // no ClientHello came first: greet in plain text
+    void serveImplicitTls();  // a ClientHello came first: TLS from byte one
     void finishGreeting();
     void earlyInput(const std::string& bytes);
     void dnsblVerdict(const DnsblVerdict& verdict, const std::vector<ZoneResult>& results);
@@ -93,6 +96,7 @@ private:
     bool stutter(std::string_view bytes);  // true: queued for the tarpit
     void flushStutter();
     static void greetTimerCb(evutil_socket_t, short, void* self);
+    static void tlsDetectCb(evutil_socket_t, short, void* self);
     static void stutterCb(evutil_socket_t, short, void* self);
 
     Server& server_;
@@ -119,13 +123,15 @@ private:
     std::chrono::steady_clock::time_point authAsked_;  // the client's last AUTH line reached SASL
     std::string closeReason_;
     // Trap state: ~100 bytes per session, plus the stutter queue while tarpitted.
-    bool greeting_ = false;         // the gate is closed: greet wait or DNSBL still running
+    bool greeting_ = false;         // the gate is closed: TLS detection, greet wait or DNSBL
+    bool tlsDetectOver_ = true;     // limits.tls_detect_ms has passed, or the first bytes came
     bool greetWaitOver_ = true;
     bool dnsblDone_ = true;
     bool trapExempt_ = false;       // access.allow or a DNSWL score at the allowlist threshold
     unsigned trapFired_ = 0;        // one bit per TrapSignal: each is acted on once
     std::string early_;             // bytes sent before the greeting (at most kMaxEarlyInput)
     EventPtr greetTimer_;
+    EventPtr tlsDetectTimer_;
     std::unique_ptr<DnsblLookup> dnsbl_;  // cancels its queries when the session goes
     std::unique_ptr<TarpitSlot> tarpit_;  // held while tarpitted (trap.tarpit_max)
     std::string stutterQueue_;

@@ -2,6 +2,7 @@
 against the real Postfix MSA (and a FakeMsa where Postfix cannot be made to answer that way)."""
 import base64
 import os
+import socket
 import subprocess
 import time
 import unittest
@@ -171,6 +172,69 @@ class RefusedBodyBackendUpstream(unittest.TestCase):
                     self.assertEqual(len(later), 1)
                     self.assertFalse([m for m in later if b"bad-body" in m[1]])
             self.assertNotIn("closing connection", p.log_text())
+
+
+class ClientHelloOnStarttlsPort(unittest.TestCase):
+    """A customer who ticked "SSL" for port 25 sends a TLS ClientHello at once on the STARTTLS
+    listener.  It is served as implicit TLS (220 inside TLS, AUTH, mail delivered), logged as
+    such, and is no trap signal, even with pregreet and non_smtp set to refuse and ban."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.proxy = h.Proxy(name="tls-detect", extra={
+            "trap": {"greet_wait": 1, "pregreet": "reject", "non_smtp": "ban"},
+            "guard": {"auth_delay": 0, "ban_threshold": 0, "max_sessions_per_client": 0},
+        }).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.proxy.stop()
+
+    def connect(self, source):
+        c = h.RawClient.__new__(h.RawClient)
+        c.sock = socket.create_connection(("127.0.0.1", self.proxy.port), timeout=15, source_address=(source, 0))
+        c.buf = b""
+        return c
+
+    def test_implicit_tls_served_and_mail_delivered(self):
+        for attempt in range(2):        # the second proves the first was neither banned nor trapped
+            c = self.connect("127.0.0.41")
+            c.sock = h.client_tls_context().wrap_socket(c.sock, server_hostname="proxy.test")   # at once
+            self.assertEqual(c.reply(), (220, ["proxy.test ESMTP"]))
+            code, caps = c.cmd("EHLO customer.example")
+            self.assertEqual(code, 250)
+            self.assertNotIn("STARTTLS", caps)
+            self.assertIn("AUTH PLAIN LOGIN CRAM-MD5", caps)
+            self.assertEqual(c.cmd("AUTH PLAIN " + plain())[0], 235)
+            before = len(h.msa().messages())
+            subject = "ssl on 25 " + uuid.uuid4().hex[:8]
+            self.assertEqual(send_one(c, subject)[0], 250)
+            self.assertEqual(c.cmd("QUIT")[0], 221)
+            c.close()
+            self.assertIn(subject.encode(), h.delivered_since(before)[0][1])
+        mine = [l for l in self.proxy.log_text().splitlines() if "[127.0.0.41]:" in l]
+        self.assertEqual(len([l for l in mine if "TLS ClientHello on a STARTTLS listener: serving implicit TLS" in l]),
+                         2, mine)
+        self.assertFalse([l for l in mine if "trap: signal=" in l])
+
+    def test_plain_client_still_greeted(self):
+        c = self.connect("127.0.0.42")
+        self.assertEqual(c.reply(), (220, ["proxy.test ESMTP", "proxy.test ESMTP"]))   # teaser, then the 220
+        c.cmd("EHLO customer.example")
+        c.starttls()
+        c.cmd("EHLO customer.example")
+        self.assertEqual(h.auth(c, "PLAIN", "alice", h.USERS["alice"])[0], 235)
+        c.cmd("QUIT")
+        c.close()
+
+    def test_text_before_the_greeting_is_still_pregreet(self):
+        c = self.connect("127.0.0.43")
+        c.send("GET / HTTP/1.1\r\nHost: proxy.test\r\n\r\n")
+        self.assertTrue(c.closed())
+        self.assertIn(b"554 5.7.1 proxy.test Error: protocol error: talked before the greeting", c.buf)
+        c.close()
+        self.assertTrue(self.proxy.wait_log("[127.0.0.43]"))
+        self.assertTrue(self.proxy.wait_log("trap: signal=pregreet"))
 
 
 if __name__ == "__main__":
