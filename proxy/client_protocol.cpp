@@ -424,10 +424,11 @@ std::string ClientProtocol::ehloReply(bool extended) const {
             for (auto& m : config_.auth.mechanisms) {
                 mechs += (mechs.empty() ? "" : " ") + m;
             }
-            lines.push_back("PIPELINING");
-            lines.push_back("SIZE " + std::to_string(config_.limits.maxMessageSize));
-            lines.push_back("ENHANCEDSTATUSCODES");
-            lines.push_back("8BITMIME");
+            // What the MSA will take (when known): a client that reads EHLO only once, here,
+            // must learn SMTPUTF8 and the MSA's SIZE now.
+            for (auto& k : capsBeforeAuth(host_.knownMsaCaps(), config_.limits.maxMessageSize)) {
+                lines.push_back(k);
+            }
             lines.push_back("AUTH " + mechs);
             lines.push_back("AUTH=" + mechs);  // pre-RFC 2554 clients (Outlook Express era)
         }

@@ -84,6 +84,9 @@ public:
     virtual void logWarning(const std::string& line) = 0;
     // Counters for the status endpoint; nullptr: nothing is counted (unit-test fakes).
     virtual Metrics* metrics() { return nullptr; }
+    // The MSA's EHLO capabilities as last learned (probe or MSA session); nullptr while none
+    // has answered yet.  Shapes the EHLO reply before AUTH.
+    virtual const EhloCaps* knownMsaCaps() { return nullptr; }
     // The MSA accepted a message from `user` (empty: unknown): the migration report.
     virtual void messageAccepted(const std::string& user) { (void)user; }
     // The spambot trap (trap.h) saw `signal`.  The host logs it, applies tarpit and ban, and

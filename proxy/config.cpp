@@ -113,7 +113,8 @@ void readAuth(const Reader& r, const Setting& s, AuthConfig& out) {
 void readUpstream(const Reader& r, const Setting& s, UpstreamConfig& out) {
     r.requireGroup(s);
     r.checkKeys(s, {"host", "port", "tls", "verify", "ca_file", "server_name", "login",
-                    "helo_name", "connect_timeout", "reply_timeout", "data_done_timeout"});
+                    "helo_name", "connect_timeout", "reply_timeout", "data_done_timeout",
+                    "probe_interval"});
     r.optional(s, "host", [&](const Setting& v) { out.hosts = r.readStringList(v); });
     r.optional(s, "port",
                [&](const Setting& v) { out.port = static_cast<int>(r.readInteger(v, 1, 65535)); });
@@ -137,6 +138,8 @@ void readUpstream(const Reader& r, const Setting& s, UpstreamConfig& out) {
                [&](const Setting& v) { out.replyTimeout = r.readPositiveInt(v); });
     r.optional(s, "data_done_timeout",
                [&](const Setting& v) { out.dataDoneTimeout = r.readPositiveInt(v); });
+    r.optional(s, "probe_interval",
+               [&](const Setting& v) { out.probeInterval = static_cast<int>(r.readInteger(v, 0, 86400)); });
 }
 
 void readLimits(const Reader& r, const Setting& s, Limits& out) {

@@ -55,6 +55,9 @@ struct UpstreamConfig {
     int connectTimeout = 30;  // seconds, per host
     int replyTimeout = 300;   // seconds for any MSA reply but the end-of-data one
     int dataDoneTimeout = 600;  // seconds for the reply after "." (RFC 5321 §4.5.3.2.6)
+    // Seconds between probes of the MSA's EHLO capabilities (also probed at start and reload,
+    // and learned from every MSA session); 0: no timer.
+    int probeInterval = 600;
 };
 
 struct Limits {

@@ -68,6 +68,7 @@ void Session::start() {
 void Session::logInfo(const std::string& line) { subproxy::logInfo(prefix_ + line); }
 void Session::logWarning(const std::string& line) { subproxy::logWarning(prefix_ + line); }
 Metrics* Session::metrics() { return &server_.metrics(); }
+const EhloCaps* Session::knownMsaCaps() { return server_.msaCaps().known(); }
 void Session::messageAccepted(const std::string& user) {
     server_.migration().record(user, endpoint_.address, static_cast<std::int64_t>(std::time(nullptr)));
 }
@@ -408,6 +409,7 @@ void Session::setUpstreamTimeout(int seconds) {
 
 void Session::upstreamReady(const EhloCaps& caps) {
     logInfo("MSA session ready: " + upstream_->peerName() + " (" + upstream_->tlsSummary() + ")");
+    server_.msaCaps().learned(caps, upstream_->peerName());
     protocol_.onUpstreamReady(caps);
     updateReading();
 }

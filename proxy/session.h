@@ -50,6 +50,7 @@ public:
     void logInfo(const std::string& line) override;
     void logWarning(const std::string& line) override;
     Metrics* metrics() override;
+    const EhloCaps* knownMsaCaps() override;
     void messageAccepted(const std::string& user) override;
     TrapAction trapSignal(TrapSignal signal, const std::string& detail) override;  // session_trap.cpp
 

@@ -80,12 +80,13 @@ std::vector<std::string> buildXclient(const UpstreamIdentity& identity, const Eh
 }
 
 UpstreamDialog::UpstreamDialog(const UpstreamConfig& config, std::string ourHelo, UpstreamIdentity identity,
-                               bool tlsActive, bool sendLogin)
+                               bool tlsActive, bool sendLogin, Purpose purpose)
     : config_(config),
       ourHelo_(std::move(ourHelo)),
       identity_(std::move(identity)),
       tlsActive_(tlsActive),
-      sendLogin_(sendLogin) {}
+      sendLogin_(sendLogin),
+      purpose_(purpose) {}
 
 UpstreamDialog::Action UpstreamDialog::fail(UpstreamFailure kind, const std::string& detail) {
     Action a;
@@ -130,6 +131,12 @@ UpstreamDialog::Action UpstreamDialog::onReply(const Reply& reply) {
         }
         if (step_ == Step::EhloXclient) {
             return identified();
+        }
+        if (purpose_ == Purpose::Probe) {
+            step_ = Step::Ready;  // the capabilities a customer's session would see
+            Action a;
+            a.ready = true;
+            return a;
         }
         return identify();
     case Step::StartTls:

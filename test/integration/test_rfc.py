@@ -2,6 +2,7 @@
 against the real Postfix MSA (and a FakeMsa where Postfix cannot be made to answer that way)."""
 import base64
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -235,6 +236,112 @@ class ClientHelloOnStarttlsPort(unittest.TestCase):
         c.close()
         self.assertTrue(self.proxy.wait_log("[127.0.0.43]"))
         self.assertTrue(self.proxy.wait_log("trap: signal=pregreet"))
+
+
+def ehlo_before_auth(port):
+    """The EHLO keywords after STARTTLS and before AUTH."""
+    c = tls_ehlo(port)
+    code, lines = c.cmd("EHLO customer.example")
+    c.cmd("QUIT")
+    c.close()
+    assert code == 250, code
+    return lines[1:]
+
+
+class MsaCapabilitiesBeforeAuth(unittest.TestCase):
+    """Mail programs that read EHLO once, before AUTH, must see what the MSA takes: SIZE the
+    smaller of ours and the MSA's, 8BITMIME/SMTPUTF8/DSN only if the MSA has them.  The proxy
+    probes the MSA (start, reload, timer) and learns from every MSA session."""
+
+    def test_real_postfix(self):
+        # Postfix: message_size_limit 52428800 (test/msa/postfix-msa.sh), SMTPUTF8 (Debian's
+        # smtputf8_enable = yes), DSN, 8BITMIME.  Ours is larger, so the MSA's SIZE wins.
+        with h.Proxy(name="caps-postfix", limits={"max_message_size": 100000000}) as p:
+            self.assertTrue(p.wait_log("MSA capabilities learned from probe of 127.0.0.1:%d" % h.msa().port))
+            caps = ehlo_before_auth(p.port)
+            for keyword in ("SIZE 52428800", "8BITMIME", "SMTPUTF8", "DSN", "PIPELINING"):
+                self.assertIn(keyword, caps)
+            self.assertNotIn("SIZE 100000000", caps)
+            self.assertNotIn("CHUNKING", caps)
+            # The probe: EHLO, STARTTLS, EHLO, QUIT, nothing else (Postfix's disconnect line).
+            self.assertRegex(h.msa().log_text(), r"disconnect from \S+ ehlo=2 starttls=1 quit=1 commands=4\n")
+
+            # SMTPUTF8 and DSN parameters are relayed, and an SMTPUTF8 message is delivered.
+            c = h.login(p.port)
+            before = len(h.msa().messages())
+            tag = uuid.uuid4().hex[:8]
+            for line in ("MAIL FROM:<alice@example.com> SMTPUTF8 RET=HDRS ENVID=env" + tag,
+                         "RCPT TO:<j\u00f6rg.%s@example.com>" % tag,
+                         "RCPT TO:<bob@example.com> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;bob@example.com"):
+                code, lines = c.cmd(line)
+                self.assertEqual(code, 250, (line, lines))
+            self.assertEqual(c.cmd("DATA")[0], 354)
+            c.send(("From: alice@example.com\r\nTo: j\u00f6rg.%s@example.com\r\n"
+                    "Subject: gr\u00fc\u00dfe %s\r\n\r\nUTF-8 body \u00e4\u00f6\u00fc\r\n.\r\n" % (tag, tag)).encode())
+            self.assertEqual(c.reply()[0], 250)
+            c.cmd("QUIT")
+            # Both copies, and the success notification NOTIFY=SUCCESS asked for, which carries
+            # the ENVID and (RET=HDRS) the headers only.
+            got = h.delivered_since(before, n=3)
+            copies = [m for m in got if b"UTF-8 body" in m[1]]
+            self.assertEqual(len(copies), 2)
+            self.assertTrue(all(("gr\u00fc\u00dfe " + tag).encode() in m[1] for m in copies))
+            reports = [m for m in got if ("Original-Envelope-Id: env" + tag).encode() in m[1]]
+            self.assertEqual(len(reports), 1)
+            self.assertNotIn(b"UTF-8 body", reports[0][1])
+            self.assertIn("to=<j\u00f6rg.%s@example.com>" % tag, h.msa().log_text())
+
+    def test_fake_msa_probe_reload_timer_and_sessions(self):
+        dead = h.free_port()
+        with h.FakeMsa(caps=["PIPELINING", "SIZE 1000000", "ENHANCEDSTATUSCODES", "SMTPUTF8", "DSN"]) as fake:
+            p = h.Proxy(name="caps-fake", upstream={"port": dead, "probe_interval": 1})
+            with p:
+                # Nothing answers: today's behaviour, and the failure is logged once.
+                self.assertTrue(p.wait_log("MSA capability probe failed"))
+                time.sleep(2.5)         # two more probes on the timer
+                self.assertEqual(p.log_text().count("MSA capability probe failed"), 1)
+                caps = ehlo_before_auth(p.port)
+                self.assertIn("SIZE 52428800", caps)
+                self.assertIn("8BITMIME", caps)
+                self.assertNotIn("SMTPUTF8", caps)
+
+                # SIGHUP with the MSA's real port: probed at reload.
+                p.config["upstream"]["port"] = fake.port
+                p.write_config()
+                p.proc.send_signal(signal.SIGHUP)
+                self.assertTrue(p.wait_log("MSA capabilities learned from probe of 127.0.0.1:%d" % fake.port))
+                caps = ehlo_before_auth(p.port)
+                self.assertIn("SIZE 1000000", caps)
+                self.assertIn("SMTPUTF8", caps)
+                self.assertIn("DSN", caps)
+                self.assertNotIn("8BITMIME", caps)
+                # A probe is connect, EHLO, STARTTLS, EHLO, QUIT: no XCLIENT, no AUTH, no MAIL.
+                verbs = {l.split(b" ")[0].strip().upper() for l in fake.lines}
+                self.assertEqual(verbs, {b"EHLO", b"STARTTLS", b"QUIT"})
+                quits = fake.lines.count(b"QUIT\r\n")
+                time.sleep(2.5)         # the timer probes again
+                self.assertGreaterEqual(fake.lines.count(b"QUIT\r\n"), quits + 2)
+                self.assertEqual(p.log_text().count("MSA capabilities learned"), 1)  # once per change
+
+                # The MSA changes; a customer's own MSA session teaches it at once.
+                p.config["upstream"]["probe_interval"] = 0
+                p.write_config()
+                quits = fake.lines.count(b"QUIT\r\n")
+                p.proc.send_signal(signal.SIGHUP)
+                deadline = time.monotonic() + 10     # the reload's own probe is over
+                while fake.lines.count(b"QUIT\r\n") == quits and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                self.assertGreater(fake.lines.count(b"QUIT\r\n"), quits)
+                fake.caps = ["PIPELINING", "SIZE 2000000", "8BITMIME", "ENHANCEDSTATUSCODES"]
+                c = h.login(p.port)
+                c.cmd("QUIT")
+                c.close()
+                self.assertTrue(p.wait_log("MSA capabilities learned from MSA session with 127.0.0.1:%d" % fake.port))
+                caps = ehlo_before_auth(p.port)
+                self.assertIn("SIZE 2000000", caps)
+                self.assertIn("8BITMIME", caps)
+                self.assertNotIn("SMTPUTF8", caps)
+                self.assertNotIn("DSN", caps)
 
 
 if __name__ == "__main__":

@@ -106,6 +106,8 @@ struct FakeHost : ClientProtocolHost {
         upstreamOpen_ = false;
         events.push_back("close:" + reason);
     }
+    std::optional<EhloCaps> msaCapsKnown;  // what the probe learned; none: not yet
+    const EhloCaps* knownMsaCaps() override { return msaCapsKnown ? &*msaCapsKnown : nullptr; }
     void setClientTimeout(int seconds) override { clientTimeout = seconds; }
     void setUpstreamTimeout(int seconds) override { upstreamTimeout = seconds; }
     void logInfo(const std::string& line) override { infos.push_back(line); }
@@ -1125,6 +1127,31 @@ BOOST_AUTO_TEST_CASE(max_errors_421) {
 
 // ---------------------------------------------------------------------------------------------
 // EHLO after AUTH
+
+// A client that reads EHLO once, before AUTH, must see what the MSA takes: SMTPUTF8 and DSN
+// when it has them, its smaller SIZE, no 8BITMIME when it lacks it.
+BOOST_AUTO_TEST_CASE(ehlo_before_auth_advertises_the_msa_intersection) {
+    Session s;
+    s.host.msaCapsKnown = parseEhloCaps({"msa.test", "PIPELINING", "SIZE 10240000", "8BITMIME", "SMTPUTF8", "DSN",
+                                         "CHUNKING", "XCLIENT ADDR"});
+    s.toTls();
+    s.feed("EHLO client.example\r\n");
+    BOOST_TEST(s.out() == "250-proxy.test\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-ENHANCEDSTATUSCODES\r\n"
+                          "250-8BITMIME\r\n250-SMTPUTF8\r\n250-DSN\r\n250-AUTH PLAIN LOGIN CRAM-MD5\r\n"
+                          "250 AUTH=PLAIN LOGIN CRAM-MD5\r\n");
+    s.host.msaCapsKnown = parseEhloCaps({"msa.test", "PIPELINING", "SIZE 100000000"});
+    s.feed("EHLO client.example\r\n");
+    BOOST_TEST(s.out() == "250-proxy.test\r\n250-PIPELINING\r\n250-SIZE " +
+                              std::to_string(s.cfg.limits.maxMessageSize) +
+                              "\r\n250-ENHANCEDSTATUSCODES\r\n250-AUTH PLAIN LOGIN CRAM-MD5\r\n"
+                              "250 AUTH=PLAIN LOGIN CRAM-MD5\r\n");
+    // Before TLS nothing of it shows.
+    Session plain;
+    plain.host.msaCapsKnown = s.host.msaCapsKnown;
+    plain.greet();
+    plain.feed("EHLO client.example\r\n");
+    BOOST_TEST(plain.out() == kEhloPreTls);
+}
 
 BOOST_AUTO_TEST_CASE(ehlo_after_auth_resets_msa_and_filters_caps) {
     Session s;

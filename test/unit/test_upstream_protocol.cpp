@@ -381,6 +381,37 @@ BOOST_AUTO_TEST_CASE(log_in_again_after_xclient) {
     BOOST_TEST(a.failure == UpstreamFailure::Refused);
 }
 
+// The capability probe stops at the EHLO after TLS: no XCLIENT, no login.
+BOOST_AUTO_TEST_CASE(probe_stops_after_the_ehlo_after_tls) {
+    UpstreamConfig cfg;  // login = "xclient": still not sent by a probe
+    UpstreamDialog d(cfg, "proxy.test", UpstreamIdentity{}, false, false, UpstreamDialog::Purpose::Probe);
+    throughTls(d);
+    auto a = d.onReply(ehloReply({kAllXclient[0], "SIZE 2000", "SMTPUTF8", "AUTH PLAIN"}));
+    BOOST_TEST(a.ready);
+    BOOST_TEST(a.send == "");
+    BOOST_TEST(d.caps().has("SMTPUTF8"));
+    BOOST_TEST(d.caps().size() == 2000u);
+
+    UpstreamConfig implicit;
+    implicit.tls = UpstreamTls::Implicit;
+    implicit.login = UpstreamLogin::Replay;
+    UpstreamDialog i(implicit, "proxy.test", UpstreamIdentity{}, true, false, UpstreamDialog::Purpose::Probe);
+    a = i.onReply(kGreeting);
+    BOOST_TEST(a.send == "EHLO proxy.test\r\n");
+    a = i.onReply(ehloReply({"AUTH PLAIN", "DSN"}));
+    BOOST_TEST(a.ready);
+    BOOST_TEST(a.send == "");
+}
+
+BOOST_AUTO_TEST_CASE(probe_never_ehlos_in_plaintext_only) {
+    // A probe keeps the STARTTLS rule: an MSA without STARTTLS fails it, as it fails a session.
+    UpstreamDialog d(kDefaultConfig, "proxy.test", UpstreamIdentity{}, false, false, UpstreamDialog::Purpose::Probe);
+    d.onReply(kGreeting);
+    auto a = d.onReply(ehloReply({"PIPELINING", "SMTPUTF8"}));
+    BOOST_TEST(a.failed);
+    BOOST_TEST(!a.ready);
+}
+
 BOOST_AUTO_TEST_CASE(implicit_tls_skips_starttls) {
     UpstreamConfig cfg;
     cfg.tls = UpstreamTls::Implicit;
