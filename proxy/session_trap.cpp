@@ -81,26 +81,25 @@ void Session::beginGreeting() {
     if (ip && checkAccess(config.access, *ip) == AccessVerdict::Allow) {
         trapExempt_ = true;
         logInfo("access: allowed by access.allow; trap and DNSBL skipped");
-        protocol_.start();
-        return;
-    }
-    Defence& defence = server_.defence();
-    // Counted per client key (IPv6 per guard.ipv6_prefix, like bans): a bot on one IPv6
-    // customer line can rotate through its whole /64.
-    const std::string client = ip ? clientKey(*ip, config.guard.policy.ipv6Prefix) : endpoint_.address;
-    const int dialled = defence.recordFanOut(client, endpoint_.destAddress);
-    if (dialled > config.trap.fanoutLimit &&
-        refuseByTrap(TrapSignal::FanOut, "more than " + std::to_string(config.trap.fanoutLimit) +
-                                             " distinct dialled addresses within " +
-                                             std::to_string(config.trap.fanoutWindow) + "s")) {
-        return;
-    }
-    if (ip && !config.dnsbl.zones.empty()) {
-        dnsblDone_ = false;
-        dnsbl_ = defence.dnsbl().lookup(config.dnsbl, *ip,
-                                        [this](const DnsblVerdict& verdict, const std::vector<ZoneResult>& results) {
-                                            dnsblVerdict(verdict, results);
-                                        });
+    } else {
+        Defence& defence = server_.defence();
+        // Counted per client key (IPv6 per guard.ipv6_prefix, like bans): a bot on one IPv6
+        // customer line can rotate through its whole /64.
+        const std::string client = ip ? clientKey(*ip, config.guard.policy.ipv6Prefix) : endpoint_.address;
+        const int dialled = defence.recordFanOut(client, endpoint_.destAddress);
+        if (dialled > config.trap.fanoutLimit &&
+            refuseByTrap(TrapSignal::FanOut, "more than " + std::to_string(config.trap.fanoutLimit) +
+                                                 " distinct dialled addresses within " +
+                                                 std::to_string(config.trap.fanoutWindow) + "s")) {
+            return;
+        }
+        if (ip && !config.dnsbl.zones.empty()) {
+            dnsblDone_ = false;
+            dnsbl_ = defence.dnsbl().lookup(
+                config.dnsbl, *ip, [this](const DnsblVerdict& verdict, const std::vector<ZoneResult>& results) {
+                    dnsblVerdict(verdict, results);
+                });
+        }
     }
     if (endpoint_.implicitTls) {
         // TLS from byte one: the handshake bytes must reach OpenSSL untouched, so there is no
@@ -127,7 +126,7 @@ void Session::beginGreeting() {
 
 void Session::startGreetWait() {
     const Config& config = runtime_->config;
-    if (config.trap.greetWaitMs > 0 && !server_.defence().greetPassed(endpoint_.address)) {
+    if (!trapExempt_ && config.trap.greetWaitMs > 0 && !server_.defence().greetPassed(endpoint_.address)) {
         // postscreen's teaser: a real client waits for the last line of the greeting; a bot
         // that does not read talks now, and that is the pregreet signal.
         greetWaitOver_ = false;

@@ -185,6 +185,7 @@ class ClientHelloOnStarttlsPort(unittest.TestCase):
         cls.proxy = h.Proxy(name="tls-detect", extra={
             "trap": {"greet_wait": 1, "pregreet": "reject", "non_smtp": "ban"},
             "guard": {"auth_delay": 0, "ban_threshold": 0, "max_sessions_per_client": 0},
+            "access": {"allow": ["127.0.0.44"]},
         }).start()
 
     @classmethod
@@ -217,6 +218,14 @@ class ClientHelloOnStarttlsPort(unittest.TestCase):
         self.assertEqual(len([l for l in mine if "TLS ClientHello on a STARTTLS listener: serving implicit TLS" in l]),
                          2, mine)
         self.assertFalse([l for l in mine if "trap: signal=" in l])
+
+    def test_allow_listed_client_too(self):
+        c = self.connect("127.0.0.44")
+        c.sock = h.client_tls_context().wrap_socket(c.sock, server_hostname="proxy.test")
+        self.assertEqual(c.reply(), (220, ["proxy.test ESMTP"]))
+        self.assertEqual(c.cmd("EHLO customer.example")[0], 250)
+        self.assertEqual(c.cmd("QUIT")[0], 221)
+        c.close()
 
     def test_plain_client_still_greeted(self):
         c = self.connect("127.0.0.42")
