@@ -241,11 +241,22 @@ void ClientProtocol::openUpstream() {
     if (config_.upstream.login == UpstreamLogin::Replay) {
         identity.password = replayPassword_;
         identity.login = replayUser_.empty() ? user_ : replayUser_;
+    } else if (reopening_ && config_.auth.backend == AuthBackend::Upstream) {
+        identity.login = replayUser_;
+        identity.password = replayPassword_;
+        identity.logInAgain = true;
     }
     identity.helo = helo_;
     identity.client = endpoint_;
     setState(State::UpstreamOpening);
     host_.upstreamOpen(identity);
+}
+
+// After a body we refused, the MSA session (dropped mid-DATA) can be replaced: with backend
+// "sasl" the identity is ours to hand over again; with backend "upstream" only when the
+// customer's PLAIN/LOGIN credentials can be replayed (a CRAM-MD5 answer cannot).
+bool ClientProtocol::canReopenUpstream() const {
+    return config_.auth.backend == AuthBackend::Sasl || (!replayUser_.empty() && !replayPassword_.empty());
 }
 
 void ClientProtocol::onUpstreamReady(const EhloCaps& caps) {

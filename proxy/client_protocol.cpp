@@ -62,6 +62,11 @@ void ClientProtocol::start() {
     updateTimeout();
 }
 
+void ClientProtocol::startImplicitTls() {
+    endpoint_.implicitTls = true;
+    start();
+}
+
 bool ClientProtocol::idle() const {
     return pending_.empty() && state_ != State::DataBody && state_ != State::AuthBackend &&
            state_ != State::UpstreamOpening;
@@ -313,7 +318,7 @@ void ClientProtocol::handleCommand(const Command& cmd) {
         cmdMail(cmd);
         return;
     case Verb::Rcpt:
-        relay(PendingKind::Rcpt, "RCPT " + cmd.arg);
+        cmdRcpt(cmd);
         return;
     case Verb::Data:
         if (!cmd.arg.empty()) {
@@ -419,10 +424,11 @@ std::string ClientProtocol::ehloReply(bool extended) const {
             lines.push_back("STARTTLS");
         } else {
             const std::string mechs = join(config_.auth.mechanisms, " ");
-            lines.push_back("PIPELINING");
-            lines.push_back("SIZE " + std::to_string(config_.limits.maxMessageSize));
-            lines.push_back("ENHANCEDSTATUSCODES");
-            lines.push_back("8BITMIME");
+            // What the MSA will take (when known): a client that reads EHLO only once, here,
+            // must learn SMTPUTF8 and the MSA's SIZE now.
+            for (auto& k : capsBeforeAuth(host_.knownMsaCaps(), config_.limits.maxMessageSize)) {
+                lines.push_back(k);
+            }
             lines.push_back("AUTH " + mechs);
             lines.push_back("AUTH=" + mechs);  // pre-RFC 2554 clients (Outlook Express era)
         }

@@ -39,9 +39,12 @@ struct ClientEndpoint {
 // What the MSA must be told about the customer (XCLIENT, or the credentials to replay).
 struct UpstreamIdentity {
     std::string login;     // authenticated user name (empty with backend "upstream")
-    std::string password;  // only kept for login = "replay"
+    std::string password;  // only kept for login = "replay", and for `logInAgain`
     std::string helo;
     ClientEndpoint client;
+    // Backend "upstream", a fresh MSA session after a body we refused: the customer already
+    // proved this PLAIN/LOGIN password to the MSA; log in with it again (after XCLIENT, if any).
+    bool logInAgain = false;
 };
 
 struct AuthResult {
@@ -83,6 +86,9 @@ public:
     virtual Metrics* metrics() { return nullptr; }
     // AUTH succeeded (here or at the MSA): the session now holds its slot for good.
     virtual void authenticated() {}
+    // The MSA's EHLO capabilities as last learned (probe or MSA session); nullptr while none
+    // has answered yet.  Shapes the EHLO reply before AUTH.
+    virtual const EhloCaps* knownMsaCaps() { return nullptr; }
     // The MSA accepted a message from `user` (empty: unknown): the migration report.
     virtual void messageAccepted(const std::string& user) { (void)user; }
     // The spambot trap (trap.h) saw `signal`.  The host logs it, applies tarpit and ban, and
@@ -118,6 +124,10 @@ public:
 
     // Sends the greeting (or, on an implicit-TLS listener, asks for the handshake first).
     void start();
+    // Instead of start(): a TLS ClientHello came before any greeting on a STARTTLS listener (a
+    // mail program set to "SSL" on port 25).  Served as on an implicit-TLS listener; the host
+    // hands the ClientHello's bytes to the handshake.
+    void startImplicitTls();
     void onClientData(std::string_view bytes);
     void onTlsEstablished();
     void onAuthResult(const AuthResult& result);
@@ -172,6 +182,7 @@ private:
     void cmdStartTls(const Command& cmd);
     void cmdAuth(const Command& cmd);
     void cmdMail(const Command& cmd);
+    void cmdRcpt(const Command& cmd);
     void relay(PendingKind kind, const std::string& line, std::string detail = {});
 
     void beginSaslAuth(const std::string& mech, const std::optional<std::string>& initial);
@@ -181,6 +192,7 @@ private:
     void markAuthenticated();  // the one place authenticated_ becomes true
     void authFailed(int code, const std::string& text, bool countsAsFailure);
     void openUpstream();
+    bool canReopenUpstream() const;
     void finishData();
     void endTransaction();
 

@@ -70,6 +70,7 @@ void ClientProtocol::cmdMail(const Command& cmd) {
         replyError(501, "5.5.4 Syntax: MAIL FROM:<address>");
         return;
     }
+    // Canonical form whatever the customer sent ("FROM:alice@x", "FROM: <alice@x>").
     std::string line = "MAIL FROM:<" + path->path + ">";
     for (const auto& param : path->params) {
         if (startsWithParam(param, "AUTH")) {
@@ -95,6 +96,22 @@ void ClientProtocol::cmdMail(const Command& cmd) {
         line += " " + param;
     }
     relay(PendingKind::Mail, line, path->path);
+}
+
+void ClientProtocol::cmdRcpt(const Command& cmd) {
+    auto path = parsePathCommand(cmd.arg, "TO");
+    if (!path) {
+        // Nothing here is ours to enforce (unlike MAIL's AUTH= and SIZE=): the MSA judges the
+        // line as sent, and its reply keeps its place among the pipelined ones (RFC 2920).
+        relay(PendingKind::Rcpt, "RCPT " + cmd.arg);
+        return;
+    }
+    // Canonical form whatever the customer sent ("TO: bob@x"): the MSA may be strict.
+    std::string line = "RCPT TO:<" + path->path + ">";
+    for (const auto& param : path->params) {
+        line += " " + param;
+    }
+    relay(PendingKind::Rcpt, line);
 }
 
 void ClientProtocol::relay(PendingKind kind, const std::string& line, std::string detail) {
@@ -282,13 +299,13 @@ void ClientProtocol::finishData() {
     host_.logWarning("message from=<" + printable(mailFrom_, 256) + "> refused: " + why +
                      ", size=" + std::to_string(lastMessageSize_));
     endTransaction();
-    if (why.rfind("connection", 0) == 0 || config_.auth.backend == AuthBackend::Upstream) {
-        // No way to re-establish the MSA session without the customer's credentials.
+    if (why.rfind("connection", 0) == 0 || !canReopenUpstream()) {
         reply(421, "4.4.2 " + config_.hostname + " Error: closing connection");
         close(why);
         return;
     }
-    // The MSA session was dropped to abort the body; open a new one for what comes next.
+    // The MSA session was dropped to abort the body (SMTP has no other way to stop a DATA
+    // without the terminator); a new one, with the same identity, serves what comes next.
     reopening_ = true;
     openUpstream();
 }

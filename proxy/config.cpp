@@ -119,7 +119,8 @@ void readAuth(const Reader& r, const Setting& s, AuthConfig& out) {
 void readUpstream(const Reader& r, const Setting& s, UpstreamConfig& out) {
     r.requireGroup(s);
     r.checkKeys(s, {"host", "port", "tls", "verify", "ca_file", "server_name", "login",
-                    "helo_name", "connect_timeout", "reply_timeout", "data_done_timeout"});
+                    "helo_name", "connect_timeout", "reply_timeout", "data_done_timeout",
+                    "probe_interval"});
     r.optional(s, "host", [&](const Setting& v) { out.hosts = r.readStringList(v); });
     r.optional(s, "port",
                [&](const Setting& v) { out.port = static_cast<int>(r.readInteger(v, 1, 65535)); });
@@ -143,6 +144,8 @@ void readUpstream(const Reader& r, const Setting& s, UpstreamConfig& out) {
                [&](const Setting& v) { out.replyTimeout = r.readPositiveInt(v); });
     r.optional(s, "data_done_timeout",
                [&](const Setting& v) { out.dataDoneTimeout = r.readPositiveInt(v); });
+    r.optional(s, "probe_interval",
+               [&](const Setting& v) { out.probeInterval = static_cast<int>(r.readInteger(v, 0, 86400)); });
 }
 
 void readLimits(const Reader& r, const Setting& s, Limits& out) {
@@ -151,7 +154,7 @@ void readLimits(const Reader& r, const Setting& s, Limits& out) {
                     "max_auth_failures", "greeting_timeout", "command_timeout", "data_timeout",
                     "tls_handshake_timeout", "max_message_size", "max_pipelined",
                     "shutdown_grace", "pre_auth_timeout", "stress_threshold", "stress_command_timeout",
-                    "stress_pre_auth_timeout"});
+                    "stress_pre_auth_timeout", "tls_detect_ms"});
     const std::pair<const char*, int*> ints[] = {
         {"max_sessions", &out.maxSessions},
         {"command_line_length", &out.commandLineLength},
@@ -172,6 +175,8 @@ void readLimits(const Reader& r, const Setting& s, Limits& out) {
         int* field = target;
         r.optional(s, key, [&](const Setting& v) { *field = r.readPositiveInt(v); });
     }
+    r.optional(s, "tls_detect_ms",
+               [&](const Setting& v) { out.tlsDetectMs = static_cast<int>(r.readInteger(v, 0, 5000)); });
     r.optional(s, "max_message_size", [&](const Setting& v) {
         out.maxMessageSize = static_cast<std::uint64_t>(r.readInteger(v, 1, LLONG_MAX));
     });

@@ -62,6 +62,9 @@ struct UpstreamConfig {
     int connectTimeout = 30;  // seconds, per host
     int replyTimeout = 300;   // seconds for any MSA reply but the end-of-data one
     int dataDoneTimeout = 600;  // seconds for the reply after "." (RFC 5321 §4.5.3.2.6)
+    // Seconds between probes of the MSA's EHLO capabilities (also probed at start and reload,
+    // and learned from every MSA session); 0: no timer.
+    int probeInterval = 600;
 };
 
 struct Limits {
@@ -74,6 +77,9 @@ struct Limits {
     int commandTimeout = 300;
     int dataTimeout = 180;          // per data block
     int tlsHandshakeTimeout = 60;
+    // STARTTLS listeners hold the greeting this long for a TLS ClientHello (a mail program set
+    // to "SSL" on port 25 speaks first), to serve it as implicit TLS; 0: greet at once.
+    int tlsDetectMs = 200;
     std::uint64_t maxMessageSize = 50ull * 1024 * 1024;
     int maxPipelined = 100;         // relayed commands awaiting an MSA reply before we stop reading
     int shutdownGrace = 30;         // seconds SIGTERM lets sessions finish

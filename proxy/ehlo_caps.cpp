@@ -123,4 +123,16 @@ std::vector<std::string> relayedCaps(const EhloCaps& msa, std::uint64_t ourMaxSi
     return out;
 }
 
+std::vector<std::string> capsBeforeAuth(const EhloCaps* msa, std::uint64_t ourMaxSize) {
+    std::vector<std::string> out{"PIPELINING", sizeKeyword(msa ? minLimit(msa->size(), ourMaxSize) : ourMaxSize),
+                                 "ENHANCEDSTATUSCODES"};
+    // Promising a body type or parameter the MSA would refuse only moves the failure to MAIL.
+    for (const char* keyword : {"8BITMIME", "SMTPUTF8", "DSN"}) {
+        if (msa ? msa->has(keyword) : std::string_view(keyword) == "8BITMIME") {
+            out.emplace_back(keyword);
+        }
+    }
+    return out;
+}
+
 }  // namespace subproxy

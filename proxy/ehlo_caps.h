@@ -19,4 +19,10 @@ EhloCaps parseEhloCaps(const std::vector<std::string>& replyLines);
 // The keywords to show the customer after AUTH (without the greeting line).
 std::vector<std::string> relayedCaps(const EhloCaps& msa, std::uint64_t ourMaxSize);
 
+// The keywords to show after TLS and before AUTH, but for AUTH itself (security checklist §4
+// "Advertise"): PIPELINING and ENHANCEDSTATUSCODES (ours), SIZE lowered to the MSA's limit, and
+// 8BITMIME, SMTPUTF8, DSN only when the MSA has them.  `msa` null (its capabilities are not
+// known yet): SIZE ours and 8BITMIME, as before the MSA was ever asked.
+std::vector<std::string> capsBeforeAuth(const EhloCaps* msa, std::uint64_t ourMaxSize);
+
 }  // namespace subproxy

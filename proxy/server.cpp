@@ -110,12 +110,14 @@ Server::Server(std::string configFile, std::shared_ptr<const Runtime> runtime)
     std::signal(SIGPIPE, SIG_IGN);
     grace_.reset(evtimer_new(base(), &Server::graceCb, this));
     defence_ = std::make_unique<Defence>(base(), config);
+    msaCaps_ = std::make_unique<MsaCaps>(base(), dns());
     metrics_.startedAt = static_cast<std::int64_t>(std::time(nullptr));
     migration_.setMaxEntries(static_cast<std::size_t>(config.migration.maxEntries));
 }
 
 Server::~Server() {
     sessions_.clear();
+    msaCaps_.reset();  // its probe connection and timer need the loop and the resolver
     defence_.reset();  // its resolver needs the loop
     guard_.reset();  // writes the state file; before the loop it lives on goes
     listeners_.clear();
@@ -129,6 +131,7 @@ int Server::run() {
         names += " " + l->name();
     }
     logInfo("subproxy " SUBPROXY_VERSION " started; listening on" + names);
+    msaCaps_->configure(runtime_);  // the first probe of the MSA's capabilities
     event_base_dispatch(base());
     logInfo("subproxy stopped");
     return 0;
@@ -282,6 +285,7 @@ void Server::reload() {
     runtime_ = std::move(next);
     guard_->reconfigure(runtime_->config.guard);
     defence_->reconfigure(runtime_->config);
+    msaCaps_->configure(runtime_);  // probe again: the MSA may have changed with the reload
     ++metrics_.reloads;
     migration_.setMaxEntries(static_cast<std::size_t>(runtime_->config.migration.maxEntries));
     logInfo("reload done: new sessions use the new configuration and certificates");

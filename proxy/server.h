@@ -19,6 +19,7 @@
 #include "listener.h"
 #include "metrics.h"
 #include "migration_report.h"
+#include "msa_caps.h"
 #include "tls.h"
 
 namespace subproxy {
@@ -60,6 +61,8 @@ public:
     Guard& guard() { return *guard_; }
     // Spambot trap and connection filtering (issue 3 items 2 and 3).
     Defence& defence() { return *defence_; }
+    // The MSA's capabilities as last learned, for the EHLO before AUTH.
+    MsaCaps& msaCaps() { return *msaCaps_; }
 
 private:
     void accept(const Listener& listener, evutil_socket_t fd, const sockaddr* peer);
@@ -89,6 +92,7 @@ private:
     std::unique_ptr<Defence> defence_;  // outlives reloads: fan-out history, tarpit count, DNSBL cache
     Metrics metrics_;
     MigrationReport migration_;
+    std::unique_ptr<MsaCaps> msaCaps_;  // outlives reloads; its probe lives on the loop
 };
 
 }  // namespace subproxy

@@ -102,6 +102,7 @@ void Session::preAuthCb(evutil_socket_t, short, void* self) {
 void Session::logInfo(const std::string& line) { subproxy::logInfo(prefix_ + line); }
 void Session::logWarning(const std::string& line) { subproxy::logWarning(prefix_ + line); }
 Metrics* Session::metrics() { return &server_.metrics(); }
+const EhloCaps* Session::knownMsaCaps() { return server_.msaCaps().known(); }
 void Session::messageAccepted(const std::string& user) {
     const SSL* ssl = bev_ ? bufferevent_openssl_get_ssl(bev_.get()) : nullptr;
     server_.migration().record(user, endpoint_.address, static_cast<std::int64_t>(std::time(nullptr)),
@@ -468,6 +469,7 @@ void Session::setUpstreamTimeout(int seconds) {
 
 void Session::upstreamReady(const EhloCaps& caps) {
     logInfo("MSA session ready: " + upstream_->peerName() + " (" + upstream_->tlsSummary() + ")");
+    server_.msaCaps().learned(caps, upstream_->peerName());
     protocol_.onUpstreamReady(caps);
     updateReading();
 }

@@ -54,6 +54,7 @@ public:
     void logInfo(const std::string& line) override;
     void logWarning(const std::string& line) override;
     Metrics* metrics() override;
+    const EhloCaps* knownMsaCaps() override;
     void messageAccepted(const std::string& user) override;
     void authenticated() override;
     TrapAction trapSignal(TrapSignal signal, const std::string& detail) override;  // session_trap.cpp
@@ -96,6 +97,9 @@ private:
     };
     using EventPtr = std::unique_ptr<event, EventFree>;
     void beginGreeting();
+    void startGreetWait();   // the 220- teaser, when trap.greet_wait asks for it
+    void endTlsDetect();     // no ClientHello came first: greet in plain text
+    void serveImplicitTls();  // a ClientHello came first: TLS from byte one
     void finishGreeting();
     void earlyInput(const std::string& bytes);
     void dnsblVerdict(const DnsblVerdict& verdict, const std::vector<ZoneResult>& results);
@@ -103,6 +107,7 @@ private:
     bool stutter(std::string_view bytes);  // true: queued for the tarpit
     void flushStutter();
     static void greetTimerCb(evutil_socket_t, short, void* self);
+    static void tlsDetectCb(evutil_socket_t, short, void* self);
     static void stutterCb(evutil_socket_t, short, void* self);
 
     Server& server_;
@@ -128,13 +133,15 @@ private:
     std::chrono::steady_clock::time_point authAsked_;  // the client's last AUTH line reached SASL
     std::string closeReason_;
     // Trap state: ~100 bytes per session, plus the stutter queue while tarpitted.
-    bool greeting_ = false;         // the gate is closed: greet wait or DNSBL still running
+    bool greeting_ = false;         // the gate is closed: TLS detection, greet wait or DNSBL
+    bool tlsDetectOver_ = true;     // limits.tls_detect_ms has passed, or the first bytes came
     bool greetWaitOver_ = true;
     bool dnsblDone_ = true;
     bool trapExempt_ = false;       // access.allow or a DNSWL score at the allowlist threshold
     unsigned trapFired_ = 0;        // one bit per TrapSignal: each is acted on once
     std::string early_;             // bytes sent before the greeting (at most kMaxEarlyInput)
     EventPtr greetTimer_;
+    EventPtr tlsDetectTimer_;
     std::unique_ptr<DnsblLookup> dnsbl_;  // cancels its queries when the session goes
     std::unique_ptr<TarpitSlot> tarpit_;  // held while tarpitted (trap.tarpit_max)
     std::string stutterQueue_;

@@ -81,26 +81,25 @@ void Session::beginGreeting() {
     if (ip && checkAccess(config.access, *ip) == AccessVerdict::Allow) {
         trapExempt_ = true;
         logInfo("access: allowed by access.allow; trap and DNSBL skipped");
-        protocol_.start();
-        return;
-    }
-    Defence& defence = server_.defence();
-    // Counted per client key (IPv6 per guard.ipv6_prefix, like bans): a bot on one IPv6
-    // customer line can rotate through its whole /64.
-    const std::string client = ip ? clientKey(*ip, config.guard.policy.ipv6Prefix) : endpoint_.address;
-    const int dialled = defence.recordFanOut(client, endpoint_.destAddress);
-    if (dialled > config.trap.fanoutLimit &&
-        refuseByTrap(TrapSignal::FanOut, "more than " + std::to_string(config.trap.fanoutLimit) +
-                                             " distinct dialled addresses within " +
-                                             std::to_string(config.trap.fanoutWindow) + "s")) {
-        return;
-    }
-    if (ip && !config.dnsbl.zones.empty()) {
-        dnsblDone_ = false;
-        dnsbl_ = defence.dnsbl().lookup(config.dnsbl, *ip,
-                                        [this](const DnsblVerdict& verdict, const std::vector<ZoneResult>& results) {
-                                            dnsblVerdict(verdict, results);
-                                        });
+    } else {
+        Defence& defence = server_.defence();
+        // Counted per client key (IPv6 per guard.ipv6_prefix, like bans): a bot on one IPv6
+        // customer line can rotate through its whole /64.
+        const std::string client = ip ? clientKey(*ip, config.guard.policy.ipv6Prefix) : endpoint_.address;
+        const int dialled = defence.recordFanOut(client, endpoint_.destAddress);
+        if (dialled > config.trap.fanoutLimit &&
+            refuseByTrap(TrapSignal::FanOut, "more than " + std::to_string(config.trap.fanoutLimit) +
+                                                 " distinct dialled addresses within " +
+                                                 std::to_string(config.trap.fanoutWindow) + "s")) {
+            return;
+        }
+        if (ip && !config.dnsbl.zones.empty()) {
+            dnsblDone_ = false;
+            dnsbl_ = defence.dnsbl().lookup(
+                config.dnsbl, *ip, [this](const DnsblVerdict& verdict, const std::vector<ZoneResult>& results) {
+                    dnsblVerdict(verdict, results);
+                });
+        }
     }
     if (endpoint_.implicitTls) {
         // TLS from byte one: the handshake bytes must reach OpenSSL untouched, so there is no
@@ -108,7 +107,26 @@ void Session::beginGreeting() {
         protocol_.start();
         return;
     }
-    if (config.trap.greetWaitMs > 0 && !defence.greetPassed(endpoint_.address)) {
+    if (config.limits.tlsDetectMs > 0) {
+        // A mail program set to "SSL" on port 25 sends its ClientHello at once and would read
+        // any greeting as a broken TLS record: say nothing until the first bytes or the wait.
+        tlsDetectOver_ = false;
+        greeting_ = true;
+        tlsDetectTimer_.reset(evtimer_new(server_.base(), &Session::tlsDetectCb, this));
+        const timeval wait{config.limits.tlsDetectMs / 1000, (config.limits.tlsDetectMs % 1000) * 1000};
+        evtimer_add(tlsDetectTimer_.get(), &wait);
+        return;
+    }
+    startGreetWait();
+    greeting_ = !greetWaitOver_ || !dnsblDone_;
+    if (!greeting_) {
+        protocol_.start();
+    }
+}
+
+void Session::startGreetWait() {
+    const Config& config = runtime_->config;
+    if (!trapExempt_ && config.trap.greetWaitMs > 0 && !server_.defence().greetPassed(endpoint_.address)) {
         // postscreen's teaser: a real client waits for the last line of the greeting; a bot
         // that does not read talks now, and that is the pregreet signal.
         greetWaitOver_ = false;
@@ -117,10 +135,38 @@ void Session::beginGreeting() {
         const timeval wait{config.trap.greetWaitMs / 1000, (config.trap.greetWaitMs % 1000) * 1000};
         evtimer_add(greetTimer_.get(), &wait);
     }
-    greeting_ = !greetWaitOver_ || !dnsblDone_;
-    if (!greeting_) {
-        protocol_.start();
+}
+
+void Session::tlsDetectCb(evutil_socket_t, short, void* self) {
+    static_cast<Session*>(self)->endTlsDetect();
+}
+
+void Session::endTlsDetect() {
+    tlsDetectOver_ = true;
+    tlsDetectTimer_.reset();
+    if (closing_) {
+        return;
     }
+    startGreetWait();
+    if (greetWaitOver_ && dnsblDone_) {
+        finishGreeting();
+    }
+}
+
+void Session::serveImplicitTls() {
+    tlsDetectOver_ = true;
+    tlsDetectTimer_.reset();
+    greeting_ = false;
+    // Not a trap signal: this is a customer with a misconfigured mail program, not a bot.
+    logInfo("TLS ClientHello on a STARTTLS listener: serving implicit TLS");
+    server_.metrics().count("implicit_tls_detected",
+                            "TLS ClientHellos on STARTTLS listeners served as implicit TLS");
+    // Give the ClientHello back to the socket's input, where the TLS filter reads it.
+    std::string hello;
+    hello.swap(early_);
+    evbuffer_prepend(bufferevent_get_input(bev_.get()), hello.data(), hello.size());
+    protocol_.startImplicitTls();  // wraps bev_ in the TLS filter (startTls)
+    updateReading();
 }
 
 void Session::greetTimerCb(evutil_socket_t, short, void* self) {
@@ -135,7 +181,33 @@ void Session::greetTimerCb(evutil_socket_t, short, void* self) {
     }
 }
 
-void Session::earlyInput(const std::string& bytes) {
+void Session::earlyInput(const std::string& chunk) {
+    std::string bytes = chunk;
+    if (!tlsDetectOver_) {
+        early_ += bytes;
+        switch (classifyFirstBytes(early_)) {
+        case FirstBytes::TlsHandshake:
+            serveImplicitTls();
+            return;
+        case FirstBytes::Undecided:
+            return;  // one byte of what may be a TLS record; the rest follows (or the wait ends)
+        case FirstBytes::Other:
+            break;
+        }
+        // Plain text before any greeting: greet now (or send the teaser), then treat these
+        // bytes as if they had come after it.
+        bytes.swap(early_);
+        early_.clear();
+        endTlsDetect();
+        if (closing_) {
+            return;
+        }
+        if (!greeting_) {
+            protocol_.onClientData(bytes);
+            updateReading();
+            return;
+        }
+    }
     if (!greetWaitOver_ && refuseByTrap(TrapSignal::Pregreet, bytes)) {
         return;
     }
@@ -191,7 +263,7 @@ void Session::dnsblVerdict(const DnsblVerdict& verdict, const std::vector<ZoneRe
         return;
     }
     protocol_.setDnsblVerdict(verdict);
-    if (greeting_ && greetWaitOver_) {
+    if (greeting_ && greetWaitOver_ && tlsDetectOver_) {
         finishGreeting();
     }
 }

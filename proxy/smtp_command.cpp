@@ -55,14 +55,14 @@ std::string_view skipSpaces(std::string_view s) {
     return s;
 }
 
-// Length of "<...>" at the start of `s` (brackets included), honouring a quoted local part in
-// which '>' and spaces are allowed; 0 when there is no well-formed path.
-std::size_t bracketedPathLength(std::string_view s) {
-    if (s.empty() || s.front() != '<') {
-        return 0;
-    }
+// Length of the path at the start of `s`: "<...>" (brackets included) or, as Postfix accepts
+// with its default strict_rfc821_envelopes = no (and old mail programs send), a bare address
+// up to the next space.  A quoted local part may hold spaces and '>'.  0 when there is no
+// well-formed path.
+std::size_t pathLength(std::string_view s) {
+    const bool bracketed = !s.empty() && s.front() == '<';
     bool quoted = false;
-    for (std::size_t i = 1; i < s.size(); ++i) {
+    for (std::size_t i = bracketed ? 1 : 0; i < s.size(); ++i) {
         const auto byte = static_cast<unsigned char>(s[i]);
         if (byte < 0x20 || byte == 0x7f) {
             return 0;  // controls are never part of a path
@@ -82,13 +82,34 @@ std::size_t bracketedPathLength(std::string_view s) {
         }
         if (s[i] == '"') {
             quoted = true;
-        } else if (s[i] == '>') {
+        } else if (bracketed && s[i] == '>') {
             return i + 1;
-        } else if (s[i] == ' ' || s[i] == '<') {
-            return 0;
+        } else if (s[i] == ' ') {
+            return bracketed ? 0 : i;
+        } else if (s[i] == '<' || s[i] == '>') {
+            return 0;  // "a@b>", "<<a@b>>": Postfix guesses; we do not
         }
     }
-    return 0;
+    return bracketed || quoted ? 0 : s.size();
+}
+
+// esmtp-keyword = (ALPHA / DIGIT) *(ALPHA / DIGIT / "-") before an optional "=value"
+// (RFC 5321 §4.1.2).  With bare paths allowed, "FROM:Alice <a@b>" would otherwise read as the
+// path "Alice" with a parameter "<a@b>".
+bool isEsmtpParam(std::string_view param) {
+    const std::string_view keyword = param.substr(0, param.find('='));
+    const auto alnum = [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    };
+    if (keyword.empty() || !alnum(keyword.front())) {
+        return false;
+    }
+    for (char c : keyword) {
+        if (!alnum(c) && c != '-') {
+            return false;
+        }
+    }
+    return true;
 }
 
 std::vector<std::string> splitParams(std::string_view rest) {
@@ -136,8 +157,10 @@ std::optional<PathCommand> parsePathCommand(std::string_view arg, std::string_vi
         return std::nullopt;
     }
     const std::string_view rest = skipSpaces(arg.substr(keyword.size() + 1));
-    const std::size_t length = bracketedPathLength(rest);
-    if (length < 2 || length - 2 > kMaxPath) {
+    const std::size_t length = pathLength(rest);
+    const bool bracketed = length >= 2 && rest.front() == '<';
+    const std::string_view path = bracketed ? rest.substr(1, length - 2) : rest.substr(0, length);
+    if ((!bracketed && path.empty()) || path.size() > kMaxPath) {
         return std::nullopt;
     }
     const std::string_view after = rest.substr(length);
@@ -145,8 +168,13 @@ std::optional<PathCommand> parsePathCommand(std::string_view arg, std::string_vi
         return std::nullopt;  // "<a@b>junk"
     }
     PathCommand out;
-    out.path = std::string(rest.substr(1, length - 2));
+    out.path = std::string(path);
     out.params = splitParams(after);
+    for (const std::string& param : out.params) {
+        if (!isEsmtpParam(param)) {
+            return std::nullopt;
+        }
+    }
     return out;
 }
 

@@ -47,7 +47,9 @@ struct PathCommand {
     std::vector<std::string> params;    // "KEY=VALUE" or "KEY", as sent
 };
 // `arg` is what follows the verb ("FROM:<a@b> SIZE=10").  `keyword` is "FROM" or "TO".
-// nullopt on a syntax error.  A space after the colon is tolerated (common in the wild).
+// nullopt on a syntax error.  Tolerated as Postfix does (strict_rfc821_envelopes = no), because
+// old mail programs send them: spaces after the colon, and a path without angle brackets
+// ("FROM:alice@example.org SIZE=10").  The caller relays the canonical "<path>".
 std::optional<PathCommand> parsePathCommand(std::string_view arg, std::string_view keyword);
 
 }  // namespace subproxy

@@ -28,14 +28,12 @@ int parseCode(std::string_view line) {
 std::string Reply::wire() const {
     const std::string code3 = std::to_string(code);
     std::string out;
-    if (lines.empty()) {
-        return code3 + "\r\n";
-    }
     for (std::size_t i = 0; i + 1 < lines.size(); ++i) {
         out += code3 + "-" + lines[i] + "\r\n";
     }
-    const std::string& last = lines.back();
-    out += code3 + (last.empty() ? "" : " " + last) + "\r\n";
+    // The last line always keeps its space, even with no text: RFC 4954 §4 spells an empty
+    // challenge "334" SP, and clients (and Postfix, which writes "334 ") split on it.
+    out += code3 + " " + (lines.empty() ? std::string() : lines.back()) + "\r\n";
     return out;
 }
 

@@ -13,7 +13,7 @@ struct Reply {
 
     int klass() const { return code / 100; }  // 2, 3, 4 or 5
     bool positive() const { return code >= 200 && code < 400; }
-    // The wire form: "250-a\r\n250 b\r\n".
+    // The wire form: "250-a\r\n250 b\r\n"; the last line always has its space ("334 \r\n").
     std::string wire() const;
     // The lines joined with "; " for logs (not cleaned: callers use printable()).
     std::string text() const;

@@ -40,8 +40,18 @@ TrapAction effectiveTrapAction(TrapAction configured, bool tarpitFree) {
     return configured;
 }
 
+FirstBytes classifyFirstBytes(std::string_view b) {
+    if (b.empty() || b[0] != 0x16) {
+        return FirstBytes::Other;
+    }
+    if (b.size() == 1) {
+        return FirstBytes::Undecided;
+    }
+    return b[1] == 0x03 ? FirstBytes::TlsHandshake : FirstBytes::Other;
+}
+
 std::string detectBinaryHello(std::string_view b) {
-    if (b.size() >= 2 && b[0] == 0x16 && b[1] == 0x03) {
+    if (classifyFirstBytes(b) == FirstBytes::TlsHandshake) {
         return "TLS handshake on the plain port";
     }
     // SSLv2-compatible ClientHello: 2-byte length with the top bit set, then type 1.

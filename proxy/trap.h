@@ -53,6 +53,12 @@ TrapAction effectiveTrapAction(TrapAction configured, bool tarpitFree);
 // ClientHello sent to the STARTTLS port) and SSLv2-style hellos.  Empty: looks like text.
 std::string detectBinaryHello(std::string_view firstBytes);
 
+// What a client sent before any greeting on a STARTTLS listener: the start of a TLS handshake
+// record (content type 0x16, major version 3: a mail program set to "SSL" speaks first),
+// too little to tell (the single byte 0x16), or anything else.
+enum class FirstBytes { TlsHandshake, Undecided, Other };
+FirstBytes classifyFirstBytes(std::string_view firstBytes);
+
 // A command line that is HTTP (request line "GET / HTTP/1.1", CONNECT, or a header such as
 // "Host: x" / "User-Agent: y"), like postscreen's NON-SMTP COMMAND test.  Empty: not HTTP.
 std::string detectHttpLine(std::string_view line);

@@ -14,14 +14,15 @@
 namespace subproxy {
 
 Upstream::Upstream(event_base* base, evdns_base* dns, SSL_CTX* tls, const Config& config, UpstreamIdentity identity,
-                   bool sendLogin, UpstreamEvents& events)
+                   bool sendLogin, UpstreamEvents& events, UpstreamDialog::Purpose purpose)
     : base_(base),
       dns_(dns),
       tls_(tls),
       config_(config),
       identity_(std::move(identity)),
       sendLogin_(sendLogin),
-      events_(events) {}
+      events_(events),
+      purpose_(purpose) {}
 
 void Upstream::start() { tryNextHost(""); }
 
@@ -50,7 +51,7 @@ void Upstream::tryNextHost(const std::string& lastError) {
     current_ = (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
     verifyName_ = config_.upstream.serverName.empty() ? host : config_.upstream.serverName;
     dialog_.emplace(config_.upstream, config_.upstream.heloName.empty() ? config_.hostname : config_.upstream.heloName,
-                    identity_, false, sendLogin_);
+                    identity_, false, sendLogin_, purpose_);
 
     bev_.reset(bufferevent_socket_new(base_, -1, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS));
     bufferevent_setcb(bev_.get(), &Upstream::readCb, &Upstream::writeCb, &Upstream::eventCb, this);

@@ -31,7 +31,8 @@ public:
 class Upstream {
 public:
     Upstream(event_base* base, evdns_base* dns, SSL_CTX* tls, const Config& config, UpstreamIdentity identity,
-             bool sendLogin, UpstreamEvents& events);
+             bool sendLogin, UpstreamEvents& events,
+             UpstreamDialog::Purpose purpose = UpstreamDialog::Purpose::Session);
 
     void start();
     // Drops the connection at once and makes every later callback a no-op.  The object itself
@@ -66,6 +67,7 @@ private:
     UpstreamIdentity identity_;
     bool sendLogin_;
     UpstreamEvents& events_;
+    UpstreamDialog::Purpose purpose_;
 
     std::size_t nextHost_ = 0;
     std::string current_;  // "host:port" being tried, for logs

@@ -80,12 +80,13 @@ std::vector<std::string> buildXclient(const UpstreamIdentity& identity, const Eh
 }
 
 UpstreamDialog::UpstreamDialog(const UpstreamConfig& config, std::string ourHelo, UpstreamIdentity identity,
-                               bool tlsActive, bool sendLogin)
+                               bool tlsActive, bool sendLogin, Purpose purpose)
     : config_(config),
       ourHelo_(std::move(ourHelo)),
       identity_(std::move(identity)),
       tlsActive_(tlsActive),
-      sendLogin_(sendLogin) {}
+      sendLogin_(sendLogin),
+      purpose_(purpose) {}
 
 UpstreamDialog::Action UpstreamDialog::fail(UpstreamFailure kind, const std::string& detail) {
     Action a;
@@ -129,7 +130,10 @@ UpstreamDialog::Action UpstreamDialog::onReply(const Reply& reply) {
             return a;
         }
         if (step_ == Step::EhloXclient) {
-            step_ = Step::Ready;
+            return identified();
+        }
+        if (purpose_ == Purpose::Probe) {
+            step_ = Step::Ready;  // the capabilities a customer's session would see
             Action a;
             a.ready = true;
             return a;
@@ -146,7 +150,9 @@ UpstreamDialog::Action UpstreamDialog::onReply(const Reply& reply) {
             return a;
         }
     case Step::Xclient:
-        if (reply.code != 220) {
+        // Postfix answers with a new greeting (220); smtp-sink, Exim and Dovecot may say 250.
+        // nginx takes either, and so do we: the EHLO that follows is the same.
+        if (reply.code != 220 && reply.code != 250) {
             return fail(UpstreamFailure::Refused,
                         "MSA refused XCLIENT (check smtpd_authorized_xclient_hosts; IPv6 customers need an MSA with "
                         "inet_protocols = all)" + said);
@@ -157,7 +163,7 @@ UpstreamDialog::Action UpstreamDialog::onReply(const Reply& reply) {
             xclient_.erase(xclient_.begin());
             return a;
         }
-        // Postfix resets to the greeting after XCLIENT: introduce the customer's session.
+        // XCLIENT resets the session to the greeting: introduce the customer's session.
         return ehlo(identity_.helo.empty() ? ourHelo_ : identity_.helo, Step::EhloXclient);
     case Step::AuthLoginUser:
         if (reply.code != 334) {
@@ -214,34 +220,46 @@ UpstreamDialog::Action UpstreamDialog::identify() {
         a.send = xclient_.front() + "\r\n";
         xclient_.erase(xclient_.begin());
         return a;
-    case UpstreamLogin::Replay: {
-        const std::string offered = [&] {
-            for (const auto& k : caps_.keywords) {
-                if (toUpper(k).rfind("AUTH ", 0) == 0) {
-                    return " " + toUpper(k.substr(5)) + " ";
-                }
-            }
-            return std::string();
-        }();
-        if (offered.find(" PLAIN ") != std::string::npos) {
-            step_ = Step::AuthPlain;
-            a.send = "AUTH PLAIN " + encodeBase64(buildPlain(identity_.login, identity_.password)) + "\r\n";
-            identity_.password.clear();
-            return a;
-        }
-        if (offered.find(" LOGIN ") != std::string::npos) {
-            step_ = Step::AuthLoginUser;
-            a.send = "AUTH LOGIN " + encodeBase64(identity_.login) + "\r\n";
-            return a;
-        }
-        return fail(UpstreamFailure::Refused, "MSA offers neither AUTH PLAIN nor AUTH LOGIN");
-    }
+    case UpstreamLogin::Replay:
+        return logIn();
     case UpstreamLogin::None:
         break;
     }
+    return identified();
+}
+
+UpstreamDialog::Action UpstreamDialog::identified() {
+    if (identity_.logInAgain) {
+        return logIn();
+    }
     step_ = Step::Ready;
+    Action a;
     a.ready = true;
     return a;
+}
+
+UpstreamDialog::Action UpstreamDialog::logIn() {
+    const std::string offered = [&] {
+        for (const auto& k : caps_.keywords) {
+            if (toUpper(k).rfind("AUTH ", 0) == 0) {
+                return " " + toUpper(k.substr(5)) + " ";
+            }
+        }
+        return std::string();
+    }();
+    Action a;
+    if (offered.find(" PLAIN ") != std::string::npos) {
+        step_ = Step::AuthPlain;
+        a.send = "AUTH PLAIN " + encodeBase64(buildPlain(identity_.login, identity_.password)) + "\r\n";
+        identity_.password.clear();
+        return a;
+    }
+    if (offered.find(" LOGIN ") != std::string::npos) {
+        step_ = Step::AuthLoginUser;
+        a.send = "AUTH LOGIN " + encodeBase64(identity_.login) + "\r\n";
+        return a;
+    }
+    return fail(UpstreamFailure::Refused, "MSA offers neither AUTH PLAIN nor AUTH LOGIN");
 }
 
 }  // namespace subproxy

@@ -23,10 +23,14 @@ public:
         std::string detail;     // for the log
     };
 
+    // Session: the whole handshake, for a customer.  Probe: only as far as the EHLO after TLS,
+    // to learn the MSA's capabilities (no XCLIENT, no login); the caller then sends QUIT.
+    enum class Purpose { Session, Probe };
+
     // `tlsActive`: implicit TLS is already up.  `sendLogin`: XCLIENT carries LOGIN= (backend
     // "sasl"); with backend "upstream" the customer authenticates to the MSA itself.
     UpstreamDialog(const UpstreamConfig& config, std::string ourHelo, UpstreamIdentity identity,
-                   bool tlsActive, bool sendLogin);
+                   bool tlsActive, bool sendLogin, Purpose purpose = Purpose::Session);
 
     Action onReply(const Reply& reply);
     Action onTlsEstablished();
@@ -37,6 +41,8 @@ private:
                       AuthPlain, AuthLoginUser, AuthLoginPassword, Ready };
 
     Action identify();
+    Action logIn();        // AUTH PLAIN (or LOGIN) with identity_'s credentials
+    Action identified();   // after XCLIENT (if any): log in again if asked, else ready
     Action ehlo(const std::string& name, Step next);
     Action fail(UpstreamFailure kind, const std::string& detail);
     std::vector<std::string> xclientCommands() const;
@@ -46,6 +52,7 @@ private:
     UpstreamIdentity identity_;
     bool tlsActive_;
     bool sendLogin_;
+    Purpose purpose_;
     Step step_ = Step::Greeting;
     EhloCaps caps_;
     std::vector<std::string> xclient_;  // XCLIENT commands still to send

@@ -425,13 +425,19 @@ class FakeMsa(ThreadedServer):
     fault: None | "die_after_dot" | "no_starttls" | "inject_after_220" | "silent_after_dot" |
            "slow_after_dot" (answers 250 after 3 s)
     implicit: TLS from the first byte (upstream tls = "implicit"), no STARTTLS offered
+    xclient_code: the reply to XCLIENT (Postfix says 220; smtp-sink, Exim, Dovecot may say 250)
+    caps: EHLO keywords instead of the default ones (STARTTLS, XCLIENT and AUTH are still added)
     Records every line it received in .lines and counts MAIL commands in .mails.
     """
 
-    def __init__(self, fault=None, cert="msa", xclient=True, implicit=False):
+    DEFAULT_CAPS = ("PIPELINING", "SIZE 10240000", "8BITMIME", "ENHANCEDSTATUSCODES")
+
+    def __init__(self, fault=None, cert="msa", xclient=True, implicit=False, xclient_code=220, caps=None):
         self.fault = fault
         self.implicit = implicit
         self.xclient = xclient
+        self.xclient_code = xclient_code
+        self.caps = list(caps if caps is not None else self.DEFAULT_CAPS)
         self.port = free_port()
         self.lines = []
         self.mails = 0
@@ -479,7 +485,7 @@ class FakeMsa(ThreadedServer):
                     continue
                 verb = line.split(b" ")[0].strip().upper()
                 if verb == b"EHLO":
-                    caps = ["fake.msa", "PIPELINING", "SIZE 10240000", "8BITMIME", "ENHANCEDSTATUSCODES"]
+                    caps = ["fake.msa"] + self.caps
                     if not tls and self.fault != "no_starttls":
                         caps.append("STARTTLS")
                     if self.xclient:
@@ -496,7 +502,7 @@ class FakeMsa(ThreadedServer):
                     f = conn.makefile("rb")
                     tls = True
                 elif verb == b"XCLIENT":
-                    send("220 fake.msa ESMTP\r\n")
+                    send("220 fake.msa ESMTP\r\n" if self.xclient_code == 220 else "%d 2.0.0 Ok\r\n" % self.xclient_code)
                 elif verb == b"AUTH":
                     send("235 2.7.0 Authentication successful\r\n")
                 elif verb == b"MAIL":

@@ -109,7 +109,8 @@ alias_maps =
 alias_database =
 local_recipient_maps =
 biff = no
-smtputf8_enable = no
+# Debian's default (compatibility_level >= 1): the MSA advertises SMTPUTF8, as in production.
+smtputf8_enable = yes
 # Never look anything up in DNS, never deliver off the machine.
 smtp_dns_support_level = disabled
 disable_dns_lookups = yes

@@ -106,6 +106,8 @@ struct FakeHost : ClientProtocolHost {
         upstreamOpen_ = false;
         events.push_back("close:" + reason);
     }
+    std::optional<EhloCaps> msaCapsKnown;  // what the probe learned; none: not yet
+    const EhloCaps* knownMsaCaps() override { return msaCapsKnown ? &*msaCapsKnown : nullptr; }
     void setClientTimeout(int seconds) override { clientTimeout = seconds; }
     void setUpstreamTimeout(int seconds) override { upstreamTimeout = seconds; }
     void logInfo(const std::string& line) override { infos.push_back(line); }
@@ -702,6 +704,23 @@ BOOST_AUTO_TEST_CASE(auth_login_flow) {
     BOOST_TEST(s.p->authenticated());
 }
 
+// RFC 4954 §4: an empty challenge is "334" SP.  A client shipped with Debian splits the line
+// on the space and failed AUTH PLAIN (no initial response) against "334" alone.
+BOOST_AUTO_TEST_CASE(empty_challenge_is_334_space) {
+    Session s;
+    s.toTlsEhlo();
+    s.feed("AUTH PLAIN\r\n");
+    BOOST_REQUIRE_EQUAL(s.host.authStarts.size(), 1u);
+    BOOST_TEST(!s.host.authStarts[0].initial.has_value());
+    s.p->onAuthResult(authMore(""));
+    BOOST_TEST(s.out() == "334 \r\n");
+    s.feed(plainIr("", "user", "pass") + "\r\n");
+    BOOST_REQUIRE_EQUAL(s.host.authSteps.size(), 1u);
+    s.p->onAuthResult(authDone("user"));
+    s.p->onUpstreamReady(msaCaps());
+    BOOST_TEST(s.out() == "235 2.7.0 Authentication successful\r\n");
+}
+
 BOOST_AUTO_TEST_CASE(auth_success_opens_upstream_then_235) {
     Session s;
     s.toTlsEhlo();
@@ -795,6 +814,20 @@ BOOST_AUTO_TEST_CASE(relay_pipelined_transaction) {
     BOOST_TEST(s.p->counters().messages == 1u);
     BOOST_TEST(s.host.upstreamTimeout == 0);
     BOOST_TEST(s.host.clientTimeout == s.cfg.limits.commandTimeout);
+}
+
+// Old mail programs write paths without angle brackets (Postfix takes them); the MSA gets the
+// canonical form.  A RCPT we cannot read goes as sent: the MSA judges it, in order.
+BOOST_AUTO_TEST_CASE(relay_paths_in_canonical_form) {
+    Session s;
+    s.authenticate();
+    s.feed("MAIL FROM:alice@example.org SIZE=100\r\nRCPT TO:bob@x\r\nRCPT TO: <carol@x> NOTIFY=NEVER\r\n"
+           "RCPT TO: dave@x\r\n");
+    BOOST_TEST(s.up() == "MAIL FROM:<alice@example.org> SIZE=100\r\nRCPT TO:<bob@x>\r\n"
+                         "RCPT TO:<carol@x> NOTIFY=NEVER\r\nRCPT TO:<dave@x>\r\n");
+    s.feed("RSET\r\nMAIL FROM: <a@b>\r\nRCPT TO:Bob <bob@x>\r\n");
+    BOOST_TEST(s.up() == "RSET\r\nMAIL FROM:<a@b>\r\nRCPT TO:Bob <bob@x>\r\n");
+    BOOST_TEST(s.out() == "");
 }
 
 BOOST_AUTO_TEST_CASE(relay_body_streams_after_354) {
@@ -904,26 +937,6 @@ BOOST_AUTO_TEST_CASE(smuggling_crlf_dot_lf) { smuggle("\r\n.\n"); }
 BOOST_AUTO_TEST_CASE(smuggling_cr_dot_crlf) { smuggle("\r.\r\n"); }
 BOOST_AUTO_TEST_CASE(smuggling_lf_dot_crlf) { smuggle("\n.\r\n"); }
 BOOST_AUTO_TEST_CASE(smuggling_cr_dot_cr) { smuggle("\r.\r"); }
-
-BOOST_AUTO_TEST_CASE(smuggling_with_backend_upstream_closes) {
-    Config c = makeConfig();
-    c.auth.backend = AuthBackend::Upstream;
-    Session s(c);
-    s.toTlsEhlo();
-    s.feed("AUTH PLAIN " + plainIr("", "user", "pass") + "\r\n");
-    s.p->onUpstreamReady(msaCaps());
-    s.up();
-    s.p->onUpstreamReply(msaReply(235, {"2.7.0 Authentication successful"}));
-    s.out();
-    s.openData();
-    s.feed("x\n.\nMAIL FROM:<evil>\r\n.\r\n");
-    BOOST_TEST(s.out() == "550 5.5.2 Error: bare <CR> or <LF> in message body; the message was not sent\r\n"
-                          "421 4.4.2 proxy.test Error: closing connection\r\n");
-    BOOST_TEST(s.host.aborts == 1);
-    BOOST_TEST(s.host.closes == 1);
-    BOOST_TEST(s.host.opens.size() == 1u);
-    BOOST_TEST(s.up().find("evil") == std::string::npos);
-}
 
 BOOST_AUTO_TEST_CASE(size_parameter_over_limit_552) {
     Config c = makeConfig();
@@ -1198,6 +1211,31 @@ BOOST_AUTO_TEST_CASE(max_errors_421) {
 // ---------------------------------------------------------------------------------------------
 // EHLO after AUTH
 
+// A client that reads EHLO once, before AUTH, must see what the MSA takes: SMTPUTF8 and DSN
+// when it has them, its smaller SIZE, no 8BITMIME when it lacks it.
+BOOST_AUTO_TEST_CASE(ehlo_before_auth_advertises_the_msa_intersection) {
+    Session s;
+    s.host.msaCapsKnown = parseEhloCaps({"msa.test", "PIPELINING", "SIZE 10240000", "8BITMIME", "SMTPUTF8", "DSN",
+                                         "CHUNKING", "XCLIENT ADDR"});
+    s.toTls();
+    s.feed("EHLO client.example\r\n");
+    BOOST_TEST(s.out() == "250-proxy.test\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-ENHANCEDSTATUSCODES\r\n"
+                          "250-8BITMIME\r\n250-SMTPUTF8\r\n250-DSN\r\n250-AUTH PLAIN LOGIN CRAM-MD5\r\n"
+                          "250 AUTH=PLAIN LOGIN CRAM-MD5\r\n");
+    s.host.msaCapsKnown = parseEhloCaps({"msa.test", "PIPELINING", "SIZE 100000000"});
+    s.feed("EHLO client.example\r\n");
+    BOOST_TEST(s.out() == "250-proxy.test\r\n250-PIPELINING\r\n250-SIZE " +
+                              std::to_string(s.cfg.limits.maxMessageSize) +
+                              "\r\n250-ENHANCEDSTATUSCODES\r\n250-AUTH PLAIN LOGIN CRAM-MD5\r\n"
+                              "250 AUTH=PLAIN LOGIN CRAM-MD5\r\n");
+    // Before TLS nothing of it shows.
+    Session plain;
+    plain.host.msaCapsKnown = s.host.msaCapsKnown;
+    plain.greet();
+    plain.feed("EHLO client.example\r\n");
+    BOOST_TEST(plain.out() == kEhloPreTls);
+}
+
 BOOST_AUTO_TEST_CASE(ehlo_after_auth_resets_msa_and_filters_caps) {
     Session s;
     s.authenticate();
@@ -1274,6 +1312,24 @@ BOOST_AUTO_TEST_CASE(backend_upstream_login_334_relayed) {
     BOOST_TEST(s.p->user() == "user");
 }
 
+BOOST_AUTO_TEST_CASE(backend_upstream_empty_334_keeps_its_space) {
+    Session s(upstreamBackend());
+    s.toTlsEhlo();
+    s.feed("AUTH PLAIN\r\n");
+    s.p->onUpstreamReady(msaCaps());
+    BOOST_TEST(s.up() == "AUTH PLAIN\r\n");
+    // Postfix writes "334 "; the parser keeps one empty line, and it must go out as "334 ".
+    ReplyParser parser;
+    BOOST_REQUIRE((parser.feedLine("334 ") == ReplyParser::Status::Complete));
+    s.p->onUpstreamReply(parser.take());
+    BOOST_TEST(s.out() == "334 \r\n");
+    s.feed(plainIr("", "user", "pass") + "\r\n");
+    BOOST_TEST(s.up() == plainIr("", "user", "pass") + "\r\n");
+    s.p->onUpstreamReply(msaReply(235, {"2.7.0 Authentication successful"}));
+    BOOST_TEST(s.out() == "235 2.7.0 Authentication successful\r\n");
+    BOOST_TEST(s.p->authenticated());
+}
+
 BOOST_AUTO_TEST_CASE(backend_upstream_535_relayed_and_counted) {
     Session s(upstreamBackend());
     s.toTlsEhlo();
@@ -1296,6 +1352,100 @@ BOOST_AUTO_TEST_CASE(backend_upstream_535_relayed_and_counted) {
     s.feed("AUTH PLAIN " + plainIr("", "user", "wrong") + "\r\n");
     s.p->onUpstreamReply(msaReply(535, {"5.7.8 Error: authentication failed: authentication failure"}));
     BOOST_TEST(s.out() == kMsaAuthFailed + "421 4.7.0 proxy.test Error: too many failed authentications\r\n");
+    BOOST_TEST(s.host.closes == 1);
+}
+
+// Backend "upstream": a body we refuse (bare LF) drops the MSA session without the terminator,
+// as in the other modes, and a fresh one logs in again with the customer's own PLAIN/LOGIN
+// credentials, so the customer goes on instead of getting 421.
+namespace {
+
+void refuseBodyThenReopen(Session& s, const std::string& user, const std::string& pass) {
+    s.openData();
+    s.feed("x\n.\nMAIL FROM:<evil>\r\n.\r\n");
+    BOOST_TEST(s.out() == "550 5.5.2 Error: bare <CR> or <LF> in message body; the message was not sent\r\n");
+    BOOST_TEST(s.host.aborts == 1);
+    BOOST_TEST(s.host.closes == 0);
+    BOOST_TEST(s.up().find("evil") == std::string::npos);
+    BOOST_REQUIRE_EQUAL(s.host.opens.size(), 2u);
+    BOOST_TEST(!s.host.opens[0].logInAgain);
+    BOOST_TEST(s.host.opens[1].logInAgain);
+    BOOST_TEST(s.host.opens[1].login == user);
+    BOOST_TEST(s.host.opens[1].password == pass);
+    BOOST_TEST(s.p->state() == ClientProtocol::State::UpstreamOpening);
+    s.feed("MAIL FROM:<a@b>\r\n");  // waits for the new MSA session
+    BOOST_TEST(s.up() == "");
+    s.p->onUpstreamReady(msaCaps());
+    BOOST_TEST(s.out() == "");  // no second 235
+    BOOST_TEST(s.up() == "MAIL FROM:<a@b>\r\n");
+    BOOST_TEST(s.p->authenticated());
+    s.p->onUpstreamReply(msaReply(250, {"2.1.0 Ok"}));
+    BOOST_TEST(s.out() == "250 2.1.0 Ok\r\n");
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(backend_upstream_refused_body_plain_goes_on) {
+    Session s(upstreamBackend());
+    s.toTlsEhlo();
+    s.feed("AUTH PLAIN " + plainIr("", "user", "pass") + "\r\n");
+    s.p->onUpstreamReady(msaCaps());
+    s.up();
+    s.p->onUpstreamReply(msaReply(235, {"2.7.0 Authentication successful"}));
+    s.out();
+    refuseBodyThenReopen(s, "user", "pass");
+}
+
+BOOST_AUTO_TEST_CASE(backend_upstream_refused_body_login_goes_on) {
+    Session s(upstreamBackend());
+    s.toTlsEhlo();
+    s.feed("AUTH LOGIN\r\n");
+    s.p->onUpstreamReady(msaCaps());
+    s.p->onUpstreamReply(msaReply(334, {"VXNlcm5hbWU6"}));
+    s.feed(encodeBase64("user") + "\r\n");
+    s.p->onUpstreamReply(msaReply(334, {"UGFzc3dvcmQ6"}));
+    s.feed(encodeBase64("pass") + "\r\n");
+    s.p->onUpstreamReply(msaReply(235, {"2.7.0 Authentication successful"}));
+    s.out();
+    s.up();
+    refuseBodyThenReopen(s, "user", "pass");
+}
+
+BOOST_AUTO_TEST_CASE(backend_upstream_refused_body_cram_md5_closes) {
+    // A CRAM-MD5 answer is bound to the MSA's challenge: no way to log in again.
+    Session s(upstreamBackend());
+    s.toTlsEhlo();
+    s.feed("AUTH CRAM-MD5\r\n");
+    s.p->onUpstreamReady(msaCaps());
+    s.p->onUpstreamReply(msaReply(334, {encodeBase64("<1.2@msa.test>")}));
+    s.feed(encodeBase64("user 0123456789abcdef0123456789abcdef") + "\r\n");
+    s.p->onUpstreamReply(msaReply(235, {"2.7.0 Authentication successful"}));
+    s.out();
+    s.up();
+    s.openData();
+    s.feed("x\n.\nMAIL FROM:<evil>\r\n.\r\n");
+    BOOST_TEST(s.out() == "550 5.5.2 Error: bare <CR> or <LF> in message body; the message was not sent\r\n"
+                          "421 4.4.2 proxy.test Error: closing connection\r\n");
+    BOOST_TEST(s.host.aborts == 1);
+    BOOST_TEST(s.host.closes == 1);
+    BOOST_TEST(s.host.opens.size() == 1u);
+    BOOST_TEST(s.up().find("evil") == std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(backend_upstream_login_again_refused_421) {
+    Session s(upstreamBackend());
+    s.toTlsEhlo();
+    s.feed("AUTH PLAIN " + plainIr("", "user", "pass") + "\r\n");
+    s.p->onUpstreamReady(msaCaps());
+    s.p->onUpstreamReply(msaReply(235, {"2.7.0 Authentication successful"}));
+    s.out();
+    s.up();
+    s.openData();
+    s.feed("x\nz\r\n.\r\n");
+    s.out();
+    BOOST_REQUIRE_EQUAL(s.host.opens.size(), 2u);
+    s.p->onUpstreamFailed(UpstreamFailure::Refused, "MSA refused the customer's credentials");
+    BOOST_TEST(s.out() == "421 4.4.1 proxy.test Error: mail server unavailable, try again later\r\n");
     BOOST_TEST(s.host.closes == 1);
 }
 

@@ -208,6 +208,21 @@ BOOST_AUTO_TEST_CASE(integer_ranges) {
                "test.conf:1: 'listen.[0].port' must be between 1 and 65535, not 70000");
 }
 
+BOOST_AUTO_TEST_CASE(tls_detect_ms) {
+    BOOST_TEST(parseConfig(kMinimal, "test.conf").limits.tlsDetectMs == 200);
+    BOOST_TEST(parseConfig(kMinimal + "limits = { tls_detect_ms = 0; };", "test.conf").limits.tlsDetectMs == 0);
+    BOOST_TEST(parseConfig(kMinimal + "limits = { tls_detect_ms = 5000; };", "test.conf").limits.tlsDetectMs == 5000);
+    BOOST_TEST(contains(errorOf(kMinimal + "limits = { tls_detect_ms = 5001; };"),
+                        "'limits.tls_detect_ms' must be between 0 and 5000, not 5001"));
+}
+
+BOOST_AUTO_TEST_CASE(upstream_probe_interval) {
+    BOOST_TEST(parseConfig(kMinimal, "test.conf").upstream.probeInterval == 600);
+    BOOST_TEST(parseConfig(kMinimal + "upstream = { probe_interval = 0; };", "test.conf").upstream.probeInterval == 0);
+    BOOST_TEST(contains(errorOf(kMinimal + "upstream = { probe_interval = -1; };"),
+                        "'upstream.probe_interval' must be between 0 and 86400, not -1"));
+}
+
 BOOST_AUTO_TEST_CASE(int_overflow_without_l_suffix_is_refused) {
     // libconfig wraps 5000000000 to 705032704 silently; we must not accept that.
     BOOST_TEST(contains(errorOf(kMinimal + "limits = { max_message_size = 5000000000; };"),

@@ -53,4 +53,22 @@ BOOST_AUTO_TEST_CASE(relayed_size_unlimited_rules) {
     BOOST_TEST(relayedCaps(parseEhloCaps({"g"}), 0) == (Lines{"SIZE"}));
 }
 
+// Before AUTH (checklist §4 "Advertise"): SIZE = min(ours, MSA's); 8BITMIME, SMTPUTF8 and DSN
+// only if the MSA has them.  Unknown MSA: what we always said.
+BOOST_AUTO_TEST_CASE(before_auth_intersection) {
+    BOOST_TEST(capsBeforeAuth(nullptr, 52428800) ==
+               (Lines{"PIPELINING", "SIZE 52428800", "ENHANCEDSTATUSCODES", "8BITMIME"}));
+    const EhloCaps full = parseEhloCaps({"msa", "PIPELINING", "SIZE 10240000", "8BITMIME", "DSN", "SMTPUTF8",
+                                         "CHUNKING", "XCLIENT ADDR", "AUTH PLAIN"});
+    BOOST_TEST(capsBeforeAuth(&full, 52428800) ==
+               (Lines{"PIPELINING", "SIZE 10240000", "ENHANCEDSTATUSCODES", "8BITMIME", "SMTPUTF8", "DSN"}));
+    BOOST_TEST(capsBeforeAuth(&full, 1000) ==
+               (Lines{"PIPELINING", "SIZE 1000", "ENHANCEDSTATUSCODES", "8BITMIME", "SMTPUTF8", "DSN"}));
+    const EhloCaps bare = parseEhloCaps({"msa", "PIPELINING", "SIZE"});  // SIZE without a limit
+    BOOST_TEST(capsBeforeAuth(&bare, 5000) == (Lines{"PIPELINING", "SIZE 5000", "ENHANCEDSTATUSCODES"}));
+    const EhloCaps utf8 = parseEhloCaps({"msa", "smtputf8", "8bitmime"});
+    BOOST_TEST(capsBeforeAuth(&utf8, 5000) ==
+               (Lines{"PIPELINING", "SIZE 5000", "ENHANCEDSTATUSCODES", "8BITMIME", "SMTPUTF8"}));
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -97,6 +97,32 @@ BOOST_AUTO_TEST_CASE(path_variants) {
     BOOST_TEST(p->params == (std::vector<std::string>{"X", "Y"}));
 }
 
+// Postfix (strict_rfc821_envelopes = no, the default) takes a path without angle brackets,
+// and old mail programs send it: "MAIL FROM:alice@example.org" must not be a 501.
+BOOST_AUTO_TEST_CASE(path_without_brackets) {
+    auto p = parsePathCommand("FROM:alice@example.org", "FROM");
+    BOOST_REQUIRE(p.has_value());
+    BOOST_TEST(p->path == "alice@example.org");
+    BOOST_TEST(p->params.empty());
+    p = parsePathCommand("FROM: alice@example.org SIZE=10 BODY=8BITMIME", "FROM");
+    BOOST_REQUIRE(p.has_value());
+    BOOST_TEST(p->path == "alice@example.org");
+    BOOST_TEST(p->params == (std::vector<std::string>{"SIZE=10", "BODY=8BITMIME"}));
+    p = parsePathCommand("TO:bob@x", "TO");
+    BOOST_REQUIRE(p.has_value());
+    BOOST_TEST(p->path == "bob@x");
+    p = parsePathCommand("TO:\"b o>b\"@x NOTIFY=NEVER", "TO");
+    BOOST_REQUIRE(p.has_value());
+    BOOST_TEST(p->path == "\"b o>b\"@x");
+    BOOST_TEST(p->params == (std::vector<std::string>{"NOTIFY=NEVER"}));
+    p = parsePathCommand("TO:postmaster", "TO");
+    BOOST_REQUIRE(p.has_value());
+    BOOST_TEST(p->path == "postmaster");
+    const std::string longest(256, 'a');
+    BOOST_TEST(parsePathCommand("TO:" + longest, "TO").has_value());
+    BOOST_TEST(!parsePathCommand("TO:" + longest + "a", "TO").has_value());
+}
+
 BOOST_AUTO_TEST_CASE(path_length_limit) {
     const std::string ok(256, 'a');
     BOOST_TEST(parsePathCommand("TO:<" + ok + ">", "TO").has_value());
@@ -104,9 +130,11 @@ BOOST_AUTO_TEST_CASE(path_length_limit) {
 }
 
 BOOST_AUTO_TEST_CASE(path_syntax_errors) {
-    for (const char* bad : {"FROM:a@b", "FROM:<a@b", "FROM a@b", "FROM<a@b>", "TO:<a@b>",
-                            "FROM:<a@b>x", "FROM:<a b@c>", "FROM:<<a@b>>", "FROM:", "",
-                            "FROM:<\"a@b>", "FROM:<a\t@b>", "FROMX:<a@b>"}) {
+    for (const char* bad : {"FROM:<a@b", "FROM a@b", "FROM<a@b>", "TO:<a@b>",
+                            "FROM:<a@b>x", "FROM:<a b@c>", "FROM:<<a@b>>", "FROM:", "FROM: ", "",
+                            "FROM:<\"a@b>", "FROM:<a\t@b>", "FROMX:<a@b>", "FROM:a@b>",
+                            "FROM:a<b@c", "FROM:\"a b@c", "FROM:a\t@b", "FROM:Alice <a@b>",
+                            "FROM:<a@b> <c@d>", "FROM:<a@b> =x", "FROM:<a@b> -X=1", "FROM:<a@b> A_B"}) {
         BOOST_TEST_INFO("arg: " << bad);
         BOOST_TEST(!parsePathCommand(bad, "FROM").has_value());
     }

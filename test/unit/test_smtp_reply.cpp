@@ -41,11 +41,11 @@ BOOST_AUTO_TEST_CASE(bare_code_and_empty_text) {
     Reply r = p.take();
     BOOST_TEST(r.code == 354);
     BOOST_TEST(r.lines == (std::vector<std::string>{""}));
-    BOOST_TEST(r.wire() == "354\r\n");
+    BOOST_TEST(r.wire() == "354 \r\n");
     BOOST_TEST((p.feedLine("334 ") == S::Complete));
     r = p.take();
     BOOST_TEST(r.lines == (std::vector<std::string>{""}));
-    BOOST_TEST(r.wire() == "334\r\n");
+    BOOST_TEST(r.wire() == "334 \r\n");  // RFC 4954 §4: "334" SP, even when empty
     BOOST_TEST((p.feedLine("250-") == S::NeedMore));
     BOOST_TEST((p.feedLine("250 x") == S::Complete));
     BOOST_TEST(p.take().wire() == "250-\r\n250 x\r\n");
@@ -105,7 +105,11 @@ BOOST_AUTO_TEST_CASE(format_reply) {
                "530 5.7.0 Must issue a STARTTLS command first\r\n");
     BOOST_TEST(formatReply(250, "a\nb\nc") == "250-a\r\n250-b\r\n250 c\r\n");
     BOOST_TEST(formatReply(220, "x\r\ny") == "220-x\r\n220 y\r\n");
-    BOOST_TEST(formatReply(354, "") == "354\r\n");
+    BOOST_TEST(formatReply(354, "") == "354 \r\n");
+    BOOST_TEST(formatReply(334, "") == "334 \r\n");
+    Reply noLines;
+    noLines.code = 334;
+    BOOST_TEST(noLines.wire() == "334 \r\n");
 }
 
 BOOST_AUTO_TEST_CASE(format_reply_never_puts_a_control_byte_on_the_wire) {

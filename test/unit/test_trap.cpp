@@ -48,6 +48,19 @@ BOOST_AUTO_TEST_CASE(non_smtp_detection) {
     BOOST_TEST(detectBinaryHello(std::string("\x80\x2e\x01", 3)) == "SSLv2 handshake on the plain port");
 }
 
+// Before any greeting on a STARTTLS listener: a TLS record start means a mail program set to
+// "SSL" (served as implicit TLS), not junk.
+BOOST_AUTO_TEST_CASE(first_bytes_before_the_greeting) {
+    BOOST_TEST((classifyFirstBytes(std::string("\x16\x03\x01\x02\x00\x01", 6)) == FirstBytes::TlsHandshake));
+    BOOST_TEST((classifyFirstBytes(std::string("\x16\x03", 2)) == FirstBytes::TlsHandshake));
+    BOOST_TEST((classifyFirstBytes(std::string("\x16", 1)) == FirstBytes::Undecided));
+    BOOST_TEST((classifyFirstBytes(std::string("\x16\x02", 2)) == FirstBytes::Other));
+    BOOST_TEST((classifyFirstBytes(std::string("\x80\x2e\x01", 3)) == FirstBytes::Other));  // SSLv2: junk
+    BOOST_TEST((classifyFirstBytes("GET / HTTP/1.1\r\n") == FirstBytes::Other));
+    BOOST_TEST((classifyFirstBytes("EHLO x\r\n") == FirstBytes::Other));
+    BOOST_TEST((classifyFirstBytes("") == FirstBytes::Other));
+}
+
 BOOST_AUTO_TEST_CASE(log_line_is_stable_and_clean) {
     BOOST_TEST(formatTrapLine(TrapSignal::Pregreet, TrapAction::Log, "192.0.2.1", 25, "bot\r\nx", "EHLO x") ==
                "trap: signal=pregreet action=log dialled=[192.0.2.1]:25 helo=<bot??x> detail=<EHLO x>");

@@ -248,6 +248,38 @@ BOOST_AUTO_TEST_CASE(xclient_refused_fails) {
     BOOST_TEST(!a.ready);
 }
 
+// nginx accepts 220 or 250 to XCLIENT; smtp-sink, Exim and Dovecot do not all send 220.
+BOOST_AUTO_TEST_CASE(xclient_answered_250_then_ehlo_again) {
+    UpstreamDialog d(kDefaultConfig, "proxy.test", identity(), false, true);
+    throughTls(d);
+    auto a = d.onReply(ehloReply(kAllXclient));
+    BOOST_REQUIRE_EQUAL(a.send.rfind("XCLIENT LOGIN=", 0), 0u);
+    a = d.onReply(msa(250, {"2.0.0 Ok"}));
+    BOOST_TEST(!a.failed);
+    BOOST_TEST(!a.ready);
+    BOOST_TEST(a.send == "EHLO client.example\r\n");
+    a = d.onReply(ehloReply({"PIPELINING", "SIZE 1000"}));
+    BOOST_TEST(a.ready);
+    BOOST_TEST(d.caps().size() == 1000u);
+}
+
+BOOST_AUTO_TEST_CASE(xclient_split_each_answered_250) {
+    UpstreamIdentity id = identity();
+    id.helo = std::string(175, 'h') + std::string(80, '+');  // two XCLIENT commands
+    const auto cmds = buildXclient(id, parseEhloCaps({"msa", kAllXclient[0]}), true);
+    BOOST_REQUIRE_EQUAL(cmds.size(), 2u);
+    UpstreamDialog d(kDefaultConfig, "proxy.test", id, false, true);
+    throughTls(d);
+    auto a = d.onReply(ehloReply(kAllXclient));
+    BOOST_TEST(a.send == cmds[0] + "\r\n");
+    a = d.onReply(msa(250, {"2.0.0 Ok"}));
+    BOOST_TEST(a.send == cmds[1] + "\r\n");
+    a = d.onReply(msa(250, {"2.0.0 Ok"}));
+    BOOST_TEST(a.send == "EHLO " + id.helo + "\r\n");
+    a = d.onReply(ehloReply({"PIPELINING"}));
+    BOOST_TEST(a.ready);
+}
+
 BOOST_AUTO_TEST_CASE(xclient_not_offered_fails) {
     UpstreamDialog d(kDefaultConfig, "proxy.test", identity(), false, true);
     throughTls(d);
@@ -310,6 +342,74 @@ BOOST_AUTO_TEST_CASE(replay_without_plain_or_login_fails) {
     auto a = d.onReply(ehloReply({"AUTH CRAM-MD5"}));
     BOOST_TEST(a.failed);
     BOOST_TEST(a.send == "");
+}
+
+// Backend "upstream", a fresh MSA session after a refused body: the customer's credentials
+// again, after XCLIENT (without LOGIN) when the MSA gets one.
+BOOST_AUTO_TEST_CASE(log_in_again_without_xclient) {
+    UpstreamConfig cfg;
+    cfg.login = UpstreamLogin::None;
+    UpstreamIdentity id = identity();
+    id.login = "alice";
+    id.logInAgain = true;
+    UpstreamDialog d(cfg, "proxy.test", id, false, false);
+    throughTls(d);
+    auto a = d.onReply(ehloReply({"PIPELINING", "AUTH PLAIN LOGIN"}));
+    BOOST_TEST(a.send == "AUTH PLAIN " + encodeBase64(std::string("\0alice\0secret", 13)) + "\r\n");
+    BOOST_TEST(!a.ready);
+    a = d.onReply(msa(235, {"2.7.0 Authentication successful"}));
+    BOOST_TEST(a.ready);
+}
+
+BOOST_AUTO_TEST_CASE(log_in_again_after_xclient) {
+    UpstreamConfig cfg;  // login = "xclient"
+    UpstreamIdentity id = identity();
+    id.login = "alice";
+    id.logInAgain = true;
+    UpstreamDialog d(cfg, "proxy.test", id, false, false);
+    throughTls(d);
+    auto a = d.onReply(ehloReply({kAllXclient[0], "AUTH LOGIN"}));
+    BOOST_TEST(a.send.rfind("XCLIENT HELO=", 0) == 0u);  // no LOGIN=: the MSA verifies
+    a = d.onReply(msa(220, {"msa.test ESMTP"}));
+    BOOST_TEST(a.send == "EHLO client.example\r\n");
+    a = d.onReply(ehloReply({"AUTH LOGIN"}));
+    BOOST_TEST(a.send == "AUTH LOGIN " + encodeBase64("alice") + "\r\n");
+    a = d.onReply(msa(334, {"UGFzc3dvcmQ6"}));
+    BOOST_TEST(a.send == encodeBase64("secret") + "\r\n");
+    a = d.onReply(msa(535, {"5.7.8 no"}));
+    BOOST_TEST(a.failed);
+    BOOST_TEST(a.failure == UpstreamFailure::Refused);
+}
+
+// The capability probe stops at the EHLO after TLS: no XCLIENT, no login.
+BOOST_AUTO_TEST_CASE(probe_stops_after_the_ehlo_after_tls) {
+    UpstreamConfig cfg;  // login = "xclient": still not sent by a probe
+    UpstreamDialog d(cfg, "proxy.test", UpstreamIdentity{}, false, false, UpstreamDialog::Purpose::Probe);
+    throughTls(d);
+    auto a = d.onReply(ehloReply({kAllXclient[0], "SIZE 2000", "SMTPUTF8", "AUTH PLAIN"}));
+    BOOST_TEST(a.ready);
+    BOOST_TEST(a.send == "");
+    BOOST_TEST(d.caps().has("SMTPUTF8"));
+    BOOST_TEST(d.caps().size() == 2000u);
+
+    UpstreamConfig implicit;
+    implicit.tls = UpstreamTls::Implicit;
+    implicit.login = UpstreamLogin::Replay;
+    UpstreamDialog i(implicit, "proxy.test", UpstreamIdentity{}, true, false, UpstreamDialog::Purpose::Probe);
+    a = i.onReply(kGreeting);
+    BOOST_TEST(a.send == "EHLO proxy.test\r\n");
+    a = i.onReply(ehloReply({"AUTH PLAIN", "DSN"}));
+    BOOST_TEST(a.ready);
+    BOOST_TEST(a.send == "");
+}
+
+BOOST_AUTO_TEST_CASE(probe_never_ehlos_in_plaintext_only) {
+    // A probe keeps the STARTTLS rule: an MSA without STARTTLS fails it, as it fails a session.
+    UpstreamDialog d(kDefaultConfig, "proxy.test", UpstreamIdentity{}, false, false, UpstreamDialog::Purpose::Probe);
+    d.onReply(kGreeting);
+    auto a = d.onReply(ehloReply({"PIPELINING", "SMTPUTF8"}));
+    BOOST_TEST(a.failed);
+    BOOST_TEST(!a.ready);
 }
 
 BOOST_AUTO_TEST_CASE(implicit_tls_skips_starttls) {
