@@ -112,6 +112,12 @@ void ClientProtocol::updateTimeout() {
 void ClientProtocol::reply(int code, const std::string& text) {
     if (!clientGone_) {
         count([&](Metrics& m) { m.reply(code); });
+        if (answeringCommand_ && !pending_.empty()) {
+            // RFC 2920: replies in the order of the commands.  This one answers a command the
+            // customer pipelined behind relayed ones, so it waits for their replies from the MSA.
+            pending_.back().after += formatReply(code, text);
+            return;
+        }
         host_.sendToClient(formatReply(code, text));
     }
 }
@@ -139,6 +145,13 @@ void ClientProtocol::close(const std::string& reason) {
     if (state_ == State::DataBody || (upstreamUp_ && !pending_.empty())) {
         host_.upstreamAbort();
         upstreamUp_ = false;
+    }
+    // Our own replies held for order still go out: the MSA's that they waited for never will.
+    for (Pending& p : pending_) {
+        if (!p.after.empty() && !clientGone_) {
+            host_.sendToClient(p.after);
+        }
+        p.after.clear();
     }
     state_ = State::Closed;
     host_.setClientTimeout(0);
@@ -191,6 +204,12 @@ void ClientProtocol::processInput() {
             }
         }
         LineResult r = reader_.next();
+        // Replies from here on answer this line: ordered behind the MSA's pending ones.
+        answeringCommand_ = true;
+        const struct Done {
+            bool& flag;
+            ~Done() { flag = false; }
+        } done{answeringCommand_};
         switch (r.status) {
         case LineResult::Status::NeedMore:
             return;

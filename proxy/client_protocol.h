@@ -169,6 +169,7 @@ private:
     struct Pending {
         PendingKind kind;
         std::string detail;  // the sender for Mail
+        std::string after;   // our own replies to commands pipelined behind it (RFC 2920 order)
     };
 
     void setState(State next);
@@ -243,6 +244,7 @@ private:
     bool reopening_ = false;         // new MSA session after an aborted DATA: no 235 to send
     bool shutdownRequested_ = false;
     bool stress_ = false;
+    bool answeringCommand_ = false;  // a customer line is being handled: its replies keep order
     std::uint64_t lastMessageSize_ = 0;
 
     // Spambot trap and DNSBL (issue 3).  Each returns true when the session was refused.

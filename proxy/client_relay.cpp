@@ -115,7 +115,7 @@ void ClientProtocol::cmdRcpt(const Command& cmd) {
 }
 
 void ClientProtocol::relay(PendingKind kind, const std::string& line, std::string detail) {
-    pending_.push_back(Pending{kind, std::move(detail)});
+    pending_.push_back(Pending{kind, std::move(detail), {}});
     host_.upstreamSend(line + "\r\n");
     updateTimeout();
 }
@@ -150,6 +150,9 @@ void ClientProtocol::onUpstreamReply(const Reply& msaReply) {
         const bool notice = (done.kind == PendingKind::DataEnd && msaReply.klass() == 2) ||
                             (done.kind == PendingKind::AuthLine && msaReply.code == 235);
         host_.sendToClient((notice ? noticeLine(msaReply.code) : std::string()) + msaReply.wire());
+    }
+    if (!done.after.empty() && !clientGone_) {
+        host_.sendToClient(done.after);  // our replies to what the customer pipelined behind it
     }
     count([&](Metrics& m) { m.reply(msaReply.code); });
     switch (done.kind) {

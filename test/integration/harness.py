@@ -423,7 +423,7 @@ class FakeMsa(ThreadedServer):
     """Threaded TLS-capable SMTP server on loopback with a fault switch.
 
     fault: None | "die_after_dot" | "no_starttls" | "inject_after_220" | "silent_after_dot" |
-           "slow_after_dot" (answers 250 after 3 s)
+           "slow_after_dot" (answers 250 after 3 s) | "extra_reply_after_mail" (two replies to MAIL)
     implicit: TLS from the first byte (upstream tls = "implicit"), no STARTTLS offered
     xclient_code: the reply to XCLIENT (Postfix says 220; smtp-sink, Exim, Dovecot may say 250)
     caps: EHLO keywords instead of the default ones (STARTTLS, XCLIENT and AUTH are still added)
@@ -508,6 +508,8 @@ class FakeMsa(ThreadedServer):
                 elif verb == b"MAIL":
                     self.mails += 1
                     send("250 2.1.0 Ok\r\n")
+                    if self.fault == "extra_reply_after_mail":
+                        send("250 2.0.0 injected\r\n")
                 elif verb == b"RCPT":
                     send("250 2.1.5 Ok\r\n")
                 elif verb == b"DATA":

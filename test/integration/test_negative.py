@@ -361,6 +361,20 @@ class UpstreamFaults(unittest.TestCase):
                 self.assertEqual(self.auth_reply(p.port)[0], 454)
                 self.assertTrue(p.wait_log("after its 220 to STARTTLS"))
 
+    def test_shifted_msa_replies_never_reach_data(self):
+        # An extra reply to MAIL shifts the pipelined replies: RCPT's 250 lands where DATA's 354
+        # is owed.  The customer must get 421, never "250" to DATA (it would then send its body
+        # as commands), and the MSA must see no body.
+        with h.FakeMsa(fault="extra_reply_after_mail") as fake:
+            with h.Proxy(name="desync", upstream={"port": fake.port}) as p:
+                c = h.login(p.port)
+                c.send("MAIL FROM:<alice@example.com>\r\nRCPT TO:<bob@example.com>\r\nDATA\r\n")
+                codes = [c.reply()[0] for _ in range(3)]
+                self.assertEqual(codes, [250, 250, 421])
+                self.assertTrue(c.closed())
+                self.assertEqual(fake.dots, 0)
+                self.assertTrue(p.wait_log("MSA reply out of step"))
+
     def test_implicit_tls_to_the_msa(self):
         with h.FakeMsa(implicit=True) as fake:
             with h.Proxy(name="implicit-up", upstream={"port": fake.port, "tls": "implicit"}) as p:

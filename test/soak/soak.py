@@ -65,23 +65,29 @@ def main():
                 give_back(batch)
                 time.sleep(0.5)
                 continue
+            done = set()     # answered in this session: 250, 5xx, or handed back for a retry
             try:
                 for i, n in enumerate(batch):
                     code = send(c, n)
                     if code == 250:
                         with lock:
                             accepted.add(n)
+                        done.add(n)
                     elif 400 <= code < 500:
                         retries[str(code)] += 1
                         give_back(batch[i:])
+                        done.update(batch[i:])
                         break
                     else:
                         with lock:
                             refused.append((n, code))
+                        done.add(n)
                 c.cmd("QUIT")
             except Exception as e:
+                # No reply: the mail program tries again later; a message the MSA took just as
+                # the connection broke is SMTP's own duplicate window (RFC 5321 §6.1).
                 retries[type(e).__name__] += 1
-                give_back([n for n in batch if n not in accepted])
+                give_back([n for n in batch if n not in done])
                 time.sleep(0.5)
             finally:
                 c.close()

@@ -951,7 +951,9 @@ BOOST_AUTO_TEST_CASE(size_parameter_over_limit_552) {
     s.p->onUpstreamReply(msaReply(250, {"2.1.0 Ok"}));
     s.feed("RSET\r\nMAIL FROM:<a@b> SIZE=abc\r\n");
     BOOST_TEST(s.up() == "RSET\r\n");
-    BOOST_TEST(s.out() == "250 2.1.0 Ok\r\n501 5.5.4 Error: bad SIZE parameter\r\n");
+    BOOST_TEST(s.out() == "250 2.1.0 Ok\r\n");  // the 501 waits for RSET's reply (RFC 2920)
+    s.p->onUpstreamReply(msaReply(250, {"2.0.0 Ok"}));
+    BOOST_TEST(s.out() == "250 2.0.0 Ok\r\n501 5.5.4 Error: bad SIZE parameter\r\n");
 }
 
 BOOST_AUTO_TEST_CASE(body_over_limit_aborts_and_552) {
@@ -1106,6 +1108,24 @@ BOOST_AUTO_TEST_CASE(shifted_replies_never_answer_data_with_250) {
     BOOST_TEST(s.host.closes == 1);
     BOOST_TEST(s.host.aborts == 1);
     BOOST_TEST(s.p->state() == ClientProtocol::State::Closed);
+}
+
+// RFC 2920: a command answered by the proxy itself (502 to VRFY) behind relayed ones waits for
+// their replies, so the customer can match replies to commands by position.
+BOOST_AUTO_TEST_CASE(local_replies_keep_pipelined_order) {
+    Session s;
+    s.authenticate();
+    s.feed("MAIL FROM:<a@b>\r\nVRFY x\r\nRCPT TO:<c@d>\r\nEXPN y\r\n");
+    BOOST_TEST(s.up() == "MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\n");
+    BOOST_TEST(s.out() == "");
+    s.p->onUpstreamReply(msaReply(250, {"2.1.0 Ok"}));
+    const std::string afterMail = s.out();
+    BOOST_TEST(afterMail.rfind("250 2.1.0 Ok\r\n502 ", 0) == 0);
+    s.p->onUpstreamReply(msaReply(250, {"2.1.5 Ok"}));
+    const std::string afterRcpt = s.out();
+    BOOST_TEST(afterRcpt.rfind("250 2.1.5 Ok\r\n502 ", 0) == 0);
+    s.feed("NOOP\r\n");  // nothing pending: relayed, answered by the MSA
+    BOOST_TEST(s.up() == "NOOP\r\n");
 }
 
 BOOST_AUTO_TEST_CASE(reply_plausibility_by_command) {
