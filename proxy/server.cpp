@@ -107,7 +107,7 @@ Server::Server(std::string configFile, std::shared_ptr<const Runtime> runtime)
     guard_->setMetrics(&metrics_);
     defence_ = std::make_unique<Defence>(base(), config);
     metrics_.startedAt = static_cast<std::int64_t>(std::time(nullptr));
-    migration_.setMaxEntries(static_cast<std::size_t>(config.migration.maxEntries));
+    migration_.setLimits(migrationLimits(config.migration));
 }
 
 Server::~Server() {
@@ -279,7 +279,7 @@ void Server::reload() {
     guard_->reconfigure(runtime_->config.guard);
     defence_->reconfigure(runtime_->config);
     ++metrics_.reloads;
-    migration_.setMaxEntries(static_cast<std::size_t>(runtime_->config.migration.maxEntries));
+    migration_.setLimits(migrationLimits(runtime_->config.migration));
     logInfo("reload done: new sessions use the new configuration and certificates");
 }
 
