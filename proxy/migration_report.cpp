@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <iomanip>
 #include <sstream>
 
 namespace subproxy {
@@ -507,21 +508,21 @@ std::string MigrationReport::recordsText(const MigrationFilter& filter) const {
         userWidth = std::max(userWidth, escapeField(key.user).size());
         addressWidth = std::max(addressWidth, escapeField(key.address).size());
     }
-    char buf[160];
-    std::snprintf(buf, sizeof buf, "%-*s  %-*s  %5s  %8s  %-19s  %-19s  %-8s  %s\n", static_cast<int>(userWidth),
-                  "USER", static_cast<int>(addressWidth), "ADDRESS", "PORT", "COUNT", "FIRST SEEN (UTC)",
-                  "LAST SEEN (UTC)", "MECH", "TLS");
-    o << buf;
+    // Aligned with setw (no fixed buffer: logins, addresses and odd state files can be long).
+    auto line = [&](const std::string& user, const std::string& address, const std::string& port,
+                    const std::string& count, const std::string& first, const std::string& last,
+                    const std::string& mech, const std::string& tls) {
+        o << std::left << std::setw(static_cast<int>(userWidth)) << user << "  "
+          << std::setw(static_cast<int>(addressWidth)) << address << "  " << std::right << std::setw(5) << port
+          << "  " << std::setw(8) << count << "  " << std::left << std::setw(19) << first << "  " << std::setw(19)
+          << last << "  " << std::setw(8) << mech << "  " << tls << "\n";
+    };
+    line("USER", "ADDRESS", "PORT", "COUNT", "FIRST SEEN (UTC)", "LAST SEEN (UTC)", "MECH", "TLS");
     for (const auto& [key, r] : rows) {
-        // Printed with escapeField: one word per column whatever a login contains.
-        const std::string user = escapeField(key.user), address = escapeField(key.address);
-        o << user << std::string(userWidth - user.size() + 2, ' ') << address
-          << std::string(addressWidth - address.size() + 2, ' ');
-        // The TLS column is the help desk's hint: "TLSv1.0" is a mail program to replace.
-        std::snprintf(buf, sizeof buf, "%5s  %8llu  %-19s  %-19s  %-8s  %s\n", portText(key.port).c_str(),
-                      static_cast<unsigned long long>(r.count), formatTime(r.first).c_str(),
-                      formatTime(r.last).c_str(), escapeField(r.mechanism).c_str(), escapeField(r.tls).c_str());
-        o << buf;
+        // escapeField: one word per column whatever a login contains.  The TLS column is the
+        // help desk's hint: "TLSv1.0" is a mail program to replace.
+        line(escapeField(key.user), escapeField(key.address), portText(key.port), std::to_string(r.count),
+             formatTime(r.first), formatTime(r.last), escapeField(r.mechanism), escapeField(r.tls));
     }
     return o.str();
 }
@@ -552,22 +553,36 @@ std::string MigrationReport::historyText(const MigrationFilter& filter, std::int
         o << "(nothing submitted in that time)\n";
         return o.str();
     }
+    // Two columns per port, right-aligned under headings as wide as their widest number.
     std::vector<std::string> heads;
-    o << "DAY (UTC) ";
     for (int port : ports) {
-        for (const char* what : {"USERS:", "SUBMISSIONS:"}) {
-            heads.push_back(what + portText(port));
-            o << "  " << heads.back();
-        }
+        heads.push_back("USERS:" + portText(port));
+        heads.push_back("SUBMISSIONS:" + portText(port));
     }
-    o << "\n";
+    std::vector<std::vector<std::string>> cells;
+    std::vector<std::size_t> widths;
+    for (const auto& h : heads) {
+        widths.push_back(h.size());
+    }
     for (std::size_t i = 0; i < rows.size(); i += ports.size()) {
-        o << formatDay(rows[i].day);
+        cells.push_back({formatDay(rows[i].day)});
         for (std::size_t p = 0; p < ports.size(); ++p) {
             const MigrationDay& d = rows[i + p].counts;
-            const std::string users = std::to_string(d.users), subs = std::to_string(d.submissions);
-            o << std::string(2 + heads[2 * p].size() - users.size(), ' ') << users
-              << std::string(2 + heads[2 * p + 1].size() - subs.size(), ' ') << subs;
+            for (const std::uint64_t n : {d.users, d.submissions}) {
+                cells.back().push_back(std::to_string(n));
+                widths[cells.back().size() - 2] = std::max(widths[cells.back().size() - 2], cells.back().back().size());
+            }
+        }
+    }
+    o << "DAY (UTC) ";
+    for (std::size_t c = 0; c < heads.size(); ++c) {
+        o << std::string(2 + widths[c] - heads[c].size(), ' ') << heads[c];
+    }
+    o << "\n";
+    for (const auto& row : cells) {
+        o << row[0];
+        for (std::size_t c = 1; c < row.size(); ++c) {
+            o << std::string(2 + widths[c - 1] - row[c].size(), ' ') << row[c];
         }
         o << "\n";
     }
