@@ -169,8 +169,12 @@ void MigrationReport::record(const MigrationSubmission& s, std::int64_t now) {
     r.tls = s.tls;
     trimRecords();
     ++totals_[s.port];
-    // A clock that steps back across midnight keeps counting into the day already begun.
-    const std::int64_t day = std::max(utcDay(now), today_);
+    // A clock stepped back a little across midnight keeps counting into the day already begun;
+    // one that was days ahead (and is corrected) starts over at the real day.
+    std::int64_t day = utcDay(now);
+    if (day < today_ && today_ - day <= 1) {
+        day = today_;
+    }
     if (day != today_) {
         today_ = day;
         todayUsers_.clear();
@@ -247,10 +251,15 @@ void MigrationReport::trimRecords() {
     dirty_ = true;
 }
 
+// Days before the kept window, and days after today (counted while the clock was wrong).
 void MigrationReport::trimHistory() {
     const std::int64_t oldest = today_ - limits_.historyDays + 1;
     while (!history_.empty() && history_.begin()->first.first < oldest) {
         history_.erase(history_.begin());
+        dirty_ = true;
+    }
+    while (!history_.empty() && std::prev(history_.end())->first.first > today_) {
+        history_.erase(std::prev(history_.end()));
         dirty_ = true;
     }
 }

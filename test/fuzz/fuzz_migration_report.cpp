@@ -88,6 +88,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             }
             for (const auto& [dayPort, d] : r->history()) {
                 FUZZ_CHECK(dayPort.first > utcDay(now) - limits.historyDays, "history bounded by history_days");
+                FUZZ_CHECK(dayPort.first <= utcDay(now) + 1, "no day after today (a wrong clock is forgotten)");
             }
         }
         FUZZ_CHECK(r->total() == before + submissions, "every submission counts in the totals");

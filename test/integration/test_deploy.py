@@ -224,6 +224,11 @@ class Status(unittest.TestCase):
             self.assertEqual(m["subproxy_replies_total{class=5xx}"][1], 1.0)   # the 535
             self.assertGreater(m["subproxy_replies_total{class=2xx}"][1], 10)
             self.assertEqual(m["subproxy_upstream_errors_total{kind=connect}"][1], 0.0)
+            # The migration report per dialled port (the listener's port: no redirect here).
+            self.assertEqual(m["subproxy_migration_users{port=%d}" % p.port], ["gauge", 1.0])
+            self.assertEqual(m["subproxy_migration_submissions_total{port=%d}" % p.port], ["counter", 1.0])
+            self.assertEqual(m["subproxy_migration_users{port=25}"], ["gauge", 0.0])
+            self.assertEqual(m["subproxy_migration_submissions_total{port=465}"], ["counter", 0.0])
             # The JSON page carries the same numbers.
             status, ctype, text = http_get(port, "/status")
             doc = json.loads(text)

@@ -197,6 +197,21 @@ BOOST_AUTO_TEST_CASE(a_clock_stepping_back_over_midnight_counts_into_the_day_beg
     BOOST_TEST(r.history().count({20778, 25}) == 0u);
 }
 
+// A clock that was days ahead must not keep every later submission in that future day.
+BOOST_AUTO_TEST_CASE(a_clock_corrected_from_days_ahead_starts_over_at_the_real_day) {
+    MigrationReport r;
+    r.record(sub("alice", "192.0.2.1", 25), kDay0 + 1);
+    r.record(sub("alice", "192.0.2.1", 25), kDay0 + 400 * kDay);  // a wrong clock, a year ahead
+    r.record(sub("alice", "192.0.2.1", 25), kDay0 + 2);            // corrected
+    // The year ahead looked like a long downtime and let the real day fall out of the window;
+    // after the correction the real day counts from here, and the future day is gone.
+    BOOST_TEST((r.history().at({20779, 25}) == MigrationDay{1, 1}));
+    BOOST_TEST(r.history().count({20779 + 400, 25}) == 0u);
+    BOOST_TEST(r.history().size() == 1u);
+    r.record(sub("bob", "192.0.2.2", 25), kDay0 + kDay + 3);  // and the next day begins as usual
+    BOOST_TEST((r.history().at({20780, 25}) == MigrationDay{1, 1}));
+}
+
 BOOST_AUTO_TEST_CASE(distinct_users_per_day_are_bounded) {
     MigrationReport r(limits(2));
     r.record(sub("a", "x", 25), kDay0);
