@@ -152,6 +152,7 @@ public:
     bool authenticated() const { return authenticated_; }
     bool tls() const { return tls_; }
     const std::string& user() const { return user_; }
+    const std::string& authMechanism() const { return authMech_; }  // of the last AUTH ("PLAIN")
     const std::string& helo() const { return helo_; }
     const Counters& counters() const { return counters_; }
     // True while no reply from the MSA is owed: a shutdown may close the session.

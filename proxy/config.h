@@ -128,7 +128,8 @@ struct StatusConfig {
 
 struct MigrationConfig {
     std::string stateFile;           // empty: remembered in memory only
-    int maxEntries = 100000;         // per table (users, client addresses); LRU eviction
+    int maxEntries = 100000;         // records (user, address, dialled port); LRU eviction
+    int historyDays = 90;            // days of per-port daily history kept (today included)
     int flushInterval = 60;          // seconds between state file writes (only when changed)
     std::string notice;              // extra reply line after AUTH and after end of DATA
 };

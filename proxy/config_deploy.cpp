@@ -32,11 +32,13 @@ void readDeployment(const Reader& r, const Setting& root, Config& config) {
     });
     r.optional(root, "migration", [&](const Setting& s) {
         r.requireGroup(s);
-        r.checkKeys(s, {"state_file", "max_entries", "flush_interval", "notice"});
+        r.checkKeys(s, {"state_file", "max_entries", "history_days", "flush_interval", "notice"});
         MigrationConfig& out = config.migration;
         r.optional(s, "state_file", [&](const Setting& v) { out.stateFile = r.readNonEmptyString(v); });
         r.optional(s, "max_entries",
                    [&](const Setting& v) { out.maxEntries = static_cast<int>(r.readInteger(v, 1, 10000000)); });
+        r.optional(s, "history_days",
+                   [&](const Setting& v) { out.historyDays = static_cast<int>(r.readInteger(v, 1, 3650)); });
         r.optional(s, "flush_interval",
                    [&](const Setting& v) { out.flushInterval = static_cast<int>(r.readInteger(v, 1, 86400)); });
         // Goes on the wire inside a reply: one printable line, and short enough for one.

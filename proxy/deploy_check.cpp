@@ -155,20 +155,19 @@ std::vector<std::string> deploymentWarnings(const Config& config, const std::str
     return warnings;
 }
 
-int printMigrationReport(const Config& config) {
+int printMigrationReport(const Config& config, const MigrationQuery& query, std::int64_t now) {
     if (config.migration.stateFile.empty()) {
         std::cerr << config.file << ": migration.state_file is not set: the report is kept in memory only "
                                     "(see the status endpoint's /migration)\n";
         return 1;
     }
     std::string error;
-    const auto report = readMigrationFile(config.migration.stateFile,
-                                          static_cast<std::size_t>(config.migration.maxEntries), &error);
+    const auto report = readMigrationFile(config.migration.stateFile, migrationLimits(config.migration), &error);
     if (!report) {
         std::cerr << error << "\n";
         return 1;
     }
-    std::cout << report->table();
+    std::cout << report->render(query, now);
     return 0;
 }
 

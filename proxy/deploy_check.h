@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "config.h"
+#include "migration_report.h"
 
 namespace subproxy {
 
@@ -18,7 +19,8 @@ std::vector<std::string> deploymentProblems(const Config& config, const std::str
 // can write.  One "FILE:LINE: warning: ..." per directory.
 std::vector<std::string> deploymentWarnings(const Config& config, const std::string& configFile);
 
-// `subproxy -r`: prints the migration report from the state file; returns the exit code.
-int printMigrationReport(const Config& config);
+// `subproxy -r`: prints the migration report from the state file as `query` asks, `now`
+// being the time --since and the history are relative to; returns the exit code.
+int printMigrationReport(const Config& config, const MigrationQuery& query, std::int64_t now);
 
 }  // namespace subproxy

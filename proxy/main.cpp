@@ -1,8 +1,10 @@
-// subproxy [-f] [-c FILE] [-t] [-r] [-b] [-u ADDR] [-V]   — see man/subproxy.8
+// subproxy [-f] [-c FILE] [-t] [-r [REPORT OPTIONS]] [-b] [-u ADDR] [-V]   — see man/subproxy.8
+#include <getopt.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <iostream>
 
 #include "daemon.h"
@@ -20,14 +22,68 @@
 namespace {
 
 void usage() {
-    std::cerr << "usage: subproxy [-f] [-c FILE] [-t] [-r] [-b] [-u ADDR] [-V]\n"
+    std::cerr << "usage: subproxy [-f] [-c FILE] [-t] [-r [REPORT OPTIONS]] [-b] [-u ADDR] [-V]\n"
                  "  -c FILE  configuration file (default /etc/subproxy/subproxy.conf)\n"
                  "  -f       stay in the foreground; log to stderr as well as syslog\n"
                  "  -t       check the configuration, certificates and SASL setup, then exit\n"
                  "  -r       print the migration report (from migration.state_file), then exit\n"
                  "  -b       list the bans on password guessers (guard.control_socket or guard.state_file)\n"
                  "  -u ADDR  lift the ban on ADDR (an address, or its IPv6 prefix), then exit\n"
-                 "  -V       print the version\n";
+                 "  -V       print the version\n"
+                 "report options (with -r):\n"
+                 "  --json | --csv     machine-readable output (default: a text table)\n"
+                 "  --history          submissions and distinct users per day and dialled port\n"
+                 "  --port N           only what came through dialled port N\n"
+                 "  --since T          records with a submission at or after T\n"
+                 "  --not-since T      users with no submission since T (all their records)\n"
+                 "  T is a number of days before now, or a date YYYY-MM-DD (00:00 UTC)\n";
+}
+
+// Long options exist only for -r; values above any short option's character.
+enum ReportOption { kJson = 256, kCsv, kHistory, kPort, kSince, kNotSince };
+
+const option kLongOptions[] = {
+    {"json", no_argument, nullptr, kJson},           {"csv", no_argument, nullptr, kCsv},
+    {"history", no_argument, nullptr, kHistory},     {"port", required_argument, nullptr, kPort},
+    {"since", required_argument, nullptr, kSince},   {"not-since", required_argument, nullptr, kNotSince},
+    {"help", no_argument, nullptr, 'h'},             {nullptr, 0, nullptr, 0},
+};
+
+// One report option into `query`; "" when good, else what is wrong.
+std::string reportOption(int opt, const char* arg, std::int64_t now, subproxy::MigrationQuery& query) {
+    using subproxy::MigrationFormat;
+    switch (opt) {
+    case kJson:
+    case kCsv: {
+        const MigrationFormat format = opt == kJson ? MigrationFormat::Json : MigrationFormat::Csv;
+        if (query.format != MigrationFormat::Text && query.format != format) {
+            return "--json and --csv exclude each other";
+        }
+        query.format = format;
+        return {};
+    }
+    case kHistory:
+        query.history = true;
+        return {};
+    case kPort: {
+        char* end = nullptr;
+        const long port = std::strtol(arg, &end, 10);
+        if (*arg == '\0' || *end != '\0' || port < 1 || port > 65535) {
+            return std::string("--port ") + arg + ": not a port number (1-65535)";
+        }
+        query.filter.port = static_cast<int>(port);
+        return {};
+    }
+    default: {
+        const auto when = subproxy::parseReportTime(arg, now);
+        if (!when) {
+            return std::string(opt == kSince ? "--since " : "--not-since ") + arg +
+                   ": give a number of days (0-36500) or a date YYYY-MM-DD";
+        }
+        (opt == kSince ? query.filter.since : query.filter.notSince) = *when;
+        return {};
+    }
+    }
 }
 
 }  // namespace
@@ -38,8 +94,19 @@ int main(int argc, char** argv) {
     bool check = false;
     bool report = false;
     std::string guardCommand;  // -b, -u ADDR
+    subproxy::MigrationQuery query;
+    bool reportOptions = false;
+    const auto now = static_cast<std::int64_t>(std::time(nullptr));
     int opt;
-    while ((opt = getopt(argc, argv, "c:ftrbu:Vh")) != -1) {
+    while ((opt = getopt_long(argc, argv, "c:ftrbu:Vh", kLongOptions, nullptr)) != -1) {
+        if (opt >= kJson) {
+            if (const std::string why = reportOption(opt, optarg, now, query); !why.empty()) {
+                std::cerr << "subproxy: " << why << "\n";
+                return 2;
+            }
+            reportOptions = true;
+            continue;
+        }
         switch (opt) {
         case 'c':
             configFile = optarg;
@@ -71,6 +138,14 @@ int main(int argc, char** argv) {
         usage();
         return 2;
     }
+    if (reportOptions && !report) {
+        std::cerr << "subproxy: --json, --csv, --history, --port, --since and --not-since go with -r\n";
+        return 2;
+    }
+    if (query.history && query.filter.notSince) {
+        std::cerr << "subproxy: --not-since selects users; the --history table counts days\n";
+        return 2;
+    }
     if (!configFile.empty() && configFile[0] != '/') {
         // SIGHUP re-reads it after the daemon changed to /.
         if (char* cwd = ::getcwd(nullptr, 0)) {
@@ -83,7 +158,7 @@ int main(int argc, char** argv) {
     }
     if (report) {
         try {
-            return subproxy::printMigrationReport(subproxy::loadConfig(configFile));
+            return subproxy::printMigrationReport(subproxy::loadConfig(configFile), query, now);
         } catch (const std::exception& e) {
             std::cerr << e.what() << "\n";
             return 1;
@@ -171,7 +246,6 @@ int main(int argc, char** argv) {
         }
         // After the drop: the state file is written by the account that will keep writing it.
         subproxy::MigrationStore store(server.base(), server.migration(), config.migration.stateFile,
-                                       static_cast<std::size_t>(config.migration.maxEntries),
                                        config.migration.flushInterval);
         if (status) {
             subproxy::logInfo("status endpoint on " + status->url());

@@ -123,6 +123,21 @@ std::string renderPrometheus(const Metrics& m, std::int64_t now) {
     return w.str();
 }
 
+std::string renderMigrationPrometheus(const std::vector<MigrationPortFigures>& ports) {
+    Writer w;
+    w.family("subproxy_migration_users", "gauge",
+             "Distinct users who submitted through the dialled port today (UTC day).");
+    for (const auto& p : ports) {
+        w.sample("subproxy_migration_users", "port", std::to_string(p.port), p.usersToday);
+    }
+    w.family("subproxy_migration_submissions_total", "counter",
+             "Submissions through the dialled port (kept in migration.state_file across restarts).");
+    for (const auto& p : ports) {
+        w.sample("subproxy_migration_submissions_total", "port", std::to_string(p.port), p.submissions);
+    }
+    return w.str();
+}
+
 std::string jsonString(const std::string& s) {
     std::string out = "\"";
     for (char c : s) {

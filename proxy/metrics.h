@@ -6,6 +6,7 @@
 #include <ctime>
 #include <map>
 #include <string>
+#include <vector>
 
 namespace subproxy {
 
@@ -47,6 +48,18 @@ struct Metrics {
 std::string renderPrometheus(const Metrics& m, std::int64_t now);
 // The same numbers as a JSON object (for /status).
 std::string renderJson(const Metrics& m, std::int64_t now);
+// The migration report's figures per dialled port (migration_report.h computes them; the
+// status endpoint appends this rendering to /metrics):
+//   subproxy_migration_users{port}              gauge: distinct users who submitted through the
+//                                               port today (UTC day; 0 after midnight)
+//   subproxy_migration_submissions_total{port}  counter: submissions through the port, kept in
+//                                               migration.state_file across restarts
+struct MigrationPortFigures {
+    int port = 0;
+    std::uint64_t usersToday = 0;
+    std::uint64_t submissions = 0;
+};
+std::string renderMigrationPrometheus(const std::vector<MigrationPortFigures>& ports);
 // "..." with JSON escapes (control bytes as \u00XX; other bytes passed through).
 std::string jsonString(const std::string& s);
 

@@ -13,12 +13,12 @@
 
 namespace subproxy {
 
-std::optional<MigrationReport> readMigrationFile(const std::string& path, std::size_t maxEntries,
+std::optional<MigrationReport> readMigrationFile(const std::string& path, MigrationLimits limits,
                                                  std::string* error) {
     std::ifstream in(path, std::ios::binary);
     if (!in) {
         if (errno == ENOENT) {
-            return MigrationReport(maxEntries);
+            return MigrationReport(limits);
         }
         *error = path + ": " + std::strerror(errno);
         return std::nullopt;
@@ -26,7 +26,7 @@ std::optional<MigrationReport> readMigrationFile(const std::string& path, std::s
     std::ostringstream text;
     text << in.rdbuf();
     std::string why;
-    auto report = MigrationReport::parse(text.str(), maxEntries, &why);
+    auto report = MigrationReport::parse(text.str(), limits, &why);
     if (!report) {
         *error = path + ": " + why;
     }
@@ -42,17 +42,15 @@ std::string writeMigrationFile(const std::string& path, const MigrationReport& r
     return {};
 }
 
-MigrationStore::MigrationStore(event_base* base, MigrationReport& report, std::string path, std::size_t maxEntries,
-                               int flushInterval)
+MigrationStore::MigrationStore(event_base* base, MigrationReport& report, std::string path, int flushInterval)
     : report_(report), path_(std::move(path)) {
     if (path_.empty()) {
         return;
     }
     std::string error;
-    auto loaded = readMigrationFile(path_, maxEntries, &error);
+    auto loaded = readMigrationFile(path_, report_.limits(), &error);
     if (loaded) {
-        report_ = std::move(*loaded);  // trimmed to maxEntries by parse()
-        report_.markClean();
+        report_ = std::move(*loaded);  // trimmed to the limits by parse(); dirty if converted
     } else {
         // Unreadable: say so and leave it (the next flush replaces it if the directory allows).
         // Corrupt: keep it for the operator as PATH.bad.

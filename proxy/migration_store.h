@@ -15,10 +15,10 @@ namespace subproxy {
 
 class MigrationStore {
 public:
-    // Loads `path` into `report` (a missing file is an empty report; a corrupt one is
-    // logged, kept as PATH.bad and replaced).  Empty path: memory only.
-    MigrationStore(event_base* base, MigrationReport& report, std::string path, std::size_t maxEntries,
-                   int flushInterval);
+    // Loads `path` into `report`, under the report's limits (a missing file is an empty
+    // report; a corrupt one is logged, kept as PATH.bad and replaced; a version 1 file is
+    // converted and rewritten at the first flush).  Empty path: memory only.
+    MigrationStore(event_base* base, MigrationReport& report, std::string path, int flushInterval);
     ~MigrationStore();  // flushes
     MigrationStore(const MigrationStore&) = delete;
     MigrationStore& operator=(const MigrationStore&) = delete;
@@ -37,7 +37,7 @@ private:
 };
 
 // Reads a state file: the report, or nullopt with *error set.  A missing file is empty.
-std::optional<MigrationReport> readMigrationFile(const std::string& path, std::size_t maxEntries,
+std::optional<MigrationReport> readMigrationFile(const std::string& path, MigrationLimits limits,
                                                  std::string* error);
 // Writes atomically; "" on success, else why.
 std::string writeMigrationFile(const std::string& path, const MigrationReport& report);

@@ -112,7 +112,7 @@ Server::Server(std::string configFile, std::shared_ptr<const Runtime> runtime)
     defence_ = std::make_unique<Defence>(base(), config);
     msaCaps_ = std::make_unique<MsaCaps>(base(), dns());
     metrics_.startedAt = static_cast<std::int64_t>(std::time(nullptr));
-    migration_.setMaxEntries(static_cast<std::size_t>(config.migration.maxEntries));
+    migration_.setLimits(migrationLimits(config.migration));
 }
 
 Server::~Server() {
@@ -287,7 +287,7 @@ void Server::reload() {
     defence_->reconfigure(runtime_->config);
     msaCaps_->configure(runtime_);  // probe again: the MSA may have changed with the reload
     ++metrics_.reloads;
-    migration_.setMaxEntries(static_cast<std::size_t>(runtime_->config.migration.maxEntries));
+    migration_.setLimits(migrationLimits(runtime_->config.migration));
     logInfo("reload done: new sessions use the new configuration and certificates");
 }
 

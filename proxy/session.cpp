@@ -105,8 +105,10 @@ Metrics* Session::metrics() { return &server_.metrics(); }
 const EhloCaps* Session::knownMsaCaps() { return server_.msaCaps().known(); }
 void Session::messageAccepted(const std::string& user) {
     const SSL* ssl = bev_ ? bufferevent_openssl_get_ssl(bev_.get()) : nullptr;
-    server_.migration().record(user, endpoint_.address, static_cast<std::int64_t>(std::time(nullptr)),
-                               ssl ? negotiatedVersion(ssl) : std::string());
+    // destPort: the port the customer dialled (25, 465) before the firewall redirected it.
+    server_.migration().record({user, endpoint_.address, endpoint_.destPort, protocol_.authMechanism(),
+                                ssl ? negotiatedVersion(ssl) : std::string()},
+                               static_cast<std::int64_t>(std::time(nullptr)));
 }
 
 // --------------------------------------------------------------------------------------------

@@ -59,7 +59,9 @@ std::string StatusHttp::page(const HttpRequest& request) const {
     const std::string& path = request.path;
     const auto now = static_cast<std::int64_t>(std::time(nullptr));
     if (path == "/metrics") {
-        return httpResponse(200, "text/plain; version=0.0.4; charset=utf-8", renderPrometheus(metrics_, now), !head);
+        return httpResponse(200, "text/plain; version=0.0.4; charset=utf-8",
+                            renderPrometheus(metrics_, now) + renderMigrationPrometheus(migration_.portFigures(now)),
+                            !head);
     }
     if (path == "/status" || path == "/") {
         std::string json = renderJson(metrics_, now);
@@ -67,7 +69,8 @@ std::string StatusHttp::page(const HttpRequest& request) const {
         json.pop_back();  // the closing brace
         const std::string body = "{\"version\": \"" SUBPROXY_VERSION "\", " + (extra.empty() ? "" : extra + ", ") +
                                  "\"migration_submissions\": " + std::to_string(migration_.total()) +
-                                 ", \"migration_users\": " + std::to_string(migration_.users().size()) +
+                                 ", \"migration_users\": " + std::to_string(migration_.distinctUsers()) +
+                                 ", \"migration_records\": " + std::to_string(migration_.records().size()) +
                                  ", \"metrics\": " + json + "}}\n";
         return httpResponse(200, "application/json", body, !head);
     }
@@ -84,9 +87,10 @@ std::string StatusHttp::page(const HttpRequest& request) const {
             }
         }
         if (path == "/migration") {
-            return httpResponse(200, "application/json", migration_.json() + "\n", !head);
+            return httpResponse(200, "application/json", migration_.json({}, now) + "\n", !head);
         }
-        return httpResponse(200, kText, migration_.table(), !head);
+        // What `subproxy -r` and `subproxy -r --history` print, one after the other.
+        return httpResponse(200, kText, migration_.recordsText({}) + "\n" + migration_.historyText({}, now), !head);
     }
     return httpResponse(404, kText, "not found: try /metrics, /status, /migration, /migration.txt\n");
 }

@@ -1,6 +1,6 @@
 // The status endpoint (config group `status`): a small HTTP/1.0 server on a loopback address by
 // default, or on a unix socket.  GET /metrics (Prometheus text) and /status (JSON) for anyone
-// who can connect; /migration (JSON) and /migration.txt (the table `subproxy -r` prints) list
+// who can connect; /migration (JSON) and /migration.txt (the tables `subproxy -r` prints) list
 // customers' logins and addresses, so over TCP they need status.token (a unix socket's file
 // permissions guard it instead).  Read-only; nothing here changes state.  Bounded by
 // request_server.h: status.max_connections at once, 8 KiB requests, 10 s per connection.

@@ -224,6 +224,11 @@ class Status(unittest.TestCase):
             self.assertEqual(m["subproxy_replies_total{class=5xx}"][1], 1.0)   # the 535
             self.assertGreater(m["subproxy_replies_total{class=2xx}"][1], 10)
             self.assertEqual(m["subproxy_upstream_errors_total{kind=connect}"][1], 0.0)
+            # The migration report per dialled port (the listener's port: no redirect here).
+            self.assertEqual(m["subproxy_migration_users{port=%d}" % p.port], ["gauge", 1.0])
+            self.assertEqual(m["subproxy_migration_submissions_total{port=%d}" % p.port], ["counter", 1.0])
+            self.assertEqual(m["subproxy_migration_users{port=25}"], ["gauge", 0.0])
+            self.assertEqual(m["subproxy_migration_submissions_total{port=465}"], ["counter", 0.0])
             # The JSON page carries the same numbers.
             status, ctype, text = http_get(port, "/status")
             doc = json.loads(text)
@@ -323,28 +328,27 @@ class Migration(unittest.TestCase):
             h.delivered_since(before, 2)
             doc = json.loads(http_get(port, "/migration", TOKEN)[2])
             self.assertEqual(doc["total"], 2)
-            self.assertEqual(sorted(u["user"] for u in doc["users"]), ["alice", "bob"])
-            self.assertEqual(doc["addresses"][0]["address"], "127.0.0.1")
-            self.assertEqual(doc["addresses"][0]["count"], 2)
+            self.assertEqual(sorted(r["user"] for r in doc["records"]), ["alice", "bob"])
+            self.assertEqual({(r["address"], r["port"], r["count"]) for r in doc["records"]},
+                             {("127.0.0.1", p.port, 1)})
         # Written at exit (and every flush_interval): -r reads the file.
         r = run("-r", "-c", p.conf_file)
         self.assertEqual(r.returncode, 0, r.stdout)
-        self.assertRegex(r.stdout, r"(?m)^alice +1 ")
-        self.assertRegex(r.stdout, r"(?m)^bob +1 ")
-        self.assertRegex(r.stdout, r"(?m)^127\.0\.0\.1 +2 ")
-        self.assertTrue(open(state).read().startswith("subproxy-migration 1\n"))
+        self.assertRegex(r.stdout, r"(?m)^alice +127\.0\.0\.1 +%d +1 " % p.port)
+        self.assertRegex(r.stdout, r"(?m)^bob +127\.0\.0\.1 +%d +1 " % p.port)
+        self.assertTrue(open(state).read().startswith("subproxy-migration 2\n"))
         # A restart keeps the counts.
         with p:
             c = h.login(p.port, "alice")
             self.assertEqual(send_message(c, "migration again")[0], 250)
             c.cmd("QUIT")
             doc = json.loads(http_get(port, "/migration", TOKEN)[2])
-            alice = next(u for u in doc["users"] if u["user"] == "alice")
+            alice = next(r for r in doc["records"] if r["user"] == "alice")
             self.assertEqual(alice["count"], 2)
             self.assertEqual(doc["total"], 3)
             # The timer flushes while running, too.
             deadline = time.monotonic() + 5
-            while " 2 " not in open(state).read().split("U alice", 1)[1].split("\n")[0] + " ":
+            while "R alice 127.0.0.1 %d 2 " % p.port not in open(state).read():
                 self.assertLess(time.monotonic(), deadline, open(state).read())
                 time.sleep(0.1)
 

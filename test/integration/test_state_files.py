@@ -74,7 +74,7 @@ class PlantedLinks(unittest.TestCase):
             self.assertEqual(c.reply()[0], 250)
             c.cmd("QUIT")
             c.close()
-            self.assertTrue(wait_for(lambda: "U alice " in (read(state) or "")),
+            self.assertTrue(wait_for(lambda: "R alice " in (read(state) or "")),
                             (read(state), p.log_text()[-1500:]))
             self.assertFalse(os.path.lexists(target))
             self.assertFalse(os.path.islink(state))

@@ -76,7 +76,7 @@ class StatusEndpoint(unittest.TestCase):
             r = subprocess.run(["curl", "-sf", "--unix-socket", path, "http://status/migration"],
                                capture_output=True, text=True, timeout=10)
             self.assertEqual(r.returncode, 0, r.stderr)
-            self.assertIn('"users"', r.stdout)
+            self.assertIn('"records"', r.stdout)
         self.assertFalse(os.path.exists(path), "the socket is removed at exit")
 
 

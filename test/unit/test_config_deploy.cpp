@@ -28,6 +28,7 @@ BOOST_AUTO_TEST_CASE(defaults) {
     BOOST_TEST(c.migration.maxEntries == 100000);
     BOOST_TEST(c.migration.flushInterval == 60);
     BOOST_TEST(c.migration.notice == "");
+    BOOST_TEST(c.migration.historyDays == 90);
 }
 
 BOOST_AUTO_TEST_CASE(all_keys) {
@@ -35,7 +36,7 @@ BOOST_AUTO_TEST_CASE(all_keys) {
                                      "pid_file = \"/run/subproxy/subproxy.pid\"; user = \"subproxy\"; group = \"sasl\";\n"
                                      "status = { address = \"::1\"; port = 9000; };\n"
                                      "migration = { state_file = \"/var/lib/subproxy/migration\"; max_entries = 5;\n"
-                                     "  flush_interval = 10; notice = \"Please use port 587\"; };\n",
+                                     "  history_days = 30; flush_interval = 10; notice = \"Please use port 587\"; };\n",
                                  "test.conf");
     BOOST_TEST(c.daemon.pidFile == "/run/subproxy/subproxy.pid");
     BOOST_TEST(c.daemon.user == "subproxy");
@@ -44,6 +45,7 @@ BOOST_AUTO_TEST_CASE(all_keys) {
     BOOST_TEST(c.status.address == "::1");
     BOOST_TEST(c.status.port == 9000);
     BOOST_TEST(c.migration.maxEntries == 5);
+    BOOST_TEST(c.migration.historyDays == 30);
     BOOST_TEST(c.migration.flushInterval == 10);
     BOOST_TEST(c.migration.notice == "Please use port 587");
 }
@@ -59,6 +61,8 @@ BOOST_AUTO_TEST_CASE(bad_values_name_file_line_and_key) {
     BOOST_TEST(errorOf(kMinimal + "status = { address = \"localhost\"; };\n").rfind("test.conf:3: 'status.address'", 0) == 0u);
     BOOST_TEST(errorOf(kMinimal + "status = { prot = 1; };\n").find("unknown key 'status.prot'") != std::string::npos);
     BOOST_TEST(errorOf(kMinimal + "migration = { max_entries = 0; };\n").find("'migration.max_entries' must be between") !=
+               std::string::npos);
+    BOOST_TEST(errorOf(kMinimal + "migration = { history_days = 0; };\n").find("'migration.history_days' must be between") !=
                std::string::npos);
     BOOST_TEST(errorOf(kMinimal + "migration = { notice = \"a\\nb\"; };\n").find("control characters") !=
                std::string::npos);
