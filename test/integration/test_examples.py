@@ -133,7 +133,7 @@ class SubproxyConfig(unittest.TestCase):
         conf = open(os.path.join(EX, "subproxy.conf")).read()
         for old, new in (("/etc/subproxy/cert.pem", d + "/proxy.pem"), ("/etc/subproxy/key.pem", d + "/proxy.key"),
                          ("/etc/subproxy/sasl\"", d + "/sasl\""), ("/var/lib/subproxy", d + "/state"),
-                         ("/run/subproxy.pid", d + "/subproxy.pid"),
+                         ("/run/subproxy/subproxy.pid", d + "/subproxy.pid"),
                          ('user = "subproxy"', 'user = "%s"' % user), ('group = "subproxy"', 'group = "nogroup"')):
             self.assertIn(old, conf)
             conf = conf.replace(old, new)
