@@ -4,7 +4,7 @@
 #   make deps     install the Debian packages needed to build, test and demo
 #   make certs    self-signed test CA and certificates under certs/
 #   make demo     local Postfix MSA + subproxy in front + one message through it
-#   make install  PREFIX=/usr/local DESTDIR=
+#   make install  PREFIX=/usr/local DESTDIR= [sysconfdir=...] [INSTALL_PROGRAM=install] (unstripped)
 
 CXX      ?= g++
 PKGS     := libevent libevent_openssl libevent_pthreads openssl libsasl2 libconfig++
@@ -15,6 +15,17 @@ LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread
 
 PREFIX   ?= /usr/local
 DESTDIR  ?=
+# Installation directories, as autotools names them.  sysconfdir receives only the *.example
+# files; the daemon's default -c stays /etc/subproxy/subproxy.conf (the installed unit passes
+# -c $(sysconfdir)/subproxy/subproxy.conf).  A /usr install keeps its configuration in /etc.
+sbindir    ?= $(PREFIX)/sbin
+sysconfdir ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+mandir     ?= $(PREFIX)/share/man
+docdir     ?= $(PREFIX)/share/doc/subproxy
+unitdir    ?= $(PREFIX)/lib/systemd/system
+INSTALL         ?= install
+INSTALL_PROGRAM ?= $(INSTALL) -s
+INSTALL_DATA    ?= $(INSTALL) -m 644
 VERSION  := 0.1.0
 CXXFLAGS += -DSUBPROXY_VERSION='"$(VERSION)"'
 
@@ -30,6 +41,7 @@ PURE_SRCS += proxy/cidr.cpp proxy/ban_list.cpp
 PURE_SRCS += proxy/trap.cpp proxy/dnsbl_filter.cpp proxy/access_list.cpp
 PURE_SRCS += proxy/tls_hello.cpp
 PURE_SRCS += sasl/cyrus_file.cpp
+PURE_SRCS += proxy/config_reload.cpp
 # I/O glue: libevent, OpenSSL, Cyrus SASL, syslog, sockets: every other source file.
 IO_SRCS   := $(filter-out $(PURE_SRCS) proxy/main.cpp,$(wildcard proxy/*.cpp sasl/*.cpp))
 MAIN_SRC  := proxy/main.cpp
@@ -72,22 +84,27 @@ demo:
 	$(MAKE) all certs
 	test/demo.sh
 
+# The man pages name the example files relative to the source tree (".ds ex examples"); the
+# installed pages name the installed copies instead.
 install: proxy/subproxy
-	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man8 \
-	    $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)/etc/subproxy
-	install -m 755 proxy/subproxy $(DESTDIR)$(PREFIX)/sbin/subproxy
-	install -m 644 man/subproxy.8 $(DESTDIR)$(PREFIX)/share/man/man8/subproxy.8
-	install -m 644 man/subproxy.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/subproxy.conf.5
-	install -m 644 examples/subproxy.conf $(DESTDIR)/etc/subproxy/subproxy.conf.example
-	install -m 644 sasl/subproxy.conf $(DESTDIR)/etc/subproxy/sasl-subproxy.conf.example
-	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/share/doc/subproxy/examples
-	sed 's#/usr/local/sbin/subproxy#$(PREFIX)/sbin/subproxy#g' examples/systemd/subproxy.service \
-	    > $(DESTDIR)$(PREFIX)/lib/systemd/system/subproxy.service
-	chmod 644 $(DESTDIR)$(PREFIX)/lib/systemd/system/subproxy.service
-	cp -R examples/. $(DESTDIR)$(PREFIX)/share/doc/subproxy/examples/
+	$(INSTALL) -d $(DESTDIR)$(sbindir) $(DESTDIR)$(mandir)/man8 $(DESTDIR)$(mandir)/man5 \
+	    $(DESTDIR)$(sysconfdir)/subproxy $(DESTDIR)$(unitdir) $(DESTDIR)$(docdir)/examples $(DESTDIR)$(docdir)/sasl
+	$(INSTALL_PROGRAM) -m 755 proxy/subproxy $(DESTDIR)$(sbindir)/subproxy
+	for page in man8/subproxy.8 man5/subproxy.conf.5; do \
+	    sed -e 's#^\.ds ex examples$$#.ds ex $(docdir)/examples#' -e 's#^\.ds sa sasl$$#.ds sa $(docdir)/sasl#' \
+	        man/$${page#*/} > $(DESTDIR)$(mandir)/$$page && chmod 644 $(DESTDIR)$(mandir)/$$page || exit 1; \
+	done
+	$(INSTALL_DATA) examples/subproxy.conf $(DESTDIR)$(sysconfdir)/subproxy/subproxy.conf.example
+	$(INSTALL_DATA) sasl/subproxy.conf $(DESTDIR)$(sysconfdir)/subproxy/sasl-subproxy.conf.example
+	sed -e 's#/usr/local/sbin/subproxy#$(sbindir)/subproxy#g' -e 's#/etc/subproxy/#$(sysconfdir)/subproxy/#g' \
+	    examples/systemd/subproxy.service > $(DESTDIR)$(unitdir)/subproxy.service
+	chmod 644 $(DESTDIR)$(unitdir)/subproxy.service
+	cp -R examples/. $(DESTDIR)$(docdir)/examples/
+	$(INSTALL_DATA) sasl/subproxy.conf $(DESTDIR)$(docdir)/sasl/subproxy.conf
 
+# -t: subproxy.conf.5 has a table (tbl), as its first line tells man(1).
 manlint:
-	groff -man -ww -z man/subproxy.8 man/subproxy.conf.5
+	groff -t -man -ww -z man/subproxy.8 man/subproxy.conf.5
 
 clean:
 	rm -f proxy/*.o proxy/*.d sasl/*.o sasl/*.d test/unit/*.o test/unit/*.d \

@@ -182,6 +182,12 @@ Config parseConfig(const std::string& text, const std::string& name);
 
 int syslogFacility(const std::string& name);  // -1 when unknown
 
+// The keys SIGHUP cannot apply (read once at start-up: Cyrus SASL, threads, syslog, the
+// process identity, pid file, status endpoint, state files) whose values differ between the
+// running and the new configuration, by name ("status.port").  `listen` is not among them:
+// the server compares it with the sockets it really holds.  config_reload.cpp.
+std::vector<std::string> restartOnlyChanges(const Config& running, const Config& next);
+
 // "FILE:LINE" of the setting at `path` (e.g. "tls.key") in a configuration file, or "FILE"
 // when it is absent: for problems found after loading (e.g. by `subproxy -t`).
 std::string settingLocation(const std::string& file, const std::string& path);

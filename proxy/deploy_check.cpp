@@ -5,7 +5,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <fstream>
 #include <iostream>
 
 #include "cyrus_file.h"
@@ -60,10 +63,35 @@ std::string openDirectory(const std::string& dir, const Account& account) {
                 : " and has no sticky bit: they can replace or delete subproxy's files");
 }
 
+// The pid file is created by whoever starts the daemon: root before it drops privileges, or
+// the service user itself under systemd's User= (which also runs ExecStartPre=subproxy -t).
+// Either way that is the account running this check, so access(2) answers for it.
+std::string pidFileProblem(const Config& config, const std::string& configFile) {
+    const std::string& path = config.daemon.pidFile;
+    if (path.empty()) {
+        return {};
+    }
+    const bool exists = ::access(path.c_str(), F_OK) == 0;
+    const std::string target = exists ? path : directoryOf(path);
+    if (::access(target.c_str(), exists ? W_OK : W_OK | X_OK) == 0) {
+        return {};
+    }
+    const int err = errno;
+    const passwd* pw = ::getpwuid(::getuid());
+    const std::string user = pw ? pw->pw_name : "uid " + std::to_string(::getuid());
+    return settingLocation(configFile, "pid_file") + ": pid_file " + (exists ? "" : "directory ") + target +
+           ": user " + user + " cannot " + (exists ? "write it" : "create the pid file there") + " (" +
+           std::strerror(err) + "); under systemd use RuntimeDirectory=subproxy and pid_file = "
+           "\"/run/subproxy/subproxy.pid\"";
+}
+
 }  // namespace
 
 std::vector<std::string> deploymentProblems(const Config& config, const std::string& configFile) {
     std::vector<std::string> problems;
+    if (std::string pid = pidFileProblem(config, configFile); !pid.empty()) {
+        problems.push_back(std::move(pid));
+    }
     if (::getuid() != 0 || config.daemon.user == "root") {
         return problems;
     }

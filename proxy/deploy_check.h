@@ -11,7 +11,9 @@
 
 namespace subproxy {
 
-// One "FILE:LINE: message" per problem; empty when all is well or when not running as root.
+// One "FILE:LINE: message" per problem; empty when all is well.  The pid file's directory is
+// checked for the account running the check (the one that will create the file); the rest
+// only when running as root with an unprivileged `user`, as that user.
 std::vector<std::string> deploymentProblems(const Config& config, const std::string& configFile);
 
 // Warnings that do not fail the check: directories the daemon writes in (the state files, the

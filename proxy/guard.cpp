@@ -153,9 +153,7 @@ Guard::~Guard() {
 }
 
 void Guard::reconfigure(const GuardConfig& config) {
-    if (config.stateFile != stateFile_ || config.controlSocket != controlPath_) {
-        logWarning("reload: changes to guard.state_file and guard.control_socket take effect at the next restart");
-    }
+    // state_file and control_socket stay as they were (Server::reload warns: restartOnlyChanges).
     config_ = config;
     bans_.setPolicy(config.policy);
     rates_.setCapacity(config.policy.maxTracked);

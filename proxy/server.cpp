@@ -76,7 +76,7 @@ int checkConfiguration(const std::string& configFile) {
 }
 
 Server::Server(std::string configFile, std::shared_ptr<const Runtime> runtime)
-    : configFile_(std::move(configFile)), runtime_(std::move(runtime)) {
+    : configFile_(std::move(configFile)), runtime_(std::move(runtime)), started_(runtime_->config) {
     base_.reset(event_base_new());
     if (!base_) {
         throw std::runtime_error("cannot create the event loop");
@@ -276,10 +276,9 @@ void Server::reload() {
     if (!listenersSame) {
         logWarning("reload: changes to listen take effect at the next restart");
     }
-    if (fresh.auth.saslService != now.auth.saslService || fresh.auth.saslConfigDir != now.auth.saslConfigDir ||
-        fresh.auth.backend != now.auth.backend) {
-        logWarning("reload: changes to auth.backend, auth.sasl_service and auth.sasl_config_dir take effect at "
-                   "the next restart (Cyrus SASL is initialised once per process)");
+    // One line per key, so that the operator sees which edit did not take (the rest did).
+    for (const auto& key : restartOnlyChanges(started_, fresh)) {
+        logWarning("reload: changes to " + key + " take effect at the next restart");
     }
     // Sessions in progress keep the runtime they started with (shared_ptr).
     runtime_ = std::move(next);

@@ -77,6 +77,8 @@ private:
 
     std::string configFile_;
     std::shared_ptr<const Runtime> runtime_;
+    // As started: what SIGHUP cannot change stays in effect, however many reloads came since.
+    const Config started_;
     EventBasePtr base_;  // first: everything below lives on the loop and goes before it
     EvdnsBasePtr dns_;
     std::unique_ptr<AuthWorkers> workers_;

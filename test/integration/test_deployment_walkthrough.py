@@ -3,7 +3,8 @@
 The .EX/.EE blocks of the section are taken from man/subproxy.8 itself, in order, and run (shell
 blocks) or written (file blocks) with only the substitutions the section names:
 
-  /etc/subproxy, /var/lib/subproxy, /run  -> directories under a temp dir T
+  /etc/subproxy, /var/lib/subproxy,
+  /run/subproxy                           -> directories under a temp dir T
   the account "subproxy"                  -> a system account this test creates and removes
   eth1                                    -> the root-namespace end of the customer's veth
   ports 10025, 10465, 9425                -> kept when free, else free ports (in every step)
@@ -57,10 +58,13 @@ def run(argv, check=True, **kw):
 
 
 def deployment_blocks():
-    """The .EX/.EE blocks of the DEPLOYMENT section, roff escapes resolved, in order."""
+    """The .EX/.EE blocks of the DEPLOYMENT section, roff escapes and the page's own strings
+    (".ds sa sasl": file names in the source tree) resolved, in order."""
     text = open(MAN).read()
+    strings = dict(re.findall(r"^\.ds (\w\w) (.*)$", text, re.M))
     section = text.split("\n.SH DEPLOYMENT\n", 1)[1].split("\n.SH ", 1)[0]
     blocks = re.findall(r"^\.EX\n(.*?)^\.EE$", section, re.S | re.M)
+    blocks = [re.sub(r"\\\*\((\w\w)", lambda m: strings[m.group(1)], b) for b in blocks]
     return [b.replace("\\-", "-").replace("\\e", "\\") for b in blocks]
 
 
@@ -189,7 +193,7 @@ class DeploymentWalkthrough(unittest.TestCase):
         shutil.copy(os.path.join(h.CERTS, "ca.pem"), os.path.join(T, "ca.pem"))
         os.chmod(os.path.join(T, "ca.pem"), 0o644)
         cls.account = "spxwt%d" % (pid % 1000000)
-        cls.pid_file = os.path.join(T, "run", "subproxy.pid")
+        cls.pid_file = os.path.join(T, "run", "subproxy", "subproxy.pid")
         cls.ports = {}
         for port in (10025, 10465, 9425):
             cls.ports[port] = port if port_free(port) else h.free_port()
@@ -235,7 +239,7 @@ class DeploymentWalkthrough(unittest.TestCase):
         text = re.sub(r'(--no-create-home |-g |-o |chgrp |user = ")subproxy\b', r"\g<1>" + self.account, text)
         text = text.replace("/etc/subproxy", T + "/etc/subproxy")
         text = text.replace("/var/lib/subproxy", T + "/var/lib/subproxy")
-        text = text.replace("/run/subproxy.pid", self.pid_file)
+        text = text.replace("/run/subproxy", T + "/run/subproxy")
         text = re.sub(r"\beth1\b", self.cust_if, text)
         for old, new in self.ports.items():
             text = re.sub(r"\b%d\b" % old, str(new), text)

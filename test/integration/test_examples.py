@@ -133,7 +133,7 @@ class SubproxyConfig(unittest.TestCase):
         conf = open(os.path.join(EX, "subproxy.conf")).read()
         for old, new in (("/etc/subproxy/cert.pem", d + "/proxy.pem"), ("/etc/subproxy/key.pem", d + "/proxy.key"),
                          ("/etc/subproxy/sasl\"", d + "/sasl\""), ("/var/lib/subproxy", d + "/state"),
-                         ("/run/subproxy.pid", d + "/subproxy.pid"),
+                         ("/run/subproxy/subproxy.pid", d + "/subproxy.pid"),
                          ('user = "subproxy"', 'user = "%s"' % user), ('group = "subproxy"', 'group = "nogroup"')):
             self.assertIn(old, conf)
             conf = conf.replace(old, new)
@@ -189,8 +189,9 @@ class SystemdUnit(unittest.TestCase):
         unit = open(os.path.join(EX, "systemd", "subproxy.service")).read()
         self.assertIn("ExecStart=/usr/local/sbin/subproxy -f ", unit)
         self.assertIn("ExecReload=/bin/kill -HUP $MAINPID", unit)
+        # Capabilities: none (CapabilityBoundingSet= empty), see test_systemd_install.py.
         for key in ("Type=simple", "Restart=on-failure", "NoNewPrivileges=yes", "ProtectSystem=strict",
-                    "PrivateTmp=yes", "CapabilityBoundingSet=", "AmbientCapabilities="):
+                    "PrivateTmp=yes", "CapabilityBoundingSet="):
             self.assertIn(key, unit)
         path = os.path.join(d, "subproxy.service")
         with open(path, "w") as f:
