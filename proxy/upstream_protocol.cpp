@@ -146,11 +146,11 @@ UpstreamDialog::Action UpstreamDialog::onReply(const Reply& reply) {
         if (reply.code != 220) {
             // What the MSA said comes first; a hint only where it fits the reply: Postfix
             // answers 550 5.7.0 to a host not in smtpd_authorized_xclient_hosts, 501 to a bad
-            // value ("Bad ADDR syntax" for IPv6 when it runs with inet_protocols = ipv4).
+            // value ("Bad DESTADDR syntax: IPV6:..." when it runs with inet_protocols = ipv4).
             std::string hint;
             if (reply.code == 550) {
                 hint = "; check smtpd_authorized_xclient_hosts at the MSA";
-            } else if (reply.text().find("ADDR") != std::string::npos) {
+            } else if (reply.text().find("IPV6:") != std::string::npos) {
                 hint = "; IPv6 customers need an MSA with inet_protocols = all";
             }
             return fail(UpstreamFailure::Refused,
