@@ -40,6 +40,7 @@ PURE_SRCS += proxy/metrics.cpp proxy/migration_report.cpp
 PURE_SRCS += proxy/cidr.cpp proxy/ban_list.cpp
 PURE_SRCS += proxy/trap.cpp proxy/dnsbl_filter.cpp proxy/access_list.cpp
 PURE_SRCS += proxy/tls_hello.cpp
+PURE_SRCS += proxy/identity.cpp
 PURE_SRCS += sasl/cyrus_file.cpp
 PURE_SRCS += proxy/config_reload.cpp
 # I/O glue: libevent, OpenSSL, Cyrus SASL, syslog, sockets: every other source file.

@@ -4,8 +4,10 @@
 
 #include "base64.h"
 #include "client_protocol.h"
+#include "identity.h"
 #include "sasl_payload.h"
 #include "text_util.h"
+#include "xtext.h"
 
 namespace subproxy {
 
@@ -73,15 +75,8 @@ void ClientProtocol::cmdAuth(const Command& cmd) {
     replayPassword_.clear();
     user_.clear();
     if (decoded) {
-        captureCredentials(*decoded);
-        if (mech == "PLAIN" && replayUser_.empty()) {
-            // Malformed PLAIN message, or an authzid naming someone else: no proxy
-            // authorization here.  Same reply (and log line) as a wrong password.
-            host_.logWarning("SASL PLAIN authentication failed: malformed PLAIN message or foreign "
-                             "authorization identity, sasl_username=" + printable(user_));
-            ++counters_.authFailures;
-            count([&](Metrics& m) { m.authResult(mech, false); });
-            authFailed(535, "5.7.8 " + config_.replies.authFailed, false);
+        if (const auto refusal = captureCredentials(*decoded)) {
+            refuseAuth(*refusal);
             return;
         }
     }
@@ -92,27 +87,95 @@ void ClientProtocol::cmdAuth(const Command& cmd) {
     }
 }
 
-void ClientProtocol::captureCredentials(const std::string& decoded) {
+std::optional<ClientProtocol::AuthRefusal> ClientProtocol::captureCredentials(const std::string& decoded) {
+    const int response = authResponses_++;
     if (authMech_ == "PLAIN") {
-        auto creds = parsePlain(decoded);
-        if (creds) {
-            user_ = creds->authcid;  // for the log, even when refused below
+        if (const auto fields = splitPlain(decoded)) {
+            user_ = fields->authcid;  // for the log, even when refused below
+            if (auto refusal = checkName(fields->authcid, false)) {
+                return refusal;
+            }
+            if (auto refusal = checkName(fields->authzid, true)) {
+                return refusal;
+            }
         }
-        if (creds && (creds->authzid.empty() || creds->authzid == creds->authcid)) {
-            replayUser_ = creds->authcid;
-            replayPassword_ = creds->password;
+        const auto creds = parsePlain(decoded);
+        if (!creds || !(creds->authzid.empty() || creds->authzid == creds->authcid)) {
+            // Malformed PLAIN message, or an authzid naming someone else (byte for byte:
+            // "alice " is not "alice"): no proxy authorization here.  Same reply as a wrong
+            // password.
+            return AuthRefusal{535, "5.7.8 " + config_.replies.authFailed, true,
+                               "malformed PLAIN message or foreign authorization identity"};
         }
+        replayUser_ = creds->authcid;
+        replayPassword_ = creds->password;
     } else if (authMech_ == "LOGIN") {
-        if (authResponses_ == 0) {
-            replayUser_ = decoded;
+        if (response == 0) {
             user_ = decoded;
+            if (auto refusal = checkName(decoded, false)) {
+                return refusal;
+            }
+            replayUser_ = decoded;
         } else {
+            // Cyrus compares passwords as C strings (checkpw.c strcmp): "secret\0anything"
+            // would pass for "secret", here and at an MSA running Cyrus.
+            if (decoded.find('\0') != std::string::npos) {
+                return AuthRefusal{501, "5.5.2 Error: NUL characters are not allowed in a password", false,
+                                   "NUL character in the password"};
+            }
             replayPassword_ = decoded;
         }
     } else if (authMech_ == "CRAM-MD5") {
-        user_ = decoded.substr(0, decoded.find(' '));
+        // "user digest": the digest follows the last space, as Cyrus' cram plugin reads it.
+        user_ = decoded.substr(0, decoded.rfind(' '));
+        if (auto refusal = checkName(user_, false)) {
+            return refusal;
+        }
     }
-    ++authResponses_;
+    return std::nullopt;
+}
+
+std::optional<ClientProtocol::AuthRefusal> ClientProtocol::checkName(std::string_view name, bool authzid) const {
+    const NameCheck check =
+        authzid ? checkAuthzid(name) : checkUserName(name, defaultRealm(config_), sendsXclientLogin());
+    const std::string what = authzid ? "authorization identity" : "user name";
+    switch (check) {
+    case NameCheck::Ok:
+        return std::nullopt;
+    case NameCheck::ControlCharacters:
+        // Cyrus stops reading a name at its first NUL: "alice\0x1", "alice\0x2"... would
+        // all be checked as alice while each looked like a new name to the guard.
+        return AuthRefusal{501, "5.5.2 Error: control characters are not allowed in the " + what, false,
+                           "control characters in the " + what};
+    case NameCheck::TooLong:
+        return AuthRefusal{501, "5.5.2 Error: " + what + " too long", false, what + " too long"};
+    }
+    return std::nullopt;
+}
+
+void ClientProtocol::refuseAuth(const AuthRefusal& refusal) {
+    if (state_ == State::AuthResponse) {
+        // Mid-exchange: the backend waits for a response it will not get.
+        if (config_.auth.backend == AuthBackend::Sasl) {
+            host_.authCancel();
+        } else if (upstreamUp_) {
+            // Nothing of the refused response goes to the MSA; its half-done exchange goes
+            // with the session, and the next AUTH opens a fresh one.
+            host_.upstreamAbort();
+            upstreamUp_ = false;
+        }
+    }
+    host_.logWarning("SASL " + authMech_ + " authentication " + (refusal.failure ? "failed: " : "refused: ") +
+                     refusal.reason + ", sasl_username=" + printable(user_));
+    if (refusal.failure) {
+        ++counters_.authFailures;
+        count([&](Metrics& m) { m.authResult(authMech_, false); });
+    }
+    authFailed(refusal.code, refusal.text, refusal.failure);
+}
+
+bool ClientProtocol::sendsXclientLogin() const {
+    return config_.auth.backend == AuthBackend::Sasl && config_.upstream.login == UpstreamLogin::Xclient;
 }
 
 void ClientProtocol::beginSaslAuth(const std::string& mech, const std::optional<std::string>& initial) {
@@ -155,7 +218,10 @@ void ClientProtocol::handleAuthResponse(const std::string& line) {
         }
         return;
     }
-    captureCredentials(*decoded);
+    if (const auto refusal = captureCredentials(*decoded)) {
+        refuseAuth(*refusal);
+        return;
+    }
     setState(State::AuthBackend);
     if (config_.auth.backend == AuthBackend::Sasl) {
         host_.authStep(*decoded);
@@ -174,8 +240,17 @@ void ClientProtocol::onAuthResult(const AuthResult& result) {
         reply(334, encodeBase64(result.challenge));
         break;
     case AuthResult::Status::Done:
-        user_ = result.username;
-        host_.logInfo("SASL " + authMech_ + " authentication succeeded, sasl_username=" + printable(user_));
+        // One spelling per account for the MSA, the log and the report: "alice@<default
+        // realm>" logs in as "alice", as a bare "alice" does.
+        user_ = canonicalUser(result.username, defaultRealm(config_));
+        host_.logInfo("SASL " + authMech_ + " authentication succeeded, sasl_username=" + printable(user_) +
+                      (user_ != result.username ? ", cyrus_username=" + printable(result.username) : std::string()));
+        if (sendsXclientLogin() && xtextLength(user_) > kXclientMaxValue) {
+            // Checked as typed above; this catches a backend that lengthened the name.  Postfix
+            // would refuse the XCLIENT, and the customer would get 454 for ever.
+            authFailed(535, "5.7.8 Error: user name too long", false);
+            return;
+        }
         openUpstream();
         return;
     case AuthResult::Status::Fail:

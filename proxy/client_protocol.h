@@ -187,9 +187,23 @@ private:
     void cmdRcpt(const Command& cmd);
     void relay(PendingKind kind, const std::string& line, std::string detail = {});
 
+    // An AUTH response refused on its face, before any backend sees it (client_auth.cpp).
+    struct AuthRefusal {
+        int code;
+        std::string text;     // after the code
+        bool failure;         // counts as a failed AUTH (535), or only as an error (501)
+        std::string reason;   // for the log
+    };
+
     void beginSaslAuth(const std::string& mech, const std::optional<std::string>& initial);
     void beginRelayedAuth(const std::string& line);
-    void captureCredentials(const std::string& decoded);
+    // Notes who the response names (user_, the replay credentials) and checks it: the same
+    // checks for an initial response on the AUTH line and for a response after a 334.
+    std::optional<AuthRefusal> captureCredentials(const std::string& decoded);
+    std::optional<AuthRefusal> checkName(std::string_view name, bool authzid) const;
+    void refuseAuth(const AuthRefusal& refusal);
+    // The authenticated name travels to the MSA as XCLIENT LOGIN= (backend "sasl", login "xclient").
+    bool sendsXclientLogin() const;
     void authSucceeded();
     void markAuthenticated();  // the one place authenticated_ becomes true
     void authFailed(int code, const std::string& text, bool countsAsFailure);
@@ -225,6 +239,7 @@ private:
     bool extended_ = false;   // EHLO rather than HELO
     std::string helo_;
     bool authenticated_ = false;
+    // The name as typed during AUTH; once authenticated, the canonical identity (identity.h).
     std::string user_;
     std::string authMech_;
     int authResponses_ = 0;          // client responses seen in this AUTH exchange

@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "client_protocol.h"
+#include "identity.h"
 #include "text_util.h"
 
 namespace subproxy {
@@ -210,6 +211,9 @@ void ClientProtocol::onUpstreamReply(const Reply& msaReply) {
         if (msaReply.code == 334) {
             setState(State::AuthResponse);
         } else if (msaReply.code == 235) {
+            // The MSA's canonical name is not ours to see: the name as typed, spelled the way a
+            // Cyrus MSA looks it up (auth.sasl_realm: the MSA's realm), for the log and the report.
+            user_ = canonicalUser(user_, defaultRealm(config_));
             markAuthenticated();
             setState(State::Command);
             count([&](Metrics& m) { m.authResult(authMech_, true); });

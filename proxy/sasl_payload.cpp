@@ -73,7 +73,7 @@ bool fieldOk(std::string_view field) {
 
 }  // namespace
 
-std::optional<PlainCredentials> parsePlain(std::string_view decoded) {
+std::optional<PlainCredentials> splitPlain(std::string_view decoded) {
     const std::size_t first = decoded.find('\0');
     if (first == std::string_view::npos) {
         return std::nullopt;
@@ -83,16 +83,20 @@ std::optional<PlainCredentials> parsePlain(std::string_view decoded) {
         decoded.find('\0', second + 1) != std::string_view::npos) {
         return std::nullopt;
     }
-    const std::string_view authzid = decoded.substr(0, first);
-    const std::string_view authcid = decoded.substr(first + 1, second - first - 1);
-    const std::string_view password = decoded.substr(second + 1);
-    if (authcid.empty() || password.empty()) {
+    return PlainCredentials{std::string(decoded.substr(0, first)),
+                            std::string(decoded.substr(first + 1, second - first - 1)),
+                            std::string(decoded.substr(second + 1))};
+}
+
+std::optional<PlainCredentials> parsePlain(std::string_view decoded) {
+    auto creds = splitPlain(decoded);
+    if (!creds || creds->authcid.empty() || creds->password.empty()) {
         return std::nullopt;
     }
-    if (!fieldOk(authzid) || !fieldOk(authcid) || !fieldOk(password)) {
+    if (!fieldOk(creds->authzid) || !fieldOk(creds->authcid) || !fieldOk(creds->password)) {
         return std::nullopt;
     }
-    return PlainCredentials{std::string(authzid), std::string(authcid), std::string(password)};
+    return creds;
 }
 
 std::string buildPlain(std::string_view user, std::string_view password) {

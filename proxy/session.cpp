@@ -10,6 +10,7 @@
 #include <ctime>
 #include <vector>
 
+#include "identity.h"
 #include "log.h"
 #include "sasl_server.h"
 #include "server.h"
@@ -348,7 +349,7 @@ void Session::authFinished(std::uint64_t generation, const AuthResult& result) {
         return;
     }
     if (result.status == AuthResult::Status::Done) {
-        server_.guard().authSucceeded(endpoint_.address, result.username);
+        server_.guard().authSucceeded(endpoint_.address, userKey(result.username, defaultRealm(runtime_->config)));
     }
     if (result.status == AuthResult::Status::Temp) {
         // The customer's password was never judged: 454, and nothing for the guard to count.
@@ -371,8 +372,10 @@ bool Session::holdAuthFailure(std::chrono::steady_clock::time_point asked) {
     // Unknown user, wrong password, any mechanism: the same count and the same delay.  The
     // delay runs from the moment the password arrived, so the backend's own time (a lookup
     // that finds no user may be quicker) is hidden inside it.
+    // Per-user counts key on the account, not on its spelling (identity.h): a guesser cannot
+    // reset them by trying "ALICE", " alice" or "alice@<realm>".
     double delay = server_.guard().authFailed(endpoint_.address, bracket(endpoint_.address, endpoint_.port),
-                                              protocol_.user());
+                                              userKey(protocol_.user(), defaultRealm(runtime_->config)));
     if (delay <= 0) {
         return false;
     }
@@ -485,7 +488,7 @@ void Session::upstreamReply(const Reply& reply) {
             return;
         }
         if (reply.code == 235) {
-            server_.guard().authSucceeded(endpoint_.address, protocol_.user());
+            server_.guard().authSucceeded(endpoint_.address, userKey(protocol_.user(), defaultRealm(runtime_->config)));
         }
     }
     protocol_.onUpstreamReply(reply);

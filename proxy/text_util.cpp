@@ -13,6 +13,10 @@ char upperAscii(char c) {
     return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
 }
 
+char lowerAscii(char c) {
+    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
 bool isSpaceOrTab(char c) { return c == ' ' || c == '\t'; }
 
 }  // namespace
@@ -57,6 +61,14 @@ std::string toUpper(std::string_view s) {
     std::string out(s);
     for (char& c : out) {
         c = upperAscii(c);
+    }
+    return out;
+}
+
+std::string toLower(std::string_view s) {
+    std::string out(s);
+    for (char& c : out) {
+        c = lowerAscii(c);
     }
     return out;
 }

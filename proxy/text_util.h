@@ -14,6 +14,7 @@ std::string printable(std::string_view text, std::size_t max = 100);
 
 bool iequals(std::string_view a, std::string_view b);
 std::string toUpper(std::string_view s);
+std::string toLower(std::string_view s);  // ASCII letters only, whatever the locale
 std::string_view trimSpaces(std::string_view s);
 // "a b c" from {"a", "b", "c"} and " ".
 std::string join(const std::vector<std::string>& items, std::string_view separator);

@@ -43,17 +43,14 @@ std::vector<std::string> buildXclient(const UpstreamIdentity& identity, const Eh
         if (value.empty() || !xclientOffers(caps, name)) {
             return;
         }
-        // xtext can triple a hostile HELO; cut the raw value until one attribute fits a command.
-        std::string raw = value;
-        std::string encoded = encodeXtext(raw);
-        while (std::string("XCLIENT ").size() + name.size() + 1 + encoded.size() > kXclientLimit) {
-            raw.pop_back();
-            encoded = encodeXtext(raw);
-        }
-        attributes.emplace_back(name, encoded);
+        // Postfix refuses the whole command when one value is over its limit once encoded
+        // (xtext can triple a hostile HELO): cut the value to fit, between whole escapes.
+        attributes.emplace_back(name, encodeXtextPrefix(value, kXclientMaxValue));
     };
-    if (sendLogin) {
-        add("LOGIN", identity.login);
+    if (sendLogin && !identity.login.empty() && xclientOffers(caps, "LOGIN")) {
+        // Never cut: a shortened name could be someone else's.  One that does not fit was
+        // refused at AUTH; should one get here, Postfix refuses it and says so.
+        attributes.emplace_back("LOGIN", encodeXtext(identity.login));
     }
     add("HELO", identity.helo);
     add("NAME", "[UNAVAILABLE]");  // we do no reverse lookups; Postfix logs "unknown"
@@ -153,9 +150,17 @@ UpstreamDialog::Action UpstreamDialog::onReply(const Reply& reply) {
         // Postfix answers with a new greeting (220); smtp-sink, Exim and Dovecot may say 250.
         // nginx takes either, and so do we: the EHLO that follows is the same.
         if (reply.code != 220 && reply.code != 250) {
+            // What the MSA said comes first; a hint only where it fits the reply: Postfix
+            // answers 550 5.7.0 to a host not in smtpd_authorized_xclient_hosts, 501 to a bad
+            // value ("Bad DESTADDR syntax: IPV6:..." when it runs with inet_protocols = ipv4).
+            std::string hint;
+            if (reply.code == 550) {
+                hint = "; check smtpd_authorized_xclient_hosts at the MSA";
+            } else if (reply.text().find("IPV6:") != std::string::npos) {
+                hint = "; IPv6 customers need an MSA with inet_protocols = all";
+            }
             return fail(UpstreamFailure::Refused,
-                        "MSA refused XCLIENT (check smtpd_authorized_xclient_hosts; IPv6 customers need an MSA with "
-                        "inet_protocols = all)" + said);
+                        "MSA refused XCLIENT: " + printable(std::to_string(reply.code) + " " + reply.text(), 200) + hint);
         }
         if (!xclient_.empty()) {
             Action a;

@@ -75,6 +75,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::string back;
     FUZZ_CHECK(decodeXtext(x, back), "xtext output is well-formed");
     FUZZ_CHECK(back == in, "xtext round trip");
+    FUZZ_CHECK(xtextLength(in) == x.size(), "xtextLength is the encoded size");
+
+    // Cut to a limit (XCLIENT values): a leading part of the full encoding, whole escapes only,
+    // within the limit, and all of it when it fits.
+    const std::size_t limit = size % 300;
+    const std::string prefix = encodeXtextPrefix(in, limit);
+    FUZZ_CHECK(prefix.size() <= limit, "xtext prefix within the limit");
+    FUZZ_CHECK(x.compare(0, prefix.size(), prefix) == 0, "xtext prefix is a prefix of the encoding");
+    std::string prefixBack;
+    FUZZ_CHECK(decodeXtext(prefix, prefixBack), "xtext prefix has whole escapes");
+    FUZZ_CHECK(x.size() > limit || prefix == x, "xtext prefix keeps a value that fits");
 
     // PLAIN: whatever is accepted satisfies the documented contract.
     const auto creds = parsePlain(in);

@@ -112,6 +112,8 @@ struct FakeHost : ClientProtocolHost {
     void setUpstreamTimeout(int seconds) override { upstreamTimeout = seconds; }
     void logInfo(const std::string& line) override { infos.push_back(line); }
     void logWarning(const std::string& line) override { warnings.push_back(line); }
+    std::vector<std::string> accepted;  // messageAccepted(user): the migration report
+    void messageAccepted(const std::string& user) override { accepted.push_back(user); }
 
     // Client bytes since the previous call.
     std::string out() {
@@ -1276,6 +1278,196 @@ BOOST_AUTO_TEST_CASE(ehlo_after_auth_resets_msa_and_filters_caps) {
     BOOST_TEST(s.out() == "250 proxy.test\r\n");
 }
 
+
+// ---------------------------------------------------------------------------------------------
+// Names typed at AUTH (issue 8 items 5 and 6): refused on their face before any backend sees
+// them, on the AUTH line and after a 334 alike; one spelling per account afterwards.
+
+namespace {
+
+const std::string kControlInName = "501 5.5.2 Error: control characters are not allowed in the user name\r\n";
+
+bool warned(const FakeHost& host, const std::string& needle) {
+    return std::any_of(host.warnings.begin(), host.warnings.end(),
+                       [&](const std::string& w) { return w.find(needle) != std::string::npos; });
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(login_name_with_nul_refused_before_the_backend) {
+    Session s;
+    s.toTlsEhlo();
+    s.feed("AUTH LOGIN\r\n");
+    s.p->onAuthResult(authMore("Username:"));
+    s.out();
+    // Cyrus would read "alice"; the guard would have seen a new name every time.
+    s.feed(encodeBase64(std::string("alice\0x1", 8)) + "\r\n");
+    BOOST_TEST(s.out() == kControlInName);
+    BOOST_TEST(s.host.authSteps.empty());
+    BOOST_TEST(s.host.authCancels == 1);
+    BOOST_TEST(s.p->state() == ClientProtocol::State::Command);
+    BOOST_TEST(s.p->counters().authFailures == 0u);  // no password was checked
+    BOOST_TEST(s.p->counters().errors == 1u);
+    BOOST_TEST(warned(s.host, "SASL LOGIN authentication refused: control characters in the user name, "
+                              "sasl_username=alice?x1"));
+    // As the initial response on the AUTH line: the same, and no backend call at all.
+    s.feed("AUTH LOGIN " + encodeBase64(std::string("alice\0x2", 8)) + "\r\n");
+    BOOST_TEST(s.out() == kControlInName);
+    BOOST_TEST(s.host.authStarts.size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(control_characters_refused_in_every_mechanism) {
+    for (const std::string& bad : {std::string("alice\0x", 7), std::string("ali\rce"), std::string("alice\x7f")}) {
+        Session s;
+        s.toTlsEhlo();
+        s.feed("AUTH PLAIN " + plainIr("", bad, "pass") + "\r\n");
+        BOOST_TEST(s.out() == (bad.find('\0') != std::string::npos ? kAuthFailed : kControlInName));
+        s.feed("AUTH PLAIN\r\n");
+        s.p->onAuthResult(authMore(""));
+        s.out();
+        s.feed(plainIr("", bad, "pass") + "\r\n");
+        BOOST_TEST(s.out() == (bad.find('\0') != std::string::npos ? kAuthFailed : kControlInName));
+        s.feed("AUTH CRAM-MD5\r\n");
+        s.p->onAuthResult(authMore("<1.2@proxy.test>"));
+        s.out();
+        s.feed(encodeBase64(bad + " 0123456789abcdef0123456789abcdef") + "\r\n");
+        BOOST_TEST(s.out() == kControlInName);
+        BOOST_TEST(s.host.authSteps.empty());
+        BOOST_TEST(s.host.authStarts.size() == 2u);  // the two that waited for a 334
+    }
+    // A PLAIN authzid with control characters.
+    Session s;
+    s.toTlsEhlo();
+    s.feed("AUTH PLAIN " + plainIr(std::string("user\t"), "user", "pass") + "\r\n");
+    BOOST_TEST(s.out() == "501 5.5.2 Error: control characters are not allowed in the authorization identity\r\n");
+    BOOST_TEST(s.host.authStarts.empty());
+}
+
+BOOST_AUTO_TEST_CASE(login_password_with_nul_refused) {
+    // Cyrus compares passwords with strcmp(): "secret\0x" would pass for "secret".
+    Session s;
+    s.toTlsEhlo();
+    s.feed("AUTH LOGIN " + encodeBase64("alice") + "\r\n");
+    s.p->onAuthResult(authMore("Password:"));
+    s.out();
+    s.feed(encodeBase64(std::string("secret\0x", 8)) + "\r\n");
+    BOOST_TEST(s.out() == "501 5.5.2 Error: NUL characters are not allowed in a password\r\n");
+    BOOST_TEST(s.host.authSteps.empty());
+    BOOST_TEST(s.host.authCancels == 1);
+    for (const auto& w : s.host.warnings) {
+        BOOST_TEST(w.find("secret") == std::string::npos);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(cram_md5_user_is_everything_before_the_last_space) {
+    Session s;
+    s.toTlsEhlo();
+    s.feed("AUTH CRAM-MD5\r\n");
+    s.p->onAuthResult(authMore("<1.2@proxy.test>"));
+    s.out();
+    s.feed(encodeBase64("alice smith 0123456789abcdef0123456789abcdef") + "\r\n");
+    BOOST_REQUIRE_EQUAL(s.host.authSteps.size(), 1u);
+    BOOST_TEST(s.p->user() == "alice smith");
+}
+
+BOOST_AUTO_TEST_CASE(over_long_user_name_refused_at_auth) {
+    Session s;
+    s.toTlsEhlo();
+    s.feed("AUTH PLAIN " + plainIr("", std::string(256, 'u'), "pass") + "\r\n");
+    BOOST_TEST(s.out() == "501 5.5.2 Error: user name too long\r\n");
+    // 86 '=' are 258 octets as xtext: over Postfix's XCLIENT limit, so refused here rather
+    // than a 454 from every MSA session.
+    s.feed("AUTH LOGIN " + encodeBase64(std::string(86, '=')) + "\r\n");
+    BOOST_TEST(s.out() == "501 5.5.2 Error: user name too long\r\n");
+    BOOST_TEST(s.host.authStarts.empty());
+    s.feed("AUTH LOGIN " + encodeBase64(std::string(85, '=')) + "\r\n");
+    BOOST_TEST(s.host.authStarts.size() == 1u);
+
+    // Replayed credentials carry no XCLIENT: only the 255-octet limit applies.
+    Config c = makeConfig();
+    c.upstream.login = UpstreamLogin::Replay;
+    Session r(c);
+    r.toTls();
+    r.feed("EHLO client.example\r\n");
+    r.out();
+    r.feed("AUTH LOGIN " + encodeBase64(std::string(86, '=')) + "\r\n");
+    BOOST_TEST(r.host.authStarts.size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(authzid_judged_alike_on_the_auth_line_and_after_334) {
+    // "alice " names alice to Cyrus (it strips blanks) but is not "alice": refused either way.
+    Session s;
+    s.toTlsEhlo();
+    s.feed("AUTH PLAIN " + plainIr("alice ", "alice", "pass") + "\r\n");
+    BOOST_TEST(s.out() == kAuthFailed);
+    s.feed("AUTH PLAIN\r\n");
+    BOOST_REQUIRE_EQUAL(s.host.authStarts.size(), 1u);
+    s.p->onAuthResult(authMore(""));
+    BOOST_TEST(s.out().rfind("334", 0) == 0u);
+    s.feed(plainIr("alice ", "alice", "pass") + "\r\n");
+    BOOST_TEST(s.out() == kAuthFailed);
+    BOOST_TEST(s.host.authSteps.empty());
+    BOOST_TEST(s.host.authCancels == 1);
+    BOOST_TEST(s.p->counters().authFailures == 2u);
+    // An authzid equal to the user name is fine after a 334 too.
+    s.feed("AUTH PLAIN\r\n");
+    s.p->onAuthResult(authMore(""));
+    s.out();
+    s.feed(plainIr("alice", "alice", "pass") + "\r\n");
+    BOOST_TEST(s.host.authSteps.size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(xclient_login_is_the_canonical_identity) {
+    // Cyrus returns the name with the default realm when the customer typed it so.
+    Session s;
+    s.toTlsEhlo();
+    s.feed("AUTH PLAIN " + plainIr("", "alice@proxy.test", "pass") + "\r\n");
+    s.p->onAuthResult(authDone("alice@proxy.test"));
+    BOOST_REQUIRE_EQUAL(s.host.opens.size(), 1u);
+    BOOST_TEST(s.host.opens[0].login == "alice");
+    s.p->onUpstreamReady(msaCaps());
+    BOOST_TEST(s.p->user() == "alice");
+    BOOST_TEST(std::count(s.host.infos.begin(), s.host.infos.end(),
+                          "SASL PLAIN authentication succeeded, sasl_username=alice, "
+                          "cyrus_username=alice@proxy.test") == 1);
+    s.out();
+    s.openData();
+    s.feed("x\r\n.\r\n");
+    s.p->onUpstreamReply(msaReply(250, {"2.0.0 Ok"}));
+    BOOST_REQUIRE_EQUAL(s.host.accepted.size(), 1u);
+    BOOST_TEST(s.host.accepted[0] == "alice");  // the migration report
+
+    // auth.sasl_realm set: Cyrus appends it to a bare name; it is removed again.  Another
+    // realm is another account and keeps its name.
+    Config c = makeConfig();
+    c.auth.saslRealm = "isp.example";
+    for (const auto& [cyrus, sent] : std::vector<std::pair<std::string, std::string>>{
+             {"alice@isp.example", "alice"}, {"alice@other.example", "alice@other.example"},
+             {"alice@proxy.test", "alice@proxy.test"}}) {
+        Session r(c);
+        r.toTlsEhlo();
+        r.feed("AUTH PLAIN " + plainIr("", "alice", "pass") + "\r\n");
+        r.p->onAuthResult(authDone(cyrus));
+        BOOST_REQUIRE_EQUAL(r.host.opens.size(), 1u);
+        BOOST_TEST(r.host.opens[0].login == sent);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(replay_sends_the_name_as_typed) {
+    // The MSA checks the customer's own credentials: they go as typed.
+    Config c = makeConfig();
+    c.upstream.login = UpstreamLogin::Replay;
+    Session s(c);
+    s.toTls();
+    s.feed("EHLO client.example\r\n");
+    s.out();
+    s.feed("AUTH PLAIN " + plainIr("", "alice@proxy.test", "secret") + "\r\n");
+    s.p->onAuthResult(authDone("alice@proxy.test"));
+    BOOST_REQUIRE_EQUAL(s.host.opens.size(), 1u);
+    BOOST_TEST(s.host.opens[0].login == "alice@proxy.test");
+    BOOST_TEST(s.p->user() == "alice");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Backend "upstream": the MSA verifies
 
@@ -1467,6 +1659,67 @@ BOOST_AUTO_TEST_CASE(backend_upstream_login_again_refused_421) {
     s.p->onUpstreamFailed(UpstreamFailure::Refused, "MSA refused the customer's credentials");
     BOOST_TEST(s.out() == "421 4.4.1 proxy.test Error: mail server unavailable, try again later\r\n");
     BOOST_TEST(s.host.closes == 1);
+}
+
+
+BOOST_AUTO_TEST_CASE(backend_upstream_nul_name_refused_nothing_relayed) {
+    Session s(upstreamBackend());
+    s.toTlsEhlo();
+    s.feed("AUTH LOGIN\r\n");
+    s.p->onUpstreamReady(msaCaps());
+    BOOST_TEST(s.up() == "AUTH LOGIN\r\n");
+    s.p->onUpstreamReply(msaReply(334, {"VXNlcm5hbWU6"}));
+    s.out();
+    s.feed(encodeBase64(std::string("alice\0x1", 8)) + "\r\n");
+    BOOST_TEST(s.out() == kControlInName);
+    BOOST_TEST(s.up() == "");          // not a byte of it to the MSA
+    BOOST_TEST(s.host.aborts == 1);    // its half-done exchange goes with the session
+    BOOST_TEST(s.p->state() == ClientProtocol::State::Command);
+    // The next AUTH opens a fresh MSA session.
+    s.feed("AUTH PLAIN " + plainIr("", "alice", "pass") + "\r\n");
+    BOOST_TEST(s.host.opens.size() == 2u);
+    BOOST_TEST(s.up() == "");
+    s.p->onUpstreamReady(msaCaps());
+    BOOST_TEST(s.up() == "AUTH PLAIN " + plainIr("", "alice", "pass") + "\r\n");
+    // On the AUTH line: refused before anything is opened or relayed.
+    Session t(upstreamBackend());
+    t.toTlsEhlo();
+    t.feed("AUTH PLAIN " + plainIr("", "al\x01ice", "pass") + "\r\n");
+    BOOST_TEST(t.out() == kControlInName);
+    BOOST_TEST(t.host.opens.empty());
+}
+
+BOOST_AUTO_TEST_CASE(backend_upstream_authzid_refused_after_334_too) {
+    Session s(upstreamBackend());
+    s.toTlsEhlo();
+    s.feed("AUTH PLAIN\r\n");
+    s.p->onUpstreamReady(msaCaps());
+    s.up();
+    s.p->onUpstreamReply(msaReply(334, {""}));
+    s.out();
+    s.feed(plainIr("alice ", "alice", "pass") + "\r\n");
+    BOOST_TEST(s.out() == kAuthFailed);
+    BOOST_TEST(s.up() == "");
+    BOOST_TEST(s.p->counters().authFailures == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(backend_upstream_identity_for_log_and_report) {
+    Session s(upstreamBackend());
+    s.toTlsEhlo();
+    s.feed("AUTH PLAIN " + plainIr("", " alice@proxy.test", "pass") + "\r\n");
+    s.p->onUpstreamReady(msaCaps());
+    s.up();
+    s.p->onUpstreamReply(msaReply(235, {"2.7.0 Authentication successful"}));
+    BOOST_TEST(s.p->authenticated());
+    BOOST_TEST(s.p->user() == "alice");
+    BOOST_TEST(std::count(s.host.infos.begin(), s.host.infos.end(),
+                          "SASL PLAIN authentication succeeded (verified by the MSA), sasl_username=alice") == 1);
+    s.out();
+    s.openData();
+    s.feed("x\r\n.\r\n");
+    s.p->onUpstreamReply(msaReply(250, {"2.0.0 Ok"}));
+    BOOST_REQUIRE_EQUAL(s.host.accepted.size(), 1u);
+    BOOST_TEST(s.host.accepted[0] == "alice");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -13,6 +13,17 @@ std::string nul(const char* s, std::size_t n) { return std::string(s, n); }
 
 BOOST_AUTO_TEST_SUITE(sasl_payload)
 
+BOOST_AUTO_TEST_CASE(split_plain_gives_fields_unchecked) {
+    auto c = splitPlain(nul("al\x01ice\0bob\0", 11));
+    BOOST_REQUIRE(c.has_value());
+    BOOST_TEST(c->authzid == "al\x01ice");
+    BOOST_TEST(c->authcid == "bob");
+    BOOST_TEST(c->password == "");
+    BOOST_TEST(splitPlain(std::string(1, '\0') + std::string(300, 'u') + '\0' + "p")->authcid.size() == 300u);
+    BOOST_TEST(!splitPlain("user").has_value());
+    BOOST_TEST(!splitPlain(nul("\0u\0p\0", 5)).has_value());
+}
+
 BOOST_AUTO_TEST_CASE(build_plain) {
     BOOST_TEST(buildPlain("u", "p") == nul("\0u\0p", 4));
     BOOST_TEST(encodeBase64(buildPlain("user", "pass")) == "AHVzZXIAcGFzcw==");

@@ -2,12 +2,14 @@
 // AUTH, EHLO), driven reply by reply.
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <ostream>
 #include <string>
 #include <vector>
 
 #include "base64.h"
 #include "upstream_protocol.h"
+#include "xtext.h"
 
 namespace subproxy {
 // Printable failure kinds for BOOST_TEST messages.
@@ -126,9 +128,10 @@ BOOST_AUTO_TEST_CASE(build_xclient_ipv6_destination) {
     BOOST_TEST(cmds[0].substr(cmds[0].size() - 22) == " ADDR=IPV6:2001:db8::1");
 }
 
-BOOST_AUTO_TEST_CASE(xclient_split_when_helo_long) {
+BOOST_AUTO_TEST_CASE(xclient_split_when_values_long) {
     UpstreamIdentity id = identity();
-    id.helo = std::string(175, 'h') + std::string(80, '+');  // 255 octets, 415 once xtext-encoded
+    id.login = std::string(250, 'u');                        // 250 octets: fits alone
+    id.helo = std::string(175, 'h') + std::string(26, '+');  // 253 octets once xtext-encoded
     const auto cmds = buildXclient(id, parseEhloCaps({"msa", kAllXclient[0]}), true);
     BOOST_REQUIRE_EQUAL(cmds.size(), 2u);
     std::string all;
@@ -137,16 +140,16 @@ BOOST_AUTO_TEST_CASE(xclient_split_when_helo_long) {
         BOOST_TEST(c.rfind("XCLIENT ", 0) == 0u);
         all += c.substr(7);
     }
-    BOOST_TEST(cmds[1].find(" ADDR=192.0.2.10") != std::string::npos);
     BOOST_TEST(cmds[1].substr(cmds[1].size() - 16) == " ADDR=192.0.2.10");
     BOOST_TEST(cmds[0].find("ADDR=") == std::string::npos);
+    BOOST_TEST(all.find(" LOGIN=" + id.login + " ") != std::string::npos);
     BOOST_TEST(all.find(" HELO=" + std::string(175, 'h') + [] {
         std::string s;
-        for (int i = 0; i < 80; ++i) {
+        for (int i = 0; i < 26; ++i) {
             s += "+2B";
         }
         return s;
-    }()) != std::string::npos);
+    }() + " ") != std::string::npos);
 
     // The dialog sends them one after the other, each after a 220.
     UpstreamDialog d(kDefaultConfig, "proxy.test", id, false, true);
@@ -159,6 +162,46 @@ BOOST_AUTO_TEST_CASE(xclient_split_when_helo_long) {
     BOOST_TEST(a.send == "EHLO " + id.helo + "\r\n");
     a = d.onReply(ehloReply({"PIPELINING"}));
     BOOST_TEST(a.ready);
+}
+
+// Issue 8 item 7: Postfix refuses the whole XCLIENT when one value is over 255 octets as sent
+// ("501 5.5.4 Error: attribute value too long"): a HELO of 86 '=' is 258.
+BOOST_AUTO_TEST_CASE(xclient_values_cut_to_postfix_limit_between_escapes) {
+    UpstreamIdentity id = identity();
+    id.helo = std::string(86, '=');
+    const auto cmds = buildXclient(id, parseEhloCaps({"msa", kAllXclient[0]}), true);
+    std::string helo;
+    for (const auto& c : cmds) {
+        const auto at = c.find(" HELO=");
+        if (at != std::string::npos) {
+            helo = c.substr(at + 6, c.find(' ', at + 6) - at - 6);
+        }
+    }
+    BOOST_TEST(helo.size() == 255u);
+    BOOST_TEST(helo == encodeXtext(std::string(85, '=')));
+    // Every value of every command within the limit, whatever the HELO.
+    for (const std::string& hostile : {std::string(255, '='), std::string(600, 'x'), std::string(300, '\xe9')}) {
+        id.helo = hostile;
+        for (const auto& c : buildXclient(id, parseEhloCaps({"msa", kAllXclient[0]}), true)) {
+            std::size_t pos = 8;  // after "XCLIENT "
+            while (pos < c.size()) {
+                const std::size_t end = std::min(c.find(' ', pos), c.size());
+                const std::string item = c.substr(pos, end - pos);
+                BOOST_TEST(item.size() - item.find('=') - 1 <= 255u, item.substr(0, 12));
+                pos = end + 1;
+            }
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(xclient_login_is_never_cut) {
+    // A shortened name could be another customer's: it goes whole (AUTH refuses such names
+    // before; should one get here, the MSA refuses it, and nobody is impersonated).
+    UpstreamIdentity id = identity();
+    id.login = std::string(300, 'a');
+    const auto cmds = buildXclient(id, parseEhloCaps({"msa", kAllXclient[0]}), true);
+    BOOST_REQUIRE(!cmds.empty());
+    BOOST_TEST(cmds[0].rfind("XCLIENT LOGIN=" + id.login + " ", 0) == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(xclient_hostile_helo_each_command_under_512) {
@@ -242,10 +285,29 @@ BOOST_AUTO_TEST_CASE(xclient_refused_fails) {
     throughTls(d);
     auto a = d.onReply(ehloReply(kAllXclient));
     BOOST_REQUIRE(!a.send.empty());
-    a = d.onReply(msa(550, {"5.7.0 insufficient authorization"}));
+    a = d.onReply(msa(550, {"5.7.0 Error: insufficient authorization"}));
     BOOST_TEST(a.failed);
     BOOST_TEST(a.failure == UpstreamFailure::Refused);
     BOOST_TEST(!a.ready);
+    BOOST_TEST(a.detail == "MSA refused XCLIENT: 550 5.7.0 Error: insufficient authorization; check "
+                           "smtpd_authorized_xclient_hosts at the MSA");
+}
+
+// The log says what the MSA said, and blames the authorized hosts only when that is the cause.
+BOOST_AUTO_TEST_CASE(xclient_refusal_logged_as_the_msa_said_it) {
+    UpstreamDialog d(kDefaultConfig, "proxy.test", identity(), false, true);
+    throughTls(d);
+    d.onReply(ehloReply(kAllXclient));
+    auto a = d.onReply(msa(501, {"5.5.4 Error: attribute value too long"}));
+    BOOST_TEST(a.failed);
+    BOOST_TEST(a.detail == "MSA refused XCLIENT: 501 5.5.4 Error: attribute value too long");
+
+    UpstreamDialog d6(kDefaultConfig, "proxy.test", identity("2001:db8::1"), false, true);
+    throughTls(d6);
+    d6.onReply(ehloReply(kAllXclient));
+    a = d6.onReply(msa(501, {"5.5.4 Bad ADDR syntax: IPV6:2001:db8::1"}));
+    BOOST_TEST(a.detail == "MSA refused XCLIENT: 501 5.5.4 Bad ADDR syntax: IPV6:2001:db8::1; IPv6 customers "
+                           "need an MSA with inet_protocols = all");
 }
 
 // nginx accepts 220 or 250 to XCLIENT; smtp-sink, Exim and Dovecot do not all send 220.
@@ -265,7 +327,8 @@ BOOST_AUTO_TEST_CASE(xclient_answered_250_then_ehlo_again) {
 
 BOOST_AUTO_TEST_CASE(xclient_split_each_answered_250) {
     UpstreamIdentity id = identity();
-    id.helo = std::string(175, 'h') + std::string(80, '+');  // two XCLIENT commands
+    id.login = std::string(250, 'u');                        // each value fits Postfix's 255,
+    id.helo = std::string(175, 'h') + std::string(26, '+');  // together they need two commands
     const auto cmds = buildXclient(id, parseEhloCaps({"msa", kAllXclient[0]}), true);
     BOOST_REQUIRE_EQUAL(cmds.size(), 2u);
     UpstreamDialog d(kDefaultConfig, "proxy.test", id, false, true);
