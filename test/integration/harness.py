@@ -330,6 +330,16 @@ def auth(c, mech, user, password):
     raise ValueError(mech)
 
 
+def send_message(c, subject, sender="alice@example.com"):
+    """MAIL/RCPT/DATA (pipelined) of one small message on a logged-in RawClient; returns the
+    final (code, lines)."""
+    c.send("MAIL FROM:<%s>\r\nRCPT TO:<bob@example.com>\r\nDATA\r\n" % sender)
+    codes = [c.reply()[0] for _ in range(3)]
+    assert codes == [250, 250, 354], codes
+    c.send(message(subject, sender=sender) + b".\r\n")
+    return c.reply()
+
+
 def delivered_since(count_before, n=1, timeout=15):
     """The messages delivered at the MSA after `count_before` were there."""
     msgs = msa().wait_messages(count_before + n, timeout)

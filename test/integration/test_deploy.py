@@ -24,13 +24,7 @@ def run(*args):
                           timeout=30)
 
 
-def send_message(c, subject, sender="alice@example.com"):
-    """MAIL/RCPT/DATA on a logged-in RawClient; returns the final (code, lines)."""
-    c.send("MAIL FROM:<%s>\r\nRCPT TO:<bob@example.com>\r\nDATA\r\n" % sender)
-    codes = [c.reply()[0] for _ in range(3)]
-    assert codes == [250, 250, 354], codes
-    c.send(h.message(subject, sender=sender) + b".\r\n")
-    return c.reply()
+send_message = h.send_message
 
 
 def unprivileged_sasl(proxy):

@@ -22,11 +22,7 @@ def raw_from(port, source, timeout=15):
 
 def send_one(port, subject):
     c = h.login(port)
-    assert c.cmd("MAIL FROM:<alice@example.com>")[0] == 250
-    assert c.cmd("RCPT TO:<bob@example.com>")[0] == 250
-    assert c.cmd("DATA")[0] == 354
-    c.send(("Subject: %s\r\n\r\nhello\r\n.\r\n" % subject).encode())
-    code, lines = c.reply()
+    code, _ = h.send_message(c, subject)
     c.cmd("QUIT")
     c.close()
     return code

@@ -54,11 +54,7 @@ class OutOfDescriptors(unittest.TestCase):
             time.sleep(0.5)
             before = len(h.msa().messages())
             c = h.login(p.port)
-            self.assertEqual(c.cmd("MAIL FROM:<alice@example.com>")[0], 250)
-            self.assertEqual(c.cmd("RCPT TO:<bob@example.com>")[0], 250)
-            self.assertEqual(c.cmd("DATA")[0], 354)
-            c.send(b"Subject: after-emfile\r\n\r\nhi\r\n.\r\n")
-            self.assertEqual(c.reply()[0], 250)
+            self.assertEqual(h.send_message(c, "after-emfile")[0], 250)
             c.cmd("QUIT")
             self.assertEqual(len(h.delivered_since(before)), 1)
 

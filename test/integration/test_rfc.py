@@ -97,13 +97,7 @@ class PathsWithoutBrackets(unittest.TestCase):
                 self.assertIn(b"MAIL FROM:<a@example.org>\r\n", fake.lines)
 
 
-def send_one(c, subject):
-    """MAIL/RCPT/DATA of one small message on logged-in RawClient `c`; the final reply."""
-    c.send("MAIL FROM:<alice@example.com>\r\nRCPT TO:<bob@example.com>\r\nDATA\r\n")
-    codes = [c.reply()[0] for _ in range(3)]
-    assert codes == [250, 250, 354], codes
-    c.send(h.message(subject) + b".\r\n")
-    return c.reply()
+send_one = h.send_message
 
 
 class XclientAnswered250(unittest.TestCase):
