@@ -26,8 +26,10 @@ packages=(
                                                     #   only a Recommends of git-email
     perl libauthen-sasl-perl libio-socket-ssl-perl  # Net::SMTP (libnet is in perl) + AUTH + STARTTLS
     php-cli libphp-phpmailer                        # PHPMailer, as PHP web applications send mail
-    node-nodemailer                                 # nodemailer, as Node.js applications send mail
-                                                    #   (Debian's, in /usr/share/nodejs; pulls nodejs)
+    nodejs node-nodemailer                          # nodemailer, as Node.js applications send mail
+                                                    #   (Debian's, in /usr/share/nodejs; it does not
+                                                    #   depend on nodejs itself)
+    file binutils                                   # make install's stripped binary checked with file
 )
 
 missing=()
