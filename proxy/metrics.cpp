@@ -237,8 +237,8 @@ std::string renderPrometheus(const Metrics& m, const ScrapeFigures& live) {
     }
     w.gauge("subproxy_open_sessions", "Customer sessions open now.", m.sessionsOpen);
     w.counter("subproxy_sessions_total", "Customer sessions accepted.", m.sessionsTotal);
-    w.counter("subproxy_refused_connections_total", "Connections refused at accept (limits, bans, shutdown, mail loop).",
-              m.connectionsRefused);
+    w.counter("subproxy_refused_connections_total",
+              "Connections refused at accept (limits, access lists, bans, shutdown, mail loop).", m.connectionsRefused);
     w.counter("subproxy_shed_sessions_total",
               "Unauthenticated sessions closed to make room at limits.max_sessions.", m.sessionsShed);
     w.counter("subproxy_tls_handshakes_total", "TLS handshakes with customers completed.", m.tlsHandshakes);

@@ -463,7 +463,6 @@ void Session::upstreamSend(std::string_view bytes) {
 }
 
 void Session::upstreamAbort() {
-    awaitedReplies_.clear();
     if (upstream_) {
         upstream_->shutdown();
         retired_.push_back(std::move(upstream_));
