@@ -210,6 +210,15 @@ std::vector<BanList::Ban> BanList::bans(std::int64_t now) const {
     return out;
 }
 
+std::size_t BanList::activeBans(std::int64_t now) const {
+    // Expired bans sit at the front of byEnd_ until the next prune(): only they are walked.
+    std::size_t expired = 0;
+    for (auto it = byEnd_.begin(); it != byEnd_.end() && it->first <= now; ++it) {
+        ++expired;
+    }
+    return bans_.size() - expired;
+}
+
 void BanList::prune(std::int64_t now) {
     while (!byEnd_.empty() && byEnd_.begin()->first <= now) {
         eraseSoonest();

@@ -108,6 +108,8 @@ public:
         unsigned failures = 0;
     };
     std::vector<Ban> bans(std::int64_t now) const;  // soonest-ending first
+    // Bans in force at `now` (banCount() less the expired ones prune() has not dropped yet).
+    std::size_t activeBans(std::int64_t now) const;
     void prune(std::int64_t now);                   // drops expired bans
     // Bans evicted to make room since construction (the table was full).
     std::size_t banEvictions() const { return banEvictions_; }

@@ -69,6 +69,7 @@ void ClientProtocol::cmdAuth(const Command& cmd) {
             }
         }
     }
+    host_.authLineRead();
     authMech_ = mech;
     authResponses_ = 0;
     replayUser_.clear();
@@ -194,6 +195,7 @@ void ClientProtocol::beginRelayedAuth(const std::string& line) {
 }
 
 void ClientProtocol::handleAuthResponse(const std::string& line) {
+    host_.authLineRead();
     if (line == "*") {
         if (config_.auth.backend == AuthBackend::Sasl) {
             host_.authCancel();
@@ -271,6 +273,7 @@ void ClientProtocol::onAuthResult(const AuthResult& result) {
 
 void ClientProtocol::authFailed(int code, const std::string& text, bool countsAsFailure) {
     (void)countsAsFailure;
+    authVerdict(code);
     if (code == 454) {
         count([](Metrics& m) { ++m.authTemporaryFailures; });
     }
@@ -296,6 +299,7 @@ void ClientProtocol::markAuthenticated() {
 
 void ClientProtocol::authSucceeded() {
     markAuthenticated();
+    authVerdict(235);
     if (config_.upstream.login != UpstreamLogin::Replay) {
         replayPassword_.clear();
     }
@@ -308,6 +312,17 @@ void ClientProtocol::authSucceeded() {
     reply(235, "2.7.0 Authentication successful");
     // Only one input window needs widening: relayed commands keep the command limit.
     reader_.setLimit(static_cast<std::size_t>(config_.limits.commandLineLength));
+}
+
+void ClientProtocol::authVerdict(int code) {
+    if (code / 100 == 2) {
+        host_.authAnswered(AuthOutcome::Success);
+    } else if (code == 535) {
+        host_.authAnswered(AuthOutcome::Failure);
+    } else if (code / 100 == 4) {
+        host_.authAnswered(AuthOutcome::Temporary);
+    }
+    // 334 asks for more; 501 and other refusals judge the syntax, not the credentials.
 }
 
 void ClientProtocol::openUpstream() {

@@ -56,6 +56,8 @@ struct AuthResult {
 };
 
 enum class UpstreamFailure { Connect, Tls, Verify, Protocol, Refused, Lost, Timeout };
+static_assert(kUpstreamErrorKinds.size() == static_cast<std::size_t>(UpstreamFailure::Timeout) + 1,
+              "one metrics label per UpstreamFailure");
 
 class ClientProtocolHost {
 public:
@@ -86,6 +88,14 @@ public:
     virtual Metrics* metrics() { return nullptr; }
     // AUTH succeeded (here or at the MSA): the session now holds its slot for good.
     virtual void authenticated() {}
+    // Latency histograms (metrics.h): the engine has no clock, the host keeps it.  A customer's
+    // AUTH command or response has been read and the exchange goes on with it (authLineRead);
+    // the exchange ended in a verdict, 235, 535 or 4xx (authAnswered).  A relayed command went
+    // to the MSA (upstreamCommandSent, `command` one of kRelayedCommands); its reply comes back
+    // in order (RFC 2920), so the host times it from its own stream of replies.
+    virtual void authLineRead() {}
+    virtual void authAnswered(AuthOutcome outcome) { (void)outcome; }
+    virtual void upstreamCommandSent(const char* command) { (void)command; }
     // The MSA's EHLO capabilities as last learned (probe or MSA session); nullptr while none
     // has answered yet.  Shapes the EHLO reply before AUTH.
     virtual const EhloCaps* knownMsaCaps() { return nullptr; }
@@ -165,6 +175,7 @@ public:
     // Whether `reply` can answer `kind` at all: the relay's guard against a shifted reply stream.
     static bool plausibleReply(PendingKind kind, const Reply& reply);
     static const char* pendingName(PendingKind kind);
+    static const char* metricsName(PendingKind kind);  // the `command` label (kRelayedCommands)
 
 private:
     struct Pending {
@@ -205,6 +216,7 @@ private:
     // The authenticated name travels to the MSA as XCLIENT LOGIN= (backend "sasl", login "xclient").
     bool sendsXclientLogin() const;
     void authSucceeded();
+    void authVerdict(int code);  // the host's authAnswered for 235, 535 and 4xx (not 334 or 501)
     void markAuthenticated();  // the one place authenticated_ becomes true
     void authFailed(int code, const std::string& text, bool countsAsFailure);
     void openUpstream();

@@ -64,6 +64,21 @@ const char* ClientProtocol::pendingName(PendingKind kind) {
     return "?";
 }
 
+const char* ClientProtocol::metricsName(PendingKind kind) {
+    switch (kind) {
+    case PendingKind::Mail: return "mail";
+    case PendingKind::Rcpt: return "rcpt";
+    case PendingKind::Data: return "data";
+    case PendingKind::DataEnd: return "end_of_data";
+    case PendingKind::Rset: return "rset";
+    case PendingKind::Noop: return "noop";
+    case PendingKind::Quit: return "quit";
+    case PendingKind::EhloReset: return "rset";  // the EHLO after AUTH is an RSET at the MSA
+    case PendingKind::AuthLine: return "auth";
+    }
+    return "?";
+}
+
 
 void ClientProtocol::cmdMail(const Command& cmd) {
     auto path = parsePathCommand(cmd.arg, "FROM");
@@ -117,6 +132,7 @@ void ClientProtocol::cmdRcpt(const Command& cmd) {
 
 void ClientProtocol::relay(PendingKind kind, const std::string& line, std::string detail) {
     pending_.push_back(Pending{kind, std::move(detail), {}});
+    host_.upstreamCommandSent(metricsName(kind));
     host_.upstreamSend(line + "\r\n");
     updateTimeout();
 }
@@ -208,6 +224,7 @@ void ClientProtocol::onUpstreamReply(const Reply& msaReply) {
         close("quit");
         return;
     case PendingKind::AuthLine:
+        authVerdict(msaReply.code);
         if (msaReply.code == 334) {
             setState(State::AuthResponse);
         } else if (msaReply.code == 235) {
@@ -321,10 +338,7 @@ void ClientProtocol::onUpstreamFailed(UpstreamFailure kind, const std::string& d
     if (state_ == State::Closed) {
         return;
     }
-    count([&](Metrics& m) {
-        static const char* const kKinds[] = {"connect", "tls", "verify", "protocol", "refused", "lost", "timeout"};
-        m.upstreamError(kKinds[static_cast<int>(kind)]);
-    });
+    count([&](Metrics& m) { m.upstreamError(kUpstreamErrorKinds[static_cast<std::size_t>(kind)]); });
     const bool wasUp = upstreamUp_;
     upstreamUp_ = false;
     host_.logWarning("MSA session failed: " + printable(detail, 200));

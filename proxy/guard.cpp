@@ -172,7 +172,7 @@ Guard::Admission Guard::admit(const std::string& address, const std::string& who
     const std::string key = bans_.addressKey(*ip);
     if (const std::int64_t left = bans_.banRemaining(*ip, now); left > 0) {
         if (metrics_) {
-            metrics_->count("ban_refusals", "Connections refused because the client is banned");
+            ++metrics_->banRefusals;
         }
         logWarning(who + ": ban: connection refused, " + key + " is banned for another " + std::to_string(left) + "s");
         a.ok = false;
@@ -247,7 +247,7 @@ double Guard::authFailed(const std::string& address, const std::string& who, con
     }
     if (f.delay > 0) {
         if (metrics_) {
-            metrics_->count("auth_delayed_replies", "AUTH failure replies held back by the guard");
+            ++metrics_->authDelayedReplies;
         }
         logInfo(who + ": auth penalty: reply delayed " + seconds(f.delay) + "s (" +
                 std::to_string(f.addressFailures) + " failures from " + f.key + ", " +
@@ -258,7 +258,7 @@ double Guard::authFailed(const std::string& address, const std::string& who, con
 
 void Guard::countBan() {
     if (metrics_) {
-        metrics_->count("bans", "Client addresses (or IPv6 prefixes) banned, for AUTH failures or by the trap");
+        ++metrics_->bans;
     }
 }
 

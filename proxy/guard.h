@@ -8,6 +8,7 @@
 #include <event2/listener.h>
 
 #include <cstdint>
+#include <ctime>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -57,6 +58,9 @@ public:
     // The spambot trap's "ban" action (session_trap.cpp): bans the address for
     // guard.ban_time in the same list, logged like an AUTH ban.  Trusted networks are exempt.
     void trapBan(const std::string& address, const std::string& who, const std::string& why);
+
+    // Bans in force now (the status endpoint's subproxy_active_bans).
+    std::size_t activeBans() const { return bans_.activeBans(static_cast<std::int64_t>(std::time(nullptr))); }
 
     void flush();  // writes the state file now if anything changed
     // After a ban: on disk within a second, one write (and one fsync) for a whole burst of bans,

@@ -237,6 +237,7 @@ int main(int argc, char** argv) {
                            ", \"pid\": " + std::to_string(::getpid()) +
                            ", \"hostname\": " + subproxy::jsonString(server.runtime().config.hostname);
                 },
+                [&server] { return static_cast<std::uint64_t>(server.guard().activeBans()); },
                 dropping ? account.uid : static_cast<uid_t>(-1), dropping ? account.gid : static_cast<gid_t>(-1));
         }
         if (dropping) {

@@ -52,6 +52,15 @@ std::vector<std::string> saslProblems(const Config& config) {
     return problems;
 }
 
+// The configured DNSBL zones' series exist from the start (Metrics::dnsblZones).
+std::vector<std::string> dnsblZoneNames(const Config& config) {
+    std::vector<std::string> names;
+    for (const DnsblZone& zone : config.dnsbl.zones) {
+        names.push_back(zone.name);
+    }
+    return names;
+}
+
 }  // namespace
 
 int checkConfiguration(const std::string& configFile) {
@@ -112,6 +121,7 @@ Server::Server(std::string configFile, std::shared_ptr<const Runtime> runtime)
     defence_ = std::make_unique<Defence>(base(), config);
     msaCaps_ = std::make_unique<MsaCaps>(base(), dns());
     metrics_.startedAt = static_cast<std::int64_t>(std::time(nullptr));
+    metrics_.dnsblZones(dnsblZoneNames(config));
     migration_.setLimits(migrationLimits(config.migration));
 }
 
@@ -286,6 +296,7 @@ void Server::reload() {
     defence_->reconfigure(runtime_->config);
     msaCaps_->configure(runtime_);  // probe again: the MSA may have changed with the reload
     ++metrics_.reloads;
+    metrics_.dnsblZones(dnsblZoneNames(runtime_->config));
     migration_.setLimits(migrationLimits(runtime_->config.migration));
     logInfo("reload done: new sessions use the new configuration and certificates");
 }

@@ -386,6 +386,7 @@ bool Session::holdAuthFailure(std::chrono::steady_clock::time_point asked) {
     const auto micros = static_cast<long long>(delay * 1e6);
     const timeval wait{static_cast<time_t>(micros / 1000000), static_cast<suseconds_t>(micros % 1000000)};
     evtimer_add(penaltyTimer_, &wait);
+    penaltyFrom_ = std::chrono::steady_clock::now();
     return true;
 }
 
@@ -437,12 +438,14 @@ void Session::authCancel() {
     evtimer_del(penaltyTimer_);
     heldAuth_.reset();
     heldReply_.reset();
+    penaltyFrom_.reset();
 }
 
 // --------------------------------------------------------------------------------------------
 // MSA side
 
 void Session::upstreamOpen(const UpstreamIdentity& identity) {
+    awaitedReplies_.clear();  // a new MSA session answers none of the old one's commands
     if (upstream_) {
         upstreamAbort();
     }
@@ -480,6 +483,7 @@ void Session::upstreamReady(const EhloCaps& caps) {
 }
 
 void Session::upstreamReply(const Reply& reply) {
+    timeUpstreamReply();
     if (protocol_.state() == ClientProtocol::State::AuthBackend &&
         runtime_->config.auth.backend == AuthBackend::Upstream) {
         // Backend "upstream": the MSA judged the password; its 535 is held like ours.

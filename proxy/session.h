@@ -7,7 +7,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 #include <functional>
@@ -57,6 +59,10 @@ public:
     const EhloCaps* knownMsaCaps() override;
     void messageAccepted(const std::string& user) override;
     void authenticated() override;
+    // Latency histograms (session_metrics.cpp).
+    void authLineRead() override;
+    void authAnswered(AuthOutcome outcome) override;
+    void upstreamCommandSent(const char* command) override;
     TrapAction trapSignal(TrapSignal signal, const std::string& detail) override;  // session_trap.cpp
 
     // UpstreamEvents
@@ -64,6 +70,7 @@ public:
     void upstreamReply(const Reply& reply) override;
     void upstreamFailed(UpstreamFailure kind, const std::string& detail) override;
     void upstreamDrained() override;
+    void upstreamFailover() override;  // session_metrics.cpp
 
 private:
     struct AuthJob;
@@ -89,6 +96,8 @@ private:
     static void penaltyCb(evutil_socket_t, short, void* self);
     static void destroyCb(evutil_socket_t, short, void* self);
     static void preAuthCb(evutil_socket_t, short, void* self);
+    // The MSA's reply to the oldest relayed command arrived: into its histogram.
+    void timeUpstreamReply();
 
     // Spambot trap and connection filtering (session_trap.cpp): the greeting gate (greet wait
     // with a 220- teaser, DNSBL verdict), pregreet, fan-out, tarpit stutter.
@@ -131,6 +140,10 @@ private:
     std::optional<AuthResult> heldAuth_;      // backend "sasl": the failure, until the penalty ends
     std::optional<Reply> heldReply_;          // backend "upstream": the MSA's 535, likewise
     std::chrono::steady_clock::time_point authAsked_;  // the client's last AUTH line reached SASL
+    std::chrono::steady_clock::time_point authLineAt_;  // the client's last AUTH line was read
+    std::optional<std::chrono::steady_clock::time_point> penaltyFrom_;  // a 535 held since then
+    // Relayed commands awaiting the MSA's reply, oldest first: when each went, and its label.
+    std::deque<std::pair<std::chrono::steady_clock::time_point, const char*>> awaitedReplies_;
     std::string closeReason_;
     // Trap state: ~100 bytes per session, plus the stutter queue while tarpitted.
     bool greeting_ = false;         // the gate is closed: TLS detection, greet wait or DNSBL

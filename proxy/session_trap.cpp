@@ -53,8 +53,7 @@ TrapAction Session::trapSignal(TrapSignal signal, const std::string& detail) {
     }
     action = effectiveTrapAction(action, tarpit_ != nullptr);
     logWarning(formatTrapLine(signal, action, endpoint_.destAddress, endpoint_.destPort, protocol_.helo(), detail));
-    server_.metrics().count(std::string("trap_") + trapSignalName(signal),
-                            std::string("Spambot trap detections of signal ") + trapSignalName(signal));
+    server_.metrics().trapDetected(signal);
     if (action == TrapAction::Ban) {
         server_.guard().trapBan(endpoint_.address, "[" + endpoint_.address + "]:" + std::to_string(endpoint_.port),
                                 std::string("trap signal ") + trapSignalName(signal));
@@ -159,8 +158,7 @@ void Session::serveImplicitTls() {
     greeting_ = false;
     // Not a trap signal: this is a customer with a misconfigured mail program, not a bot.
     logInfo("TLS ClientHello on a STARTTLS listener: serving implicit TLS");
-    server_.metrics().count("implicit_tls_detected",
-                            "TLS ClientHellos on STARTTLS listeners served as implicit TLS");
+    ++server_.metrics().implicitTlsDetections;
     // Give the ClientHello back to the socket's input, where the TLS filter reads it.
     std::string hello;
     hello.swap(early_);
@@ -234,10 +232,16 @@ void Session::finishGreeting() {
 
 void Session::dnsblVerdict(const DnsblVerdict& verdict, const std::vector<ZoneResult>& results) {
     dnsblDone_ = true;
+    const DnsblConfig& dnsbl = runtime_->config.dnsbl;
+    for (std::size_t i = 0; i < results.size() && i < dnsbl.zones.size(); ++i) {
+        Metrics::DnsblCounts& counts = server_.metrics().dnsbl[dnsbl.zones[i].name];
+        ++counts.queries;
+        counts.hits += results[i].status == ZoneStatus::Listed ? 1 : 0;
+        counts.errors += results[i].status == ZoneStatus::Error ? 1 : 0;
+    }
     if (closing_) {
         return;
     }
-    const DnsblConfig& dnsbl = runtime_->config.dnsbl;
     for (std::size_t i = 0; i < results.size() && i < dnsbl.zones.size(); ++i) {
         if (results[i].status == ZoneStatus::Error) {
             logWarning("dnsbl: zone " + dnsbl.zones[i].zone + ": " + results[i].detail);

@@ -3,6 +3,8 @@
 #include <ctime>
 #include <stdexcept>
 
+#include "process_stats.h"
+
 namespace subproxy {
 
 namespace {
@@ -13,8 +15,13 @@ const char* const kText = "text/plain; charset=utf-8";
 }  // namespace
 
 StatusHttp::StatusHttp(event_base* base, const StatusConfig& config, const Metrics& metrics,
-                       const MigrationReport& migration, std::function<std::string()> extra, uid_t uid, gid_t gid)
-    : metrics_(metrics), migration_(migration), extra_(std::move(extra)), config_(config) {
+                       const MigrationReport& migration, std::function<std::string()> extra,
+                       std::function<std::uint64_t()> activeBans, uid_t uid, gid_t gid)
+    : metrics_(metrics),
+      migration_(migration),
+      extra_(std::move(extra)),
+      activeBans_(std::move(activeBans)),
+      config_(config) {
     RequestServer::Limits limits;
     limits.maxConnections = config.maxConnections;
     limits.busy = httpResponse(503, kText, "too many status connections (status.max_connections)\n");
@@ -58,13 +65,16 @@ std::string StatusHttp::page(const HttpRequest& request) const {
     }
     const std::string& path = request.path;
     const auto now = static_cast<std::int64_t>(std::time(nullptr));
+    ScrapeFigures live;
+    live.activeBans = activeBans_ ? activeBans_() : 0;
     if (path == "/metrics") {
+        live.process = readProcessFigures();
         return httpResponse(200, "text/plain; version=0.0.4; charset=utf-8",
-                            renderPrometheus(metrics_, now) + renderMigrationPrometheus(migration_.portFigures(now)),
+                            renderPrometheus(metrics_, live) + renderMigrationPrometheus(migration_.portFigures(now)),
                             !head);
     }
     if (path == "/status" || path == "/") {
-        std::string json = renderJson(metrics_, now);
+        std::string json = renderJson(metrics_, live, now);
         const std::string extra = extra_ ? extra_() : std::string();
         json.pop_back();  // the closing brace
         const std::string body = "{\"version\": \"" SUBPROXY_VERSION "\", " + (extra.empty() ? "" : extra + ", ") +

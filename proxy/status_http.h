@@ -8,6 +8,7 @@
 #include <event2/event.h>
 #include <sys/types.h>
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -24,9 +25,11 @@ namespace subproxy {
 class StatusHttp {
 public:
     // Binds at once (before privileges are dropped); a unix socket is given to uid/gid (-1:
-    // unchanged).  Throws std::runtime_error.  `extra` returns more JSON members for /status.
+    // unchanged).  Throws std::runtime_error.  `extra` returns more JSON members for /status;
+    // `activeBans` the number of bans in force, asked at every scrape.
     StatusHttp(event_base* base, const StatusConfig& config, const Metrics& metrics,
                const MigrationReport& migration, std::function<std::string()> extra,
+               std::function<std::uint64_t()> activeBans,
                uid_t uid = static_cast<uid_t>(-1), gid_t gid = static_cast<gid_t>(-1));
     std::string name() const { return name_; }
     std::string url() const;  // for the start-up log line
@@ -38,6 +41,7 @@ private:
     const Metrics& metrics_;
     const MigrationReport& migration_;
     std::function<std::string()> extra_;
+    std::function<std::uint64_t()> activeBans_;
     StatusConfig config_;
     std::string name_;
     std::unique_ptr<RequestServer> server_;

@@ -75,6 +75,7 @@ void Upstream::failCurrent(UpstreamFailure kind, const std::string& detail) {
     }
     // Before the session is established another host may still do.
     if (nextHost_ < config_.upstream.hosts.size()) {
+        events_.upstreamFailover();
         tryNextHost(current_ + ": " + detail);
         return;
     }

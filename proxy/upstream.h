@@ -26,6 +26,8 @@ public:
     virtual void upstreamReply(const Reply& reply) = 0;
     virtual void upstreamFailed(UpstreamFailure kind, const std::string& detail) = 0;
     virtual void upstreamDrained() = 0;  // output fell below the low watermark
+    // A host failed before the session was ready and the next upstream.host is being tried.
+    virtual void upstreamFailover() {}
 };
 
 class Upstream {

@@ -14,6 +14,11 @@ packages=(
     groff-base mandoc                               # man page lint
     dnsmasq-base                                    # a real DNS server serving the test DNSBL zones
     python3-prometheus-client nftables systemd      # metrics parser, nft example, systemd-analyze
+    prometheus                                      # promtool check metrics, the reference linter of
+                                                    #   /metrics (test_metrics.py); the package is the
+                                                    #   whole server (~100 MB, no other daemon pulled in;
+                                                    #   its service is enabled: `systemctl disable --now
+                                                    #   prometheus` on a machine that should not run it)
     man-db                                          # systemd-analyze verify checks the unit's man: links
     fail2ban                                        # fail2ban-regex and fail2ban-server (test_fail2ban.py)
     python3-systemd                                 # fail2ban's systemd backend: the shipped jails read the journal

@@ -121,6 +121,9 @@ class Proxy:
                  port=None, wait_host="127.0.0.1", preexec_fn=None):
         self.wait_host = wait_host   # where start() waits for the listener (a listen address)
         self.preexec_fn = preexec_fn  # run in the child before exec (e.g. a lower RLIMIT_NOFILE)
+        # start() connects to this port to know the proxy serves (default: the listener, which
+        # opens a session; the status port does not).
+        self.ready_port = None
         self.dir = tempfile.mkdtemp(prefix=(name or "proxy") + ".", dir=workdir())
         os.chmod(self.dir, 0o755)
         self.port = port or free_port()
@@ -175,7 +178,7 @@ class Proxy:
         self._log = open(self.log_file, "ab")
         self.proc = subprocess.Popen([SUBPROXY, "-f", "-c", self.conf_file], stdout=self._log,
                                      stderr=subprocess.STDOUT, preexec_fn=self.preexec_fn)
-        if not wait_port(self.port, host=self.wait_host, proc=self.proc):
+        if not wait_port(self.ready_port or self.port, host=self.wait_host, proc=self.proc):
             self.stop()
             raise RuntimeError("subproxy did not start:\n" + self.log_text())
         return self

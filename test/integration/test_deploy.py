@@ -200,21 +200,21 @@ class Status(unittest.TestCase):
             while True:
                 status, ctype, text = http_get(port, "/metrics")
                 m = parse_prometheus(text)
-                if m["subproxy_sessions_open"][1] == 0 or time.monotonic() > deadline:
+                if m["subproxy_open_sessions"][1] == 0 or time.monotonic() > deadline:
                     break
                 time.sleep(0.1)
             self.assertEqual(status, 200)
             self.assertTrue(ctype.startswith("text/plain; version=0.0.4"))
             # 3 customers + the harness's readiness probe (a bare connect).
             self.assertEqual(m["subproxy_sessions_total"], ["counter", 4.0])
-            self.assertEqual(m["subproxy_sessions_open"], ["gauge", 0.0])
+            self.assertEqual(m["subproxy_open_sessions"], ["gauge", 0.0])
             self.assertEqual(m["subproxy_tls_handshakes_total"][1], 3.0)
             self.assertEqual(m["subproxy_auth_successes_total{mechanism=PLAIN}"][1], 1.0)
             self.assertEqual(m["subproxy_auth_successes_total{mechanism=LOGIN}"][1], 1.0)
             self.assertEqual(m["subproxy_auth_successes_total{mechanism=CRAM-MD5}"][1], 0.0)
             self.assertEqual(m["subproxy_auth_failures_total{mechanism=PLAIN}"][1], 1.0)
-            self.assertEqual(m["subproxy_messages_relayed_total"][1], 1.0)
-            self.assertGreater(m["subproxy_message_bytes_relayed_total"][1], 50)
+            self.assertEqual(m["subproxy_relayed_messages_total"][1], 1.0)
+            self.assertGreater(m["subproxy_relayed_message_bytes_total"][1], 50)
             self.assertEqual(m["subproxy_replies_total{class=5xx}"][1], 1.0)   # the 535
             self.assertGreater(m["subproxy_replies_total{class=2xx}"][1], 10)
             self.assertEqual(m["subproxy_upstream_errors_total{kind=connect}"][1], 0.0)
@@ -228,7 +228,7 @@ class Status(unittest.TestCase):
             doc = json.loads(text)
             self.assertEqual(ctype, "application/json")
             self.assertEqual(doc["metrics"]["sessions_total"], 4)
-            self.assertEqual(doc["metrics"]["auth_successes"], {"PLAIN": 1, "LOGIN": 1})
+            self.assertEqual(doc["metrics"]["auth_successes"], {"PLAIN": 1, "LOGIN": 1, "CRAM-MD5": 0})
             self.assertEqual(doc["pid"], p.proc.pid)
             with self.assertRaises(urllib.error.HTTPError) as e:
                 http_get(port, "/nothing")
@@ -287,7 +287,7 @@ class Status(unittest.TestCase):
             self.assertEqual(m["subproxy_bans_total"][1], 1.0)
             self.assertEqual(m["subproxy_ban_refusals_total"][1], 1.0)
             self.assertEqual(m["subproxy_auth_delayed_replies_total"][1], 2.0)
-            self.assertEqual(m["subproxy_trap_no_auth_total"][1], 1.0)
+            self.assertEqual(m["subproxy_trap_detections_total{signal=no_auth}"][1], 1.0)
 
     def test_status_is_off_unless_configured(self):
         p = h.Proxy(name="nostatus")

@@ -150,6 +150,23 @@ BOOST_AUTO_TEST_CASE(lift_by_address_or_key) {
     BOOST_TEST(b.recordFailure(ip("192.0.2.10"), "v", 202).addressFailures == 1u);
 }
 
+BOOST_AUTO_TEST_CASE(active_bans_leave_out_the_expired_not_yet_pruned) {
+    BanList b(testPolicy());
+    const auto a1 = *parseIpAddress("192.0.2.1");
+    const auto a2 = *parseIpAddress("192.0.2.2");
+    const auto a3 = *parseIpAddress("2001:db8::1");
+    b.ban(a1, 1000, 100, 1);  // until 1100
+    b.ban(a2, 1000, 200, 1);  // until 1200
+    b.ban(a3, 1000, 300, 1);  // until 1300
+    BOOST_TEST(b.activeBans(1000) == 3u);
+    BOOST_TEST(b.activeBans(1100) == 2u);  // ends at 1100: over (banRemaining says 0 too)
+    BOOST_TEST(b.activeBans(1250) == 1u);
+    BOOST_TEST(b.banCount() == 3u);       // not pruned yet
+    BOOST_TEST(b.activeBans(5000) == 0u);
+    b.lift("192.0.2.2", 1000);
+    BOOST_TEST(b.activeBans(1000) == 2u);
+}
+
 BOOST_AUTO_TEST_CASE(state_round_trip) {
     BanList b(testPolicy());
     for (int i = 0; i < 5; ++i) b.recordFailure(ip("192.0.2.7"), "root", 1000);

@@ -114,6 +114,16 @@ struct FakeHost : ClientProtocolHost {
     void logWarning(const std::string& line) override { warnings.push_back(line); }
     std::vector<std::string> accepted;  // messageAccepted(user): the migration report
     void messageAccepted(const std::string& user) override { accepted.push_back(user); }
+    // The latency histograms' timing points ("authLine", "authAnswered:failure", "sent:mail").
+    std::vector<std::string> timing;
+    void authLineRead() override { timing.push_back("authLine"); }
+    void authAnswered(AuthOutcome outcome) override {
+        timing.push_back(std::string("authAnswered:") + kAuthOutcomes[static_cast<std::size_t>(outcome)]);
+    }
+    void upstreamCommandSent(const char* command) override { timing.push_back(std::string("sent:") + command); }
+    // A real Metrics when a test asks for one (metricsOn), so the engine's counting is checked.
+    std::optional<Metrics> counted;
+    Metrics* metrics() override { return counted ? &*counted : nullptr; }
 
     // Client bytes since the previous call.
     std::string out() {
@@ -1972,6 +1982,89 @@ void garbageRound(std::mt19937& rng, int mode, GarbageStats& stats) {
 }
 
 }  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Timing points for the latency histograms (the host keeps the clock)
+
+namespace {
+
+using Timing = std::vector<std::string>;
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(auth_timing_from_the_last_line_to_the_verdict) {
+    Session s;
+    s.toTlsEhlo();
+    s.feed("AUTH LOGIN\r\n");
+    s.p->onAuthResult(authMore("Username:"));
+    s.feed(encodeBase64("user") + "\r\n");
+    s.p->onAuthResult(authMore("Password:"));
+    s.feed(encodeBase64("pass") + "\r\n");
+    s.p->onAuthResult(authDone("user"));
+    BOOST_TEST(s.host.timing == (Timing{"authLine", "authLine", "authLine"}));  // no verdict before the MSA
+    s.p->onUpstreamReady(msaCaps());
+    BOOST_TEST(s.host.timing == (Timing{"authLine", "authLine", "authLine", "authAnswered:success"}));
+}
+
+BOOST_AUTO_TEST_CASE(auth_timing_failure_temporary_and_refusals) {
+    Session s;
+    s.toTlsEhlo();
+    s.feed("AUTH PLAIN " + plainIr("", "user", "wrong") + "\r\n");
+    s.p->onAuthResult(authFail());
+    s.feed("AUTH PLAIN " + plainIr("", "user", "pass") + "\r\n");
+    s.p->onAuthResult(authTemp());
+    // MSA down after a good password: 454 too.
+    s.feed("AUTH PLAIN " + plainIr("", "user", "pass") + "\r\n");
+    s.p->onAuthResult(authDone("user"));
+    s.p->onUpstreamFailed(UpstreamFailure::Connect, "refused");
+    // A cancelled exchange and a syntax error judge no credentials: no verdict.
+    s.feed("AUTH LOGIN\r\n");
+    s.p->onAuthResult(authMore("Username:"));
+    s.feed("*\r\n");
+    s.feed("AUTH NTLM\r\n");
+    BOOST_TEST(s.host.timing == (Timing{"authLine", "authAnswered:failure", "authLine", "authAnswered:temporary",
+                                        "authLine", "authAnswered:temporary", "authLine", "authLine"}));
+}
+
+BOOST_AUTO_TEST_CASE(auth_timing_with_backend_upstream) {
+    Session s(upstreamBackend());
+    s.toTlsEhlo();
+    s.feed("AUTH PLAIN " + plainIr("", "user", "wrong") + "\r\n");
+    s.p->onUpstreamReady(msaCaps());
+    s.p->onUpstreamReply(msaReply(535, {"5.7.8 Error: authentication failed"}));
+    s.feed("AUTH LOGIN\r\n");
+    s.p->onUpstreamReply(msaReply(334, {"VXNlcm5hbWU6"}));
+    s.feed(encodeBase64("user") + "\r\n");
+    s.p->onUpstreamReply(msaReply(334, {"UGFzc3dvcmQ6"}));
+    s.feed(encodeBase64("pass") + "\r\n");
+    s.p->onUpstreamReply(msaReply(235, {"2.7.0 Authentication successful"}));
+    BOOST_TEST(s.host.timing == (Timing{"authLine", "sent:auth", "authAnswered:failure", "authLine", "sent:auth",
+                                        "authLine", "sent:auth", "authLine", "sent:auth", "authAnswered:success"}));
+}
+
+BOOST_AUTO_TEST_CASE(relayed_commands_are_named_for_the_reply_histogram) {
+    Session s;
+    s.authenticate();
+    s.host.timing.clear();
+    s.openData();
+    s.feed("Subject: x\r\n\r\nbody\r\n.\r\n");
+    s.p->onUpstreamReply(msaReply(250, {"2.0.0 Ok: queued as 1"}));
+    s.feed("EHLO again.example\r\nNOOP\r\nRSET\r\nQUIT\r\n");
+    // The EHLO after AUTH is an RSET at the MSA (its reply is ours to write).
+    BOOST_TEST(s.host.timing == (Timing{"sent:mail", "sent:rcpt", "sent:data", "sent:end_of_data", "sent:rset",
+                                        "sent:noop", "sent:rset", "sent:quit"}));
+}
+
+BOOST_AUTO_TEST_CASE(engine_counts_with_the_metrics_labels) {
+    Session s;
+    s.host.counted.emplace();
+    s.authenticate();
+    s.p->onUpstreamFailed(UpstreamFailure::Verify, "certificate");
+    const Metrics& m = *s.host.counted;
+    BOOST_TEST(m.authSuccesses.at("PLAIN") == 1u);
+    BOOST_TEST(m.upstreamErrors.at("verify") == 1u);
+    BOOST_TEST(m.upstreamErrors.at("connect") == 0u);
+}
 
 BOOST_AUTO_TEST_CASE(random_garbage_never_crashes) {
     std::mt19937 rng(0x5eed);
