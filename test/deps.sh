@@ -16,9 +16,8 @@ packages=(
     python3-prometheus-client nftables systemd      # metrics parser, nft example, systemd-analyze
     prometheus                                      # promtool check metrics, the reference linter of
                                                     #   /metrics (test_metrics.py); the package is the
-                                                    #   whole server (~100 MB, no other daemon pulled in;
-                                                    #   its service is enabled: `systemctl disable --now
-                                                    #   prometheus` on a machine that should not run it)
+                                                    #   whole server (~100 MB; its service is disabled
+                                                    #   again below)
     man-db                                          # systemd-analyze verify checks the unit's man: links
     fail2ban                                        # fail2ban-regex and fail2ban-server (test_fail2ban.py)
     python3-systemd                                 # fail2ban's systemd backend: the shipped jails read the journal
@@ -65,3 +64,9 @@ echo 'postfix postfix/main_mailer_type select No configuration' \
 "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
 "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
     "${missing[@]}"
+# The prometheus package is installed for promtool only: where systemd runs, its postinst starts
+# a Prometheus server, which a build or test machine does not want running.
+if [[ " ${missing[*]} " == *" prometheus "* ]] && [ -d /run/systemd/system ]; then
+    echo "deps: stopping and disabling the prometheus service (only promtool is needed)"
+    "${sudo[@]}" systemctl disable --now prometheus || true
+fi
