@@ -503,4 +503,9 @@ void Session::upstreamFailed(UpstreamFailure kind, const std::string& detail) {
 
 void Session::upstreamDrained() { updateReading(); }
 
+void Session::upstreamFailover(const std::string& failed, const std::string& why, const std::string& next) {
+    logWarning("MSA failover: " + failed + " failed: " + printable(why, 200) + "; trying the next upstream.host, " +
+               next);
+}
+
 }  // namespace subproxy

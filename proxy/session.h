@@ -64,6 +64,7 @@ public:
     void upstreamReply(const Reply& reply) override;
     void upstreamFailed(UpstreamFailure kind, const std::string& detail) override;
     void upstreamDrained() override;
+    void upstreamFailover(const std::string& failed, const std::string& why, const std::string& next) override;
 
 private:
     struct AuthJob;

@@ -398,6 +398,14 @@ class UpstreamFaults(unittest.TestCase):
         # Nothing listens on 127.0.0.2 (the MSA is bound to 127.0.0.1): refused, next host.
         with h.Proxy(name="fallback", upstream={"host": ["127.0.0.2", "127.0.0.1"]}) as p:
             self.assertEqual(self.auth_reply(p.port)[0], 235)
+            # Not silent: one warning naming the host that failed, why, and the next one.
+            msa_port = h.msa().port
+            self.assertTrue(p.wait_log("MSA session ready"))
+            failover = [l for l in p.log_text().splitlines() if "MSA failover" in l]
+            self.assertEqual(len(failover), 1, p.log_text())
+            self.assertRegex(failover[0], r"^subproxy: warning: \[127\.0\.0\.1\]:\d+: MSA failover: 127\.0\.0\.2:%d "
+                                          r"failed: Connection refused; trying the next upstream\.host, "
+                                          r"127\.0\.0\.1:%d$" % (msa_port, msa_port))
 
     def test_msa_dies_after_dot(self):
         with h.FakeMsa(fault="die_after_dot") as fake:
