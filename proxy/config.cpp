@@ -273,7 +273,7 @@ Config buildConfig(const libconfig::Config& cfg, const std::string& name,
     Config config;
     config.file = name;
     r.checkKeys(root, {"hostname", "listen", "tls", "auth", "upstream", "limits", "replies",
-                       "data_bare_newline", "log_facility",
+                       "data_bare_newline", "log_facility", "log_file",
                        "pid_file", "user", "group", "status", "migration",
                        "guard",
                        "trap", "access", "dnsbl"});
@@ -300,6 +300,7 @@ Config buildConfig(const libconfig::Config& cfg, const std::string& name,
         }
         config.logFacility = facility;
     });
+    r.optional(root, "log_file", [&](const Setting& v) { config.logFile = r.readNonEmptyString(v); });
     readDeployment(r, root, config);
     r.optional(root, "guard", [&](const Setting& v) { readGuard(r, v, config.guard); });
     readAbuseDefence(r, root, config);
@@ -347,7 +348,7 @@ Config loadConfig(const std::string& path) {
         // Relative paths are relative to the configuration file, not to wherever the daemon
         // runs (it changes to / when it goes to the background).
         for (std::string* file : {&config.tls.cert, &config.tls.key, &config.upstream.caFile,
-                                  &config.auth.saslConfigDir, &config.daemon.pidFile,
+                                  &config.auth.saslConfigDir, &config.daemon.pidFile, &config.logFile,
                                   &config.migration.stateFile,
                                   &config.guard.stateFile, &config.guard.controlSocket}) {
             if (!file->empty() && (*file)[0] != '/') {

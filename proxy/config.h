@@ -158,6 +158,7 @@ struct Config {
     Replies replies;
     BareNewline dataBareNewline = BareNewline::Reject;
     std::string logFacility = "mail";
+    std::string logFile;  // empty: syslog (and -f's standard error) only
     DaemonConfig daemon;
     StatusConfig status;
     MigrationConfig migration;

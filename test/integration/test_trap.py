@@ -321,7 +321,8 @@ class Fail2ban(unittest.TestCase):
         samples = os.path.join(h.REPO, "examples", "fail2ban", "logs", "subproxy-trap")
         expected = sum(json.loads(l.split(":", 1)[1])["match"] for l in open(samples) if l.startswith("# failJSON:"))
         self.assertEqual(self.regex(samples), expected)
-        self.assertEqual(set(self.regex(samples, out="ip")), {"192.0.2.31", "192.0.2.32", "2001:db8:5::9", "192.0.2.35"})
+        self.assertEqual(set(self.regex(samples, out="ip")), {"192.0.2.31", "192.0.2.32", "2001:db8:5::9", "192.0.2.35",
+                                                           "192.0.2.37"})
         jail = open(os.path.join(h.REPO, "examples", "fail2ban", "jail.d", "subproxy-trap.conf")).read()
         self.assertRegex(jail, r"(?m)^enabled\s*=\s*false$")
 

@@ -396,6 +396,14 @@ BOOST_AUTO_TEST_CASE(login_none_with_local_sasl_is_refused) {
                    .empty());
 }
 
+BOOST_AUTO_TEST_CASE(log_file_is_read_and_must_not_be_empty) {
+    BOOST_TEST(parseConfig(kMinimal, "t.conf").logFile.empty());
+    BOOST_TEST(parseConfig(kMinimal + "log_file = \"/var/log/subproxy/subproxy.log\";\n", "t.conf").logFile ==
+               "/var/log/subproxy/subproxy.log");
+    BOOST_TEST(contains(errorOf(kMinimal + "log_file = \"\";\n"), "'log_file' must not be empty"));
+    BOOST_TEST(contains(errorOf(kMinimal + "log_file = 1;\n"), "'log_file' must be a string"));
+}
+
 BOOST_AUTO_TEST_CASE(log_facility_is_case_insensitive) {
     BOOST_TEST(syslogFacility("LOCAL3") == LOG_LOCAL3);
     BOOST_TEST(errorOf(kMinimal + "log_facility = \"Mail\";\n").empty());
@@ -409,9 +417,11 @@ BOOST_AUTO_TEST_CASE(relative_paths_are_relative_to_the_config_file) {
         std::ofstream out(path);
         out << "listen = ( { address = \"0.0.0.0\"; port = 10025; } );\n"
                "tls = { cert = \"certs/c.pem\"; key = \"/abs/k.pem\"; };\n"
-               "auth = { sasl_config_dir = \"sasl\"; };\n";
+               "auth = { sasl_config_dir = \"sasl\"; };\n"
+               "log_file = \"log/subproxy.log\";\n";
     }
     Config c = loadConfig(path);
+    BOOST_TEST(c.logFile == std::string(dir) + "/log/subproxy.log");
     BOOST_TEST(c.tls.cert == std::string(dir) + "/certs/c.pem");
     BOOST_TEST(c.tls.key == "/abs/k.pem");
     BOOST_TEST(c.auth.saslConfigDir == std::string(dir) + "/sasl");
