@@ -192,5 +192,7 @@ std::vector<std::string> restartOnlyChanges(const Config& running, const Config&
 // "FILE:LINE" of the setting at `path` (e.g. "tls.key") in a configuration file, or "FILE"
 // when it is absent: for problems found after loading (e.g. by `subproxy -t`).
 std::string settingLocation(const std::string& file, const std::string& path);
+// The same as a ConfigError about that setting: "FILE:LINE: message" (or "FILE: message").
+ConfigError settingError(const std::string& file, const std::string& path, const std::string& message);
 
 }  // namespace subproxy

@@ -22,8 +22,12 @@ namespace subproxy {
 std::shared_ptr<const Runtime> loadRuntime(const std::string& configFile) {
     auto runtime = std::make_shared<Runtime>();
     runtime->config = loadConfig(configFile);
-    runtime->serverTls = makeServerContext(runtime->config.tls);
-    runtime->clientTls = makeClientContext(runtime->config.upstream);
+    try {
+        runtime->serverTls = makeServerContext(runtime->config.tls);
+        runtime->clientTls = makeClientContext(runtime->config.upstream);
+    } catch (const TlsSettingError& e) {
+        throw settingError(configFile, e.key, e.what());  // FILE:LINE of the setting
+    }
     return runtime;
 }
 
