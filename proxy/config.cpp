@@ -340,6 +340,9 @@ std::optional<DuplicateSetting> findDuplicateSetting(const std::string& text) {
     };
     const auto skipBlank = [&](std::size_t i) {
         for (;;) {
+            if (i >= n) {
+                return n;
+            }
             while (i < n && std::isspace(static_cast<unsigned char>(text[i]))) {
                 line += text[i++] == '\n';
             }
@@ -362,9 +365,11 @@ std::optional<DuplicateSetting> findDuplicateSetting(const std::string& text) {
         if (c == '"') {  // a string value; "\"" inside it is not its end
             for (++i; i < n && text[i] != '"'; ++i) {
                 line += text[i] == '\n';
-                i += text[i] == '\\';
+                if (text[i] == '\\' && i + 1 < n) {
+                    line += text[++i] == '\n';
+                }
             }
-            ++i;
+            i = std::min(i + 1, n);
         } else if (c == '@') {  // @include "file": its settings are not in this text
             i = text.find('\n', i);
             i = i == std::string::npos ? n : i;

@@ -410,6 +410,12 @@ BOOST_AUTO_TEST_CASE(duplicate_setting_is_named_with_both_lines) {
                        "tls = { cert = \"/c.pem\"; key = \"/k.pem\"; };\nstatus = { port = 1; };\n") ==
                "test.conf:2: duplicate setting 'listen.[1].port' (already set at line 2); remove one of them");
     BOOST_TEST(errorOf(kMinimal + "upstream = { port = 587; };\nstatus = { port = 9425; };\n").empty());
+    // Text after the duplicate is never parsed by libconfig and may end anywhere, even inside
+    // a string or an escape (found by fuzz_config).
+    for (const char* tail : {"x = \"\\", "x = \"abc", "/* open", "# c", "x = (", "}}}", ")"}) {
+        BOOST_TEST(errorOf(kMinimal + "hostname = \"a\";\nhostname = \"b\";\n" + tail) ==
+                   "test.conf:4: duplicate setting 'hostname' (already set at line 3); remove one of them");
+    }
 }
 
 BOOST_AUTO_TEST_CASE(log_file_is_read_and_must_not_be_empty) {
