@@ -115,8 +115,9 @@ bool someoneListensOn(const std::string& path) {
 // Why the state file must not be used instead of the control socket, "" when no daemon runs:
 // a running daemon keeps its bans in memory and rewrites the file, so a lift written there
 // would be undone (after being reported as done).  `connectError`: errno of the failed
-// connect(2) to guard.control_socket, 0 when none is configured.
-std::string runningDaemonProblem(const Config& config, int connectError) {
+// connect(2) to guard.control_socket, 0 when none is configured; `lift`: the command would
+// change the file (else it only reads it).
+std::string runningDaemonProblem(const Config& config, int connectError, bool lift) {
     const GuardConfig& g = config.guard;
     const pid_t pid = config.daemon.pidFile.empty() ? 0 : runningSubproxyPid(config.daemon.pidFile);
     const bool listening = !g.controlSocket.empty() && someoneListensOn(g.controlSocket);
@@ -125,9 +126,11 @@ std::string runningDaemonProblem(const Config& config, int connectError) {
     }
     const std::string running =
         "subproxy is running" + (pid ? " (pid " + std::to_string(pid) + " in " + config.daemon.pidFile + ")" : "");
+    const std::string file = g.stateFile.empty() ? std::string("guard.state_file") : "guard.state_file " + g.stateFile;
     if (g.controlSocket.empty()) {
-        return running + " but guard.control_socket is not set, so it cannot be asked; it would overwrite " +
-               (g.stateFile.empty() ? std::string("any change") : "guard.state_file " + g.stateFile) +
+        return running + " but guard.control_socket is not set, so it cannot be asked; " +
+               (lift ? "a lift written to " + file + " would be overwritten by it"
+                     : file + " may lack its latest bans") +
                ". Set guard.control_socket (it takes effect at the next restart), or stop subproxy first";
     }
     std::string out = running + " but its control socket " + g.controlSocket + " cannot be reached: " +
@@ -138,7 +141,7 @@ std::string runningDaemonProblem(const Config& config, int connectError) {
         out += "; run this as " + (owner ? std::string(owner->pw_name) : "uid " + std::to_string(st.st_uid)) +
                ", who owns the socket";
     }
-    return out + ". guard.state_file was not changed: the daemon would overwrite it";
+    return out + (lift ? ". guard.state_file was not changed: the daemon would overwrite it" : "");
 }
 
 std::string listBans(const BanList& bans, std::int64_t now) {
@@ -513,7 +516,7 @@ int guardCommandLine(const std::string& configFile, const std::string& command) 
             ::close(fd);
         }
     }
-    if (const std::string problem = runningDaemonProblem(config, connectError); !problem.empty()) {
+    if (const std::string problem = runningDaemonProblem(config, connectError, command != "list"); !problem.empty()) {
         std::cerr << "subproxy: " << (command == "list" ? std::string("cannot list the bans")
                                                          : "ban on " + printable(command.substr(5)) + " not lifted")
                   << ": " << problem << "\n";
