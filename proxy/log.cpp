@@ -119,10 +119,13 @@ std::string logReopenFile() {
         return "log_file " + filePath + ": cannot reopen: " + error + "; still writing to the file opened before";
     }
     // The old file is closed and the new one takes its number.
-    const bool swapped = ::dup3(fd, old, O_CLOEXEC) >= 0;
-    error = std::strerror(errno);
+    if (::dup3(fd, old, O_CLOEXEC) < 0) {
+        error = std::strerror(errno);
+        ::close(fd);
+        return "log_file " + filePath + ": cannot reopen: " + error;
+    }
     ::close(fd);
-    return swapped ? std::string() : "log_file " + filePath + ": cannot reopen: " + error;
+    return {};
 }
 
 const std::string& logFilePath() { return filePath; }
