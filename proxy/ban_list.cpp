@@ -191,13 +191,16 @@ std::string BanList::keyOf(std::string_view addressOrKey) const {
 std::string BanList::lift(std::string_view addressOrKey, std::int64_t now) {
     const std::string key = keyOf(addressOrKey);
     auto it = bans_.find(key);
-    const bool wasBanned = it != bans_.end() && it->second.until > now;
-    if (it != bans_.end()) {
-        eraseBan(it);
+    if (it == bans_.end() || it->second.until <= now) {
+        // Not banned: the operator's mistake (a typo, the wrong prefix) must not quietly wipe
+        // the failure count that would ban a guesser at that address (an expired ban goes at
+        // the next prune anyway).
+        return {};
     }
+    eraseBan(it);
     addresses_.erase(key);
     dirty_ = true;
-    return wasBanned ? key : std::string();
+    return key;
 }
 
 std::vector<BanList::Ban> BanList::bans(std::int64_t now) const {

@@ -97,7 +97,8 @@ public:
     // Seconds of ban left for addr, 0 when not banned.
     std::int64_t banRemaining(const IpAddress& addr, std::int64_t now) const;
     // The operator's "lift": an address ("2001:db8:1:2::5" lifts its whole /64) or a key.
-    // Clears the ban and the address's failure count; returns the key, empty if nothing was banned.
+    // Clears the ban and the address's failure count; returns the key.  An address that is not
+    // banned is left alone (its failure count too): returns empty.
     std::string lift(std::string_view addressOrKey, std::int64_t now);
     // Bans the address now (for tests and the control socket's "ban").
     void ban(const IpAddress& addr, std::int64_t now, std::int64_t seconds, unsigned failures);

@@ -293,6 +293,10 @@ void ClientProtocol::handleCommand(const Command& cmd) {
         return;
     }
     if (!tls_ && !(flags & kPreTls)) {
+        if (cmd.verb == Verb::Mail) {
+            // The same line as after STARTTLS: on port 25 this is where most bots stop.
+            host_.logInfo("MAIL without AUTH refused before STARTTLS, helo=" + printable(helo_));
+        }
         if (trapUnauthenticated(cmd)) {
             return;
         }

@@ -202,10 +202,16 @@ void ClientProtocol::onUpstreamReply(const Reply& msaReply) {
         if (sent) {
             host_.messageAccepted(user_);
         }
-        host_.logInfo("message from=<" + printable(mailFrom_, 256) + "> nrcpt=" +
-                      std::to_string(rcptAccepted_) + " size=" + std::to_string(lastMessageSize_) +
-                      " status=" + (sent ? "sent" : "rejected") + " reply=\"" +
-                      printable(msaReply.text(), 200) + "\"");
+        // Our own fields before the customer's text (the sender may hold spaces and "x=y"),
+        // so that one grep answers "who still sends through port 25", and queue_id= joins the
+        // line to the MSA's log.
+        const std::string queueId = sent ? queueIdOf(msaReply) : std::string();
+        host_.logInfo("message sasl_username=" + printable(user_) + " dialled_port=" +
+                      std::to_string(endpoint_.destPort) + " status=" + (sent ? "sent" : "rejected") +
+                      (queueId.empty() ? std::string() : " queue_id=" + queueId) + " from=<" +
+                      printable(mailFrom_, 256) + "> nrcpt=" + std::to_string(rcptAccepted_) +
+                      " size=" + std::to_string(lastMessageSize_) + " reply=\"" + printable(msaReply.text(), 200) +
+                      "\"");
         endTransaction();
         if (clientGone_ || shutdownRequested_) {
             if (shutdownRequested_) {

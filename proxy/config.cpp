@@ -7,10 +7,15 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <map>
+#include <optional>
 #include <sstream>
+#include <vector>
 
 #include "config_reader.h"
 #include "text_util.h"
@@ -273,7 +278,7 @@ Config buildConfig(const libconfig::Config& cfg, const std::string& name,
     Config config;
     config.file = name;
     r.checkKeys(root, {"hostname", "listen", "tls", "auth", "upstream", "limits", "replies",
-                       "data_bare_newline", "log_facility",
+                       "data_bare_newline", "log_facility", "log_file",
                        "pid_file", "user", "group", "status", "migration",
                        "guard",
                        "trap", "access", "dnsbl"});
@@ -300,6 +305,7 @@ Config buildConfig(const libconfig::Config& cfg, const std::string& name,
         }
         config.logFacility = facility;
     });
+    r.optional(root, "log_file", [&](const Setting& v) { config.logFile = r.readNonEmptyString(v); });
     readDeployment(r, root, config);
     r.optional(root, "guard", [&](const Setting& v) { readGuard(r, v, config.guard); });
     readAbuseDefence(r, root, config);
@@ -307,14 +313,129 @@ Config buildConfig(const libconfig::Config& cfg, const std::string& name,
     return config;
 }
 
-// Any libconfig exception we did not anticipate still becomes a ConfigError.
+// libconfig's parser says only "duplicate setting name" and the line.  The name, its path and
+// where it was first set come from reading the text as libconfig does: comments and strings
+// skipped, a setting being a name followed by '=' or ':', one set of names per group (each
+// group in a list has its own).  The first name seen twice in one group is the one libconfig
+// stopped at.  Empty when the text holds no duplicate (it did not come from this text).
+struct DuplicateSetting {
+    std::string path;  // "upstream.port", "listen.[1].port"
+    int firstLine = 0;
+};
+
+std::optional<DuplicateSetting> findDuplicateSetting(const std::string& text) {
+    struct Scope {
+        std::string path;                       // "" at the top
+        bool list = false;                      // ( ... ): holds unnamed values
+        int items = 0;                          // groups seen so far in a list
+        std::map<std::string, int> names;       // name -> line first set
+    };
+    std::vector<Scope> scopes(1);
+    std::string pending;  // the setting whose value comes next (a group or list opens a scope)
+    int line = 1;
+    const std::size_t n = text.size();
+    const auto isNameStart = [](char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '*'; };
+    const auto isNameChar = [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '*' || c == '_' || c == '-';
+    };
+    const auto skipBlank = [&](std::size_t i) {
+        for (;;) {
+            if (i >= n) {
+                return n;
+            }
+            while (i < n && std::isspace(static_cast<unsigned char>(text[i]))) {
+                line += text[i++] == '\n';
+            }
+            if (i < n && (text[i] == '#' || text.compare(i, 2, "//") == 0)) {
+                i = text.find('\n', i);
+                i = i == std::string::npos ? n : i;
+            } else if (text.compare(i, 2, "/*") == 0) {
+                const std::size_t end = text.find("*/", i + 2);
+                const std::size_t stop = end == std::string::npos ? n : end + 2;
+                line += static_cast<int>(std::count(text.begin() + static_cast<long>(i),
+                                                    text.begin() + static_cast<long>(stop), '\n'));
+                i = stop;
+            } else {
+                return i;
+            }
+        }
+    };
+    for (std::size_t i = skipBlank(0); i < n; i = skipBlank(i)) {
+        const char c = text[i];
+        if (c == '"') {  // a string value; "\"" inside it is not its end
+            for (++i; i < n && text[i] != '"'; ++i) {
+                line += text[i] == '\n';
+                if (text[i] == '\\' && i + 1 < n) {
+                    line += text[++i] == '\n';
+                }
+            }
+            i = std::min(i + 1, n);
+        } else if (c == '@') {  // @include "file": its settings are not in this text
+            i = text.find('\n', i);
+            i = i == std::string::npos ? n : i;
+        } else if (c == '{' || c == '(') {
+            Scope& outer = scopes.back();
+            std::string path = outer.list ? outer.path + ".[" + std::to_string(outer.items++) + "]" : pending;
+            if (!outer.list && !outer.path.empty()) {
+                path = outer.path + "." + pending;
+            }
+            scopes.push_back(Scope{path, c == '(', 0, {}});
+            pending.clear();
+            ++i;
+        } else if ((c == '}' || c == ')') && scopes.size() > 1) {
+            scopes.pop_back();
+            ++i;
+        } else if (isNameStart(c)) {
+            std::size_t end = i;
+            while (end < n && isNameChar(text[end])) {
+                ++end;
+            }
+            const std::string name = text.substr(i, end - i);
+            const int at = line;
+            i = skipBlank(end);
+            if (i < n && (text[i] == '=' || text[i] == ':') && !scopes.back().list) {
+                Scope& scope = scopes.back();
+                const auto [it, inserted] = scope.names.emplace(name, at);
+                if (!inserted) {
+                    return DuplicateSetting{scope.path.empty() ? name : scope.path + "." + name, it->second};
+                }
+                pending = name;
+                ++i;
+            }
+            // else: true, false or a word libconfig will refuse itself
+        } else {
+            ++i;  // numbers, '[' ']' (arrays hold only scalars), ';' ','
+        }
+    }
+    return std::nullopt;
+}
+
+// Any libconfig exception we did not anticipate still becomes a ConfigError.  `text`: the
+// configuration's text when it did not come from a file (parseConfig).
 template <typename Body>
-Config withConfigErrors(const std::string& name, Body body) {
+Config withConfigErrors(const std::string& name, const std::string* text, Body body) {
     try {
         return body();
     } catch (const libconfig::ParseException& e) {
         const char* file = e.getFile();
-        throw ConfigError(file != nullptr ? file : name, e.getLine(), e.getError());
+        const std::string where = file != nullptr ? file : name;
+        std::string message = e.getError();
+        if (message == "duplicate setting name") {
+            std::string source;
+            if (text != nullptr && file == nullptr) {
+                source = *text;
+            } else {
+                std::ifstream in(where, std::ios::binary);
+                std::ostringstream all;
+                all << in.rdbuf();
+                source = all.str();
+            }
+            if (const auto duplicate = findDuplicateSetting(source)) {
+                message = "duplicate setting " + quoted(duplicate->path) + " (already set at line " +
+                          std::to_string(duplicate->firstLine) + "); remove one of them";
+            }
+        }
+        throw ConfigError(where, e.getLine(), message);
     } catch (const libconfig::SettingException& e) {
         throw ConfigError(name, 0, std::string("setting '") + e.getPath() + "': " + e.what());
     } catch (const libconfig::FileIOException&) {
@@ -339,7 +460,7 @@ Config loadConfig(const std::string& path) {
     }
     std::ostringstream text;
     text << in.rdbuf();
-    return withConfigErrors(path, [&] {
+    return withConfigErrors(path, nullptr, [&] {
         libconfig::Config cfg;
         cfg.setIncludeDir(directoryOf(path).c_str());
         cfg.readFile(path.c_str());
@@ -347,7 +468,7 @@ Config loadConfig(const std::string& path) {
         // Relative paths are relative to the configuration file, not to wherever the daemon
         // runs (it changes to / when it goes to the background).
         for (std::string* file : {&config.tls.cert, &config.tls.key, &config.upstream.caFile,
-                                  &config.auth.saslConfigDir, &config.daemon.pidFile,
+                                  &config.auth.saslConfigDir, &config.daemon.pidFile, &config.logFile,
                                   &config.migration.stateFile,
                                   &config.guard.stateFile, &config.guard.controlSocket}) {
             if (!file->empty() && (*file)[0] != '/') {
@@ -359,14 +480,17 @@ Config loadConfig(const std::string& path) {
 }
 
 Config parseConfig(const std::string& text, const std::string& name) {
-    return withConfigErrors(name, [&] {
+    return withConfigErrors(name, &text, [&] {
         libconfig::Config cfg;
         cfg.readString(text);
         return buildConfig(cfg, name, text);
     });
 }
 
-std::string settingLocation(const std::string& file, const std::string& path) {
+namespace {
+
+// Where `path` is set: the file (an @include's, perhaps) and the line; line 0 when absent.
+std::pair<std::string, int> settingSource(const std::string& file, const std::string& path) {
     try {
         libconfig::Config cfg;
         cfg.setIncludeDir(directoryOf(file).c_str());
@@ -374,11 +498,23 @@ std::string settingLocation(const std::string& file, const std::string& path) {
         if (cfg.exists(path)) {
             const Setting& s = cfg.lookup(path);
             const char* source = s.getSourceFile();
-            return std::string(source ? source : file.c_str()) + ":" + std::to_string(s.getSourceLine());
+            return {source ? source : file, static_cast<int>(s.getSourceLine())};
         }
     } catch (const std::exception&) {
     }
-    return file;
+    return {file, 0};
+}
+
+}  // namespace
+
+std::string settingLocation(const std::string& file, const std::string& path) {
+    const auto [source, line] = settingSource(file, path);
+    return line > 0 ? source + ":" + std::to_string(line) : source;
+}
+
+ConfigError settingError(const std::string& file, const std::string& path, const std::string& message) {
+    const auto [source, line] = settingSource(file, path);
+    return ConfigError(source, line, message);
 }
 
 int syslogFacility(const std::string& name) {

@@ -158,6 +158,7 @@ struct Config {
     Replies replies;
     BareNewline dataBareNewline = BareNewline::Reject;
     std::string logFacility = "mail";
+    std::string logFile;  // empty: syslog (and -f's standard error) only
     DaemonConfig daemon;
     StatusConfig status;
     MigrationConfig migration;
@@ -191,5 +192,7 @@ std::vector<std::string> restartOnlyChanges(const Config& running, const Config&
 // "FILE:LINE" of the setting at `path` (e.g. "tls.key") in a configuration file, or "FILE"
 // when it is absent: for problems found after loading (e.g. by `subproxy -t`).
 std::string settingLocation(const std::string& file, const std::string& path);
+// The same as a ConfigError about that setting: "FILE:LINE: message" (or "FILE: message").
+ConfigError settingError(const std::string& file, const std::string& path, const std::string& message);
 
 }  // namespace subproxy

@@ -20,6 +20,8 @@ std::vector<std::string> restartOnlyChanges(const Config& running, const Config&
     // openlog() once; the process identity, its pid file and its sockets are set up before
     // the privileges are dropped, and could not be made again by the unprivileged user.
     check(running.logFacility == next.logFacility, "log_facility");
+    // Opened before the privileges are dropped (SIGHUP and SIGUSR1 reopen the same path).
+    check(running.logFile == next.logFile, "log_file");
     check(running.daemon.pidFile == next.daemon.pidFile, "pid_file");
     check(running.daemon.user == next.daemon.user, "user");
     check(running.daemon.group == next.daemon.group, "group");

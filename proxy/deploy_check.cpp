@@ -63,11 +63,12 @@ std::string openDirectory(const std::string& dir, const Account& account) {
                 : " and has no sticky bit: they can replace or delete subproxy's files");
 }
 
-// The pid file is created by whoever starts the daemon: root before it drops privileges, or
-// the service user itself under systemd's User= (which also runs ExecStartPre=subproxy -t).
-// Either way that is the account running this check, so access(2) answers for it.
-std::string pidFileProblem(const Config& config, const std::string& configFile) {
-    const std::string& path = config.daemon.pidFile;
+// The pid file and the log file are opened by whoever starts the daemon: root before it
+// drops privileges, or the service user itself under systemd's User= (which also runs
+// ExecStartPre=subproxy -t).  Either way that is the account running this check, so
+// access(2) answers for it.
+std::string startFileProblem(const std::string& path, const std::string& key, const char* what,
+                             const std::string& configFile, const char* hint) {
     if (path.empty()) {
         return {};
     }
@@ -79,18 +80,24 @@ std::string pidFileProblem(const Config& config, const std::string& configFile) 
     const int err = errno;
     const passwd* pw = ::getpwuid(::getuid());
     const std::string user = pw ? pw->pw_name : "uid " + std::to_string(::getuid());
-    return settingLocation(configFile, "pid_file") + ": pid_file " + (exists ? "" : "directory ") + target +
-           ": user " + user + " cannot " + (exists ? "write it" : "create the pid file there") + " (" +
-           std::strerror(err) + "); under systemd use RuntimeDirectory=subproxy and pid_file = "
-           "\"/run/subproxy/subproxy.pid\"";
+    return settingLocation(configFile, key) + ": " + key + " " + (exists ? "" : "directory ") + target + ": user " +
+           user + " cannot " + (exists ? std::string("write it") : std::string("create ") + what + " there") + " (" + std::strerror(err) + "); " +
+           hint;
 }
 
 }  // namespace
 
 std::vector<std::string> deploymentProblems(const Config& config, const std::string& configFile) {
     std::vector<std::string> problems;
-    if (std::string pid = pidFileProblem(config, configFile); !pid.empty()) {
-        problems.push_back(std::move(pid));
+    for (std::string problem :
+         {startFileProblem(config.daemon.pidFile, "pid_file", "the pid file", configFile,
+                           "under systemd use RuntimeDirectory=subproxy and pid_file = \"/run/subproxy/subproxy.pid\""),
+          startFileProblem(config.logFile, "log_file", "the log file", configFile,
+                           "under systemd use LogsDirectory=subproxy and log_file = "
+                           "\"/var/log/subproxy/subproxy.log\"")}) {
+        if (!problem.empty()) {
+            problems.push_back(std::move(problem));
+        }
     }
     if (::getuid() != 0 || config.daemon.user == "root") {
         return problems;
@@ -143,6 +150,12 @@ std::vector<std::string> deploymentProblems(const Config& config, const std::str
     };
     stateFile(config.migration.stateFile, "migration.state_file");
     stateFile(config.guard.stateFile, "guard.state_file");
+    // Made at start by root and handed to the account; one that exists already keeps its
+    // owner, and the account must be able to open it again at SIGUSR1 and SIGHUP.
+    if (!config.logFile.empty() && ::access(config.logFile.c_str(), F_OK) == 0) {
+        needs.push_back({config.logFile, W_OK, settingLocation(configFile, "log_file") +
+                                                   ": log_file (reopened at SIGUSR1 and SIGHUP)"});
+    }
     for (auto& p : accountProblems(account, needs)) {
         problems.push_back(p);
     }
@@ -168,6 +181,7 @@ std::vector<std::string> deploymentWarnings(const Config& config, const std::str
         {&config.migration.stateFile, "migration.state_file"},
         {&config.daemon.pidFile, "pid_file"},
         {&config.guard.controlSocket, "guard.control_socket"},
+        {&config.logFile, "log_file"},
     };
     for (const auto& [path, key] : written) {
         if (path->empty()) {

@@ -1,4 +1,5 @@
 #include <fcntl.h>
+#include <pwd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -14,12 +15,14 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <fstream>
 #include <iostream>
 #include <sstream>
 #include <vector>
 
 #include "atomic_file.h"
 #include "log.h"
+#include "pidfile.h"
 #include "text_util.h"
 
 namespace subproxy {
@@ -87,6 +90,58 @@ bool fillSockaddr(const std::string& path, sockaddr_un& sun) {
     }
     std::memcpy(sun.sun_path, path.data(), path.size());
     return true;
+}
+
+// Whether a socket is listening at `path`, from /proc/net/unix: no permission on the socket
+// file is needed, so a user that connect(2) refuses (EACCES) still learns that a daemon runs.
+bool someoneListensOn(const std::string& path) {
+    constexpr unsigned long kAcceptCon = 0x10000;  // __SO_ACCEPTCON: listen(2) was called
+    std::ifstream in("/proc/net/unix");
+    std::string line;
+    std::getline(in, line);  // "Num RefCount Protocol Flags Type St Inode Path"
+    while (std::getline(in, line)) {
+        std::istringstream fields(line);
+        std::string num, refs, protocol, flags, type, state, inode;
+        fields >> num >> refs >> protocol >> flags >> type >> state >> inode;
+        std::string socketPath;
+        std::getline(fields >> std::ws, socketPath);
+        if (socketPath == path && (std::strtoul(flags.c_str(), nullptr, 16) & kAcceptCon) != 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+// Why the state file must not be used instead of the control socket, "" when no daemon runs:
+// a running daemon keeps its bans in memory and rewrites the file, so a lift written there
+// would be undone (after being reported as done).  `connectError`: errno of the failed
+// connect(2) to guard.control_socket, 0 when none is configured; `lift`: the command would
+// change the file (else it only reads it).
+std::string runningDaemonProblem(const Config& config, int connectError, bool lift) {
+    const GuardConfig& g = config.guard;
+    const pid_t pid = config.daemon.pidFile.empty() ? 0 : runningSubproxyPid(config.daemon.pidFile);
+    const bool listening = !g.controlSocket.empty() && someoneListensOn(g.controlSocket);
+    if (pid == 0 && !listening) {
+        return {};
+    }
+    const std::string running =
+        "subproxy is running" + (pid ? " (pid " + std::to_string(pid) + " in " + config.daemon.pidFile + ")" : "");
+    const std::string file = g.stateFile.empty() ? std::string("guard.state_file") : "guard.state_file " + g.stateFile;
+    if (g.controlSocket.empty()) {
+        return running + " but guard.control_socket is not set, so it cannot be asked; " +
+               (lift ? "a lift written to " + file + " would be overwritten by it"
+                     : file + " may lack its latest bans") +
+               ". Set guard.control_socket (it takes effect at the next restart), or stop subproxy first";
+    }
+    std::string out = running + " but its control socket " + g.controlSocket + " cannot be reached: " +
+                      std::strerror(connectError);
+    struct stat st {};
+    if ((connectError == EACCES || connectError == EPERM) && ::stat(g.controlSocket.c_str(), &st) == 0) {
+        const passwd* owner = ::getpwuid(st.st_uid);
+        out += "; run this as " + (owner ? std::string(owner->pw_name) : "uid " + std::to_string(st.st_uid)) +
+               ", who owns the socket";
+    }
+    return out + (lift ? ". guard.state_file was not changed: the daemon would overwrite it" : "");
 }
 
 std::string listBans(const BanList& bans, std::int64_t now) {
@@ -337,7 +392,7 @@ std::string Guard::command(const std::string& line) {
     if (verb == "lift" && !arg.empty() && extra.empty()) {
         const std::string key = bans_.lift(arg, now);
         if (key.empty()) {
-            return "error: " + printable(arg) + " is not banned\n";
+            return "error: " + printable(arg) + " is not banned; nothing changed\n";
         }
         logInfo("guard: ban on " + key + " lifted by the operator");
         flush();
@@ -440,6 +495,7 @@ int guardCommandLine(const std::string& configFile, const std::string& command) 
     }
     const GuardConfig& g = config.guard;
     sockaddr_un sun;
+    int connectError = 0;
     if (!g.controlSocket.empty() && fillSockaddr(g.controlSocket, sun)) {
         const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&sun), sizeof sun) == 0) {
@@ -455,11 +511,18 @@ int guardCommandLine(const std::string& configFile, const std::string& command) 
             std::cout << answer;
             return answer.rfind("error:", 0) == 0 ? 1 : 0;
         }
+        connectError = errno;
         if (fd >= 0) {
             ::close(fd);
         }
     }
-    // No daemon listening: work on the state file directly.
+    if (const std::string problem = runningDaemonProblem(config, connectError, command != "list"); !problem.empty()) {
+        std::cerr << "subproxy: " << (command == "list" ? std::string("cannot list the bans")
+                                                         : "ban on " + printable(command.substr(5)) + " not lifted")
+                  << ": " << problem << "\n";
+        return 1;
+    }
+    // No daemon: work on the state file directly.
     if (g.stateFile.empty()) {
         std::cerr << configFile << ": neither guard.control_socket answers nor is guard.state_file set\n";
         return 1;
@@ -479,7 +542,7 @@ int guardCommandLine(const std::string& configFile, const std::string& command) 
     if (command.rfind("lift ", 0) == 0) {
         const std::string key = bans.lift(command.substr(5), now);
         if (key.empty()) {
-            std::cerr << "error: " << printable(command.substr(5)) << " is not banned\n";
+            std::cerr << "error: " << printable(command.substr(5)) << " is not banned; nothing changed\n";
             return 1;
         }
         if (!writeFileAtomically(g.stateFile, bans.serialise(now), kStateFileMode, error)) {

@@ -202,20 +202,29 @@ int main(int argc, char** argv) {
     const auto& config = runtime->config;
     // Start-up problems go to the terminal too; only a daemon that made it stops using stderr.
     subproxy::logOpen(subproxy::syslogFacility(config.logFacility), true);
-    if (const std::string fds = subproxy::fileLimitWarning(config, subproxy::raiseFileLimit()); !fds.empty()) {
-        subproxy::logWarning(fds);
-    }
     try {
-        if (config.auth.backend == subproxy::AuthBackend::Sasl) {
-            subproxy::sasl::initialize(config.auth.saslService, config.auth.saslConfigDir);
-        }
         // Root: bind, load keys, initialise SASL, then become config.daemon.user.
         const bool dropping = ::getuid() == 0 && config.daemon.user != "root";
         subproxy::Account account;
         if (dropping) {
             account = subproxy::lookupAccount(config.daemon.user, config.daemon.group);
-        } else if (::getuid() == 0) {
+        }
+        // First, so that the file has every line; and while still root: log_file may live in
+        // a directory only root can write (/var/log).  A file made here goes to the account we
+        // drop to, which reopens it at SIGUSR1 and SIGHUP.
+        if (!config.logFile.empty()) {
+            subproxy::logOpenFile(config.logFile, dropping ? std::optional<subproxy::FileOwner>(
+                                                                 subproxy::FileOwner{account.uid, account.gid})
+                                                           : std::nullopt);
+        }
+        if (::getuid() == 0 && !dropping) {
             subproxy::logWarning("running as root (user = \"root\"): every session is served with full privileges");
+        }
+        if (const std::string fds = subproxy::fileLimitWarning(config, subproxy::raiseFileLimit()); !fds.empty()) {
+            subproxy::logWarning(fds);
+        }
+        if (config.auth.backend == subproxy::AuthBackend::Sasl) {
+            subproxy::sasl::initialize(config.auth.saslService, config.auth.saslConfigDir);
         }
         // Fork before the event loop and the SASL worker threads exist; the parent exits
         // once the child serves, with the child's status when it fails first.

@@ -28,15 +28,17 @@ bool runningSubproxy(pid_t pid) {
 
 }  // namespace
 
+pid_t runningSubproxyPid(const std::string& path) {
+    std::ifstream in(path);
+    long pid = 0;
+    return in >> pid && runningSubproxy(static_cast<pid_t>(pid)) ? static_cast<pid_t>(pid) : 0;
+}
+
 PidFile::PidFile(std::string path, uid_t owner, gid_t group, bool chownIt)
     : path_(std::move(path)), pid_(::getpid()) {
-    {
-        std::ifstream old(path_);
-        long pid = 0;
-        if (old >> pid && runningSubproxy(static_cast<pid_t>(pid))) {
-            throw std::runtime_error("pid_file " + path_ + ": subproxy is already running as pid " +
-                                     std::to_string(pid));
-        }
+    if (const pid_t running = runningSubproxyPid(path_)) {
+        throw std::runtime_error("pid_file " + path_ + ": subproxy is already running as pid " +
+                                 std::to_string(running));
     }
     // Through the shared helper: a link planted at the name (or at its temporary file) is
     // replaced or refused, never followed, though the daemon may still be root here.

@@ -6,6 +6,11 @@
 
 namespace subproxy {
 
+// The pid of the running subproxy that `path` names, or 0 (no file, no number, or that
+// process is gone or is not subproxy).  Needs no privilege: a daemon running as another user
+// still counts.
+pid_t runningSubproxyPid(const std::string& path);
+
 class PidFile {
 public:
     // Writes getpid() to `path`; refuses (throws std::runtime_error) when it names a running

@@ -22,8 +22,12 @@ namespace subproxy {
 std::shared_ptr<const Runtime> loadRuntime(const std::string& configFile) {
     auto runtime = std::make_shared<Runtime>();
     runtime->config = loadConfig(configFile);
-    runtime->serverTls = makeServerContext(runtime->config.tls);
-    runtime->clientTls = makeClientContext(runtime->config.upstream);
+    try {
+        runtime->serverTls = makeServerContext(runtime->config.tls);
+        runtime->clientTls = makeClientContext(runtime->config.upstream);
+    } catch (const TlsSettingError& e) {
+        throw settingError(configFile, e.key, e.what());  // FILE:LINE of the setting
+    }
     return runtime;
 }
 
@@ -112,7 +116,7 @@ Server::Server(std::string configFile, std::shared_ptr<const Runtime> runtime)
             });
         listeners_.push_back(std::move(listener));
     }
-    for (int sig : {SIGHUP, SIGTERM, SIGINT}) {
+    for (int sig : {SIGHUP, SIGTERM, SIGINT, SIGUSR1}) {
         signals_.emplace_back(evsignal_new(base(), sig, &Server::signalCb, this));
         event_add(signals_.back().get(), nullptr);
     }
@@ -340,9 +344,18 @@ void Server::finishShutdown() {
 
 void Server::signalCb(evutil_socket_t sig, short, void* self) {
     auto* server = static_cast<Server*>(self);
+    if (sig == SIGUSR1 || sig == SIGHUP) {
+        // logrotate has renamed log_file: the lines from here on (the reload's too) go to
+        // the new file.
+        if (const std::string problem = logReopenFile(); !problem.empty()) {
+            logWarning(problem);
+        } else if (!logFilePath().empty()) {
+            logInfo(std::string(sig == SIGUSR1 ? "SIGUSR1" : "SIGHUP") + ": log_file " + logFilePath() + " reopened");
+        }
+    }
     if (sig == SIGHUP) {
         server->reload();
-    } else {
+    } else if (sig != SIGUSR1) {
         server->beginShutdown();
     }
 }

@@ -268,13 +268,12 @@ void Session::destroyCb(evutil_socket_t, short, void* self) {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - session->started_).count();
     char duration[32];
     std::snprintf(duration, sizeof duration, "%.3f", seconds);
-    subproxy::logInfo("disconnect from " + bracket(session->endpoint_.address, session->endpoint_.port) +
-                      " duration=" + duration + "s commands=" + std::to_string(c.commands) +
-                      " errors=" + std::to_string(c.errors) + " auth_failures=" + std::to_string(c.authFailures) +
-                      " messages=" + std::to_string(c.messages) + " rejected=" + std::to_string(c.rejected) +
-                      (session->protocol_.authenticated() ? " sasl_username=" + printable(session->protocol_.user())
-                                                          : std::string()) +
-                      " reason=" + session->closeReason_);
+    session->logInfo("disconnect duration=" + std::string(duration) + "s commands=" + std::to_string(c.commands) +
+                     " errors=" + std::to_string(c.errors) + " auth_failures=" + std::to_string(c.authFailures) +
+                     " messages=" + std::to_string(c.messages) + " rejected=" + std::to_string(c.rejected) +
+                     (session->protocol_.authenticated() ? " sasl_username=" + printable(session->protocol_.user())
+                                                         : std::string()) +
+                     " reason=" + session->closeReason_);
     if (session->bev_) {
         // Pipelined leftovers are dropped with the connection; nothing more is read.
         session->bev_.reset();
@@ -506,5 +505,11 @@ void Session::upstreamFailed(UpstreamFailure kind, const std::string& detail) {
 }
 
 void Session::upstreamDrained() { updateReading(); }
+
+void Session::upstreamFailover(const std::string& failed, const std::string& why, const std::string& next) {
+    ++server_.metrics().upstreamFailovers;
+    logWarning("MSA failover: " + failed + " failed: " + printable(why, 200) + "; trying the next upstream.host, " +
+               next);
+}
 
 }  // namespace subproxy

@@ -70,7 +70,7 @@ public:
     void upstreamReply(const Reply& reply) override;
     void upstreamFailed(UpstreamFailure kind, const std::string& detail) override;
     void upstreamDrained() override;
-    void upstreamFailover() override;  // session_metrics.cpp
+    void upstreamFailover(const std::string& failed, const std::string& why, const std::string& next) override;
 
 private:
     struct AuthJob;

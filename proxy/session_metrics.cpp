@@ -28,8 +28,6 @@ void Session::upstreamCommandSent(const char* command) {
     awaitedReplies_.emplace_back(std::chrono::steady_clock::now(), command);
 }
 
-void Session::upstreamFailover() { ++server_.metrics().upstreamFailovers; }
-
 void Session::timeUpstreamReply() {
     if (awaitedReplies_.empty()) {
         return;  // a reply nobody asked for: the engine closes the session over it

@@ -30,6 +30,8 @@ const char* refusalText(TrapSignal signal) {
         return "protocol error: talked before the greeting";
     case TrapSignal::FanOut:
         return "too many destinations from this address";
+    case TrapSignal::NonSmtp:
+        return "this is an SMTP server";
     default:
         return "connection refused";
     }
@@ -206,8 +208,19 @@ void Session::earlyInput(const std::string& chunk) {
             return;
         }
     }
-    if (!greetWaitOver_ && refuseByTrap(TrapSignal::Pregreet, bytes)) {
-        return;
+    if (!greetWaitOver_) {
+        // Talking first is pregreet, but a web client or a TLS scanner (HTTP and TLS clients
+        // always talk first) is filed for what it is, as after the greeting: non_smtp.
+        const std::string all = early_ + bytes;
+        const std::string firstLine = all.substr(0, all.find_first_of("\r\n"));
+        std::string nonSmtp = detectBinaryHello(all);
+        if (nonSmtp.empty()) {
+            const std::string http = detectHttpLine(firstLine);
+            nonSmtp = http.empty() ? http : http + ": " + firstLine;
+        }
+        if (nonSmtp.empty() ? refuseByTrap(TrapSignal::Pregreet, bytes) : refuseByTrap(TrapSignal::NonSmtp, nonSmtp)) {
+            return;
+        }
     }
     early_.append(bytes, 0, std::min(bytes.size(), kMaxEarlyInput - std::min(early_.size(), kMaxEarlyInput)));
     if (early_.size() >= kMaxEarlyInput && bev_) {

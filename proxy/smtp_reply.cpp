@@ -1,6 +1,7 @@
 // SMTP reply parsing and formatting (RFC 5321 §4.2).
 #include "smtp_reply.h"
 
+#include <cctype>
 #include <cstddef>
 
 namespace subproxy {
@@ -102,6 +103,26 @@ std::string formatReply(int code, std::string_view text) {
         start = nl + 1;
     }
     return reply.wire();
+}
+
+std::string queueIdOf(const Reply& reply) {
+    constexpr std::string_view kMarker = "queued as ";
+    constexpr std::size_t kMaxId = 64;
+    for (const std::string& line : reply.lines) {
+        const std::size_t at = line.find(kMarker);
+        if (at == std::string::npos) {
+            continue;
+        }
+        std::size_t end = at + kMarker.size();
+        while (end < line.size() && std::isalnum(static_cast<unsigned char>(line[end])) &&
+               end - (at + kMarker.size()) < kMaxId) {
+            ++end;
+        }
+        if (end > at + kMarker.size()) {
+            return line.substr(at + kMarker.size(), end - at - kMarker.size());
+        }
+    }
+    return {};
 }
 
 }  // namespace subproxy

@@ -33,6 +33,11 @@ private:
     Reply done_;
 };
 
+// The MSA's queue id in its reply to the end of data, Postfix's "250 2.0.0 Ok: queued as
+// 4Tx1Yk2zQbz9sXd" (short ids "6A1B2C3D4E" too): the letters and digits after "queued as ",
+// at most 64; "" when the reply names none.  Joins our message line to the MSA's log.
+std::string queueIdOf(const Reply& reply);
+
 // "530 5.7.0 text" -> wire form with CRLF; multi-line when `text` holds '\n'.
 std::string formatReply(int code, std::string_view text);
 

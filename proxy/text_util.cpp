@@ -2,6 +2,7 @@
 #include "text_util.h"
 
 #include <cctype>
+#include <cstdio>
 #include <ctime>
 
 namespace subproxy {
@@ -97,6 +98,15 @@ std::string formatUtc(std::int64_t unixSeconds, const char* format) {
     gmtime_r(&t, &tm);
     char buf[64];
     return std::string(buf, std::strftime(buf, sizeof buf, format, &tm));
+}
+
+std::string formatRfc3339(std::int64_t unixSeconds, long microseconds, long utcOffset) {
+    const std::string local = formatUtc(unixSeconds + utcOffset, "%Y-%m-%dT%H:%M:%S");
+    const long minutes = (utcOffset < 0 ? -utcOffset : utcOffset) / 60;
+    char tail[32];
+    std::snprintf(tail, sizeof tail, ".%06ld%c%02ld:%02ld", microseconds, utcOffset < 0 ? '-' : '+', minutes / 60,
+                  minutes % 60);
+    return local + tail;
 }
 
 }  // namespace subproxy

@@ -25,4 +25,8 @@ std::string directoryOf(const std::string& path);
 // A Unix time as UTC text in strftime `format` ("%Y-%m-%dT%H:%M:%SZ").
 std::string formatUtc(std::int64_t unixSeconds, const char* format);
 
+// RFC 3339 with microseconds, as local time `utcOffset` seconds east of UTC (tm_gmtoff):
+// "2024-05-01T14:34:56.123456+02:00" (rsyslog's high-precision file format).
+std::string formatRfc3339(std::int64_t unixSeconds, long microseconds, long utcOffset);
+
 }  // namespace subproxy

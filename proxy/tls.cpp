@@ -4,7 +4,12 @@
 #include <openssl/x509v3.h>
 
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <deque>
 #include <stdexcept>
 #include <string>
@@ -25,6 +30,22 @@ std::string opensslErrors() {
 }
 
 namespace {
+
+// OpenSSL reports a file it cannot open as a stack ("error:80000002:system library::No such
+// file or directory; error:10080002:BIO routines::system lib; ..."): open it first, and say
+// what errno says.
+void requireReadable(const std::string& key, const std::string& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) {
+        throw TlsSettingError(key, "cannot read " + path + ": " + std::strerror(errno));
+    }
+    struct stat st {};
+    const bool directory = ::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
+    ::close(fd);
+    if (directory) {
+        throw TlsSettingError(key, "cannot read " + path + ": " + std::strerror(EISDIR));
+    }
+}
 
 bool isIpLiteral(const std::string& name) {
     unsigned char buf[sizeof(struct in6_addr)];
@@ -186,14 +207,16 @@ SslCtxPtr makeServerContext(const TlsConfig& tls) {
         throw std::runtime_error("cannot create TLS context: " + opensslErrors());
     }
     commonOptions(ctx.get());
+    requireReadable("tls.cert", tls.cert);
     if (SSL_CTX_use_certificate_chain_file(ctx.get(), tls.cert.c_str()) != 1) {
-        throw std::runtime_error("tls.cert " + tls.cert + ": " + opensslErrors());
+        throw TlsSettingError("tls.cert", tls.cert + ": " + opensslErrors());
     }
+    requireReadable("tls.key", tls.key);
     if (SSL_CTX_use_PrivateKey_file(ctx.get(), tls.key.c_str(), SSL_FILETYPE_PEM) != 1) {
-        throw std::runtime_error("tls.key " + tls.key + ": " + opensslErrors());
+        throw TlsSettingError("tls.key", tls.key + ": " + opensslErrors());
     }
     if (SSL_CTX_check_private_key(ctx.get()) != 1) {
-        throw std::runtime_error("tls.key " + tls.key + " does not match tls.cert " + tls.cert);
+        throw TlsSettingError("tls.key", tls.key + " does not match tls.cert " + tls.cert);
     }
     const bool legacy = tls.minProtocol < TlsProtocol::Tls1_2;
     if (legacy) {
@@ -204,7 +227,7 @@ SslCtxPtr makeServerContext(const TlsConfig& tls) {
     SSL_CTX_set_min_proto_version(ctx.get(), protocolVersion(tls.minProtocol));
     const std::string ciphers = !tls.ciphers.empty() ? tls.ciphers : legacy ? kOldCiphers : kIntermediateCiphers;
     if (SSL_CTX_set_cipher_list(ctx.get(), ciphers.c_str()) != 1) {
-        throw std::runtime_error("tls.ciphers: " + opensslErrors());
+        throw TlsSettingError("tls.ciphers", opensslErrors());
     }
     // Our order, not the client's: an old client that lists CBC first still gets GCM when it
     // has it; one that lists ChaCha20 first (a phone without AES instructions) keeps it.  The
@@ -261,8 +284,9 @@ SslCtxPtr makeClientContext(const UpstreamConfig& upstream) {
     commonOptions(ctx.get());
     if (upstream.verify) {
         SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
+        requireReadable("upstream.ca_file", upstream.caFile);
         if (SSL_CTX_load_verify_locations(ctx.get(), upstream.caFile.c_str(), nullptr) != 1) {
-            throw std::runtime_error("upstream.ca_file " + upstream.caFile + ": " + opensslErrors());
+            throw TlsSettingError("upstream.ca_file", upstream.caFile + ": " + opensslErrors());
         }
     } else {
         SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_NONE, nullptr);

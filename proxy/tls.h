@@ -3,6 +3,7 @@
 #include <openssl/ssl.h>
 
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -20,7 +21,16 @@ struct SslFree {
 };
 using SslPtr = std::unique_ptr<SSL, SslFree>;
 
-// Both throw std::runtime_error with OpenSSL's reasons (file names included).
+// A problem with one setting's file or value: `key` ("tls.cert") lets the caller name the
+// configuration line.  A file that cannot be opened is told as "cannot read FILE: <errno>";
+// one OpenSSL cannot use, with OpenSSL's reasons.
+struct TlsSettingError : std::runtime_error {
+    TlsSettingError(std::string settingKey, const std::string& message)
+        : std::runtime_error(settingKey + ": " + message), key(std::move(settingKey)) {}
+    std::string key;
+};
+
+// Both throw TlsSettingError (or std::runtime_error when OpenSSL itself fails).
 SslCtxPtr makeServerContext(const TlsConfig& tls);
 SslCtxPtr makeClientContext(const UpstreamConfig& upstream);
 

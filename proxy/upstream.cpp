@@ -24,14 +24,14 @@ Upstream::Upstream(event_base* base, evdns_base* dns, SSL_CTX* tls, const Config
       events_(events),
       purpose_(purpose) {}
 
-void Upstream::start() { tryNextHost(""); }
+void Upstream::start() { tryNextHost({}, {}); }
 
 void Upstream::shutdown() {
     dead_ = true;
     bev_.reset();
 }
 
-void Upstream::tryNextHost(const std::string& lastError) {
+void Upstream::tryNextHost(std::string failed, const std::string& why) {
     bev_.reset();
     tlsUp_ = false;
     connected_ = false;
@@ -40,7 +40,7 @@ void Upstream::tryNextHost(const std::string& lastError) {
     const auto& hosts = config_.upstream.hosts;
     if (nextHost_ >= hosts.size()) {
         UpstreamFailure kind = UpstreamFailure::Connect;
-        events_.upstreamFailed(kind, lastError.empty() ? "no MSA host configured" : lastError);
+        events_.upstreamFailed(kind, failed.empty() ? "no MSA host configured" : failed + ": " + why);
         return;
     }
     std::string host = hosts[nextHost_++];
@@ -52,6 +52,9 @@ void Upstream::tryNextHost(const std::string& lastError) {
     verifyName_ = config_.upstream.serverName.empty() ? host : config_.upstream.serverName;
     dialog_.emplace(config_.upstream, config_.upstream.heloName.empty() ? config_.hostname : config_.upstream.heloName,
                     identity_, false, sendLogin_, purpose_);
+    if (!failed.empty()) {
+        events_.upstreamFailover(failed, why, current_);
+    }
 
     bev_.reset(bufferevent_socket_new(base_, -1, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS));
     bufferevent_setcb(bev_.get(), &Upstream::readCb, &Upstream::writeCb, &Upstream::eventCb, this);
@@ -60,7 +63,7 @@ void Upstream::tryNextHost(const std::string& lastError) {
     bufferevent_enable(bev_.get(), EV_READ | EV_WRITE);
     // Numeric addresses need no resolver; names go through evdns (never a blocking lookup).
     if (bufferevent_socket_connect_hostname(bev_.get(), dns_, AF_UNSPEC, host.c_str(), port) != 0) {
-        tryNextHost(current_ + ": cannot start connecting");
+        tryNextHost(current_, "cannot start connecting");
     }
 }
 
@@ -75,8 +78,7 @@ void Upstream::failCurrent(UpstreamFailure kind, const std::string& detail) {
     }
     // Before the session is established another host may still do.
     if (nextHost_ < config_.upstream.hosts.size()) {
-        events_.upstreamFailover();
-        tryNextHost(current_ + ": " + detail);
+        tryNextHost(current_, detail);
         return;
     }
     bev_.reset();

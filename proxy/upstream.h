@@ -26,8 +26,14 @@ public:
     virtual void upstreamReply(const Reply& reply) = 0;
     virtual void upstreamFailed(UpstreamFailure kind, const std::string& detail) = 0;
     virtual void upstreamDrained() = 0;  // output fell below the low watermark
-    // A host failed before the session was ready and the next upstream.host is being tried.
-    virtual void upstreamFailover() {}
+    // `failed` ("host:port") could not be used for `why`, before the session was established;
+    // the next upstream.host, `next`, is tried now.  Sessions log it; the capability probe,
+    // which logs its own outcome, need not.
+    virtual void upstreamFailover(const std::string& failed, const std::string& why, const std::string& next) {
+        (void)failed;
+        (void)why;
+        (void)next;
+    }
 };
 
 class Upstream {
@@ -51,7 +57,8 @@ public:
     static constexpr std::size_t kLowWater = 256 << 10;
 
 private:
-    void tryNextHost(const std::string& lastError);
+    // `failed`/`why`: the host just given up on and the reason (empty at the first try).
+    void tryNextHost(std::string failed, const std::string& why);  // by value: often current_ itself
     void failCurrent(UpstreamFailure kind, const std::string& detail);
     void wrapTls();
     void apply(const UpstreamDialog::Action& action);

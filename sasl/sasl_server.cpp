@@ -99,10 +99,31 @@ std::string passwordStoreProblem() {
 }
 
 int Attempt::log(void* self, int level, const char* message) {
-    if (message && level <= SASL_LOG_WARN) {
-        logWarning(static_cast<Attempt*>(self)->logPrefix_ + "SASL: " + printable(message, 300));
+    auto* attempt = static_cast<Attempt*>(self);
+    constexpr std::size_t kMaxHeld = 16;  // a step logs one or two; more are not held back
+    if (!message || level > SASL_LOG_WARN) {
+        return SASL_OK;
+    }
+    if (attempt->holding_ && attempt->held_.size() < kMaxHeld) {
+        attempt->held_.emplace_back(message);
+    } else {
+        logWarning(attempt->logPrefix_ + "SASL: " + printable(message, 300));
     }
     return SASL_OK;
+}
+
+void Attempt::releaseHeld(AuthResult::Status status, const std::string& detail) {
+    for (const std::string& line : held_) {
+        // A plugin sets its reason for a wrong password with sasl_seterror(), which also logs
+        // it: the same text is in sasl_errdetail(), which the engine's failure line carries.
+        // Backend trouble (Temp: "cannot connect to saslauthd server") is the cause the
+        // outcome line lacks, so it stays, as does anything said on the way to a success.
+        if (status == AuthResult::Status::Fail && !line.empty() && detail.find(line) != std::string::npos) {
+            continue;
+        }
+        logWarning(logPrefix_ + "SASL: " + printable(line, 300));
+    }
+    held_.clear();
 }
 
 Attempt::Attempt(const std::string& hostname, const std::string& realm, const std::string& local,
@@ -140,15 +161,18 @@ AuthResult Attempt::result(int rc, const char* out, unsigned outLen) {
             r.username = static_cast<const char*>(name);
         }
         r.status = AuthResult::Status::Done;
+        releaseHeld(r.status, {});
         return r;
     }
     if (rc == SASL_CONTINUE) {
         r.status = AuthResult::Status::More;
         r.challenge.assign(out ? out : "", out ? outLen : 0);
+        releaseHeld(r.status, {});
         return r;
     }
     r.reason = sasl_errdetail(conn_.get());
     r.status = isTemporary(rc) ? AuthResult::Status::Temp : AuthResult::Status::Fail;
+    releaseHeld(r.status, r.reason);  // before any rewording below: Cyrus' own text is compared
     // Cyrus' sasldb reports a missing database file as an unknown user (db_berkeley.c: "Treat
     // as SASL_NOUSER"), so an outage would come out as a wrong password: 535, counted by the
     // guard, and a ban for every honest customer.  Its SASL_FAIL for an unreadable file says
@@ -171,8 +195,10 @@ AuthResult Attempt::start(const std::string& mechanism, const std::optional<std:
     }
     const char* out = nullptr;
     unsigned outLen = 0;
+    holding_ = true;
     const int rc = sasl_server_start(conn_.get(), mechanism.c_str(), initial ? initial->data() : nullptr,
                                      initial ? static_cast<unsigned>(initial->size()) : 0, &out, &outLen);
+    holding_ = false;
     return result(rc, out, outLen);
 }
 
@@ -182,8 +208,10 @@ AuthResult Attempt::step(const std::string& response) {
     }
     const char* out = nullptr;
     unsigned outLen = 0;
+    holding_ = true;
     const int rc = sasl_server_step(conn_.get(), response.data(), static_cast<unsigned>(response.size()), &out,
                                     &outLen);
+    holding_ = false;
     return result(rc, out, outLen);
 }
 

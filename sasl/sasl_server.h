@@ -48,10 +48,17 @@ public:
 
 private:
     AuthResult result(int rc, const char* out, unsigned outLen);
+    // Logs what Cyrus said during the step just run, less what the outcome line repeats.
+    void releaseHeld(AuthResult::Status status, const std::string& detail);
 
     static int log(void* self, int level, const char* message);
 
     std::string logPrefix_;
+    // Cyrus' lines during sasl_server_start/step, held until the outcome is known: the one
+    // that only repeats why a password failed ("Password verification failed") is dropped,
+    // so each failure is one line (the engine's "authentication failed").
+    bool holding_ = false;
+    std::vector<std::string> held_;
     sasl_callback_t callbacks_[2];  // must outlive conn_: Cyrus keeps the pointer
     std::unique_ptr<sasl_conn_t, ConnFree> conn_;
     std::string setupError_;

@@ -21,6 +21,7 @@ packages=(
     man-db                                          # systemd-analyze verify checks the unit's man: links
     fail2ban                                        # fail2ban-regex and fail2ban-server (test_fail2ban.py)
     python3-systemd                                 # fail2ban's systemd backend: the shipped jails read the journal
+    logrotate                                       # the shipped examples/logrotate/subproxy, run for real (test_logging.py)
     clang-16 libclang-rt-16-dev                     # libFuzzer targets run by make check (clang >= 16)
     testssl.sh                                      # TLS defaults checked as auditors do (test_tls.py)
     # Mail programs customers and applications really use (test_real_clients.py):

@@ -48,6 +48,41 @@ class CommandLine(unittest.TestCase):
         self.assertIn("tls.key", r.stdout)
         self.assertIn("mismatch", r.stdout)
 
+    def test_duplicate_setting_is_named_with_file_and_line(self):
+        p = h.Proxy(name="check-dup")
+        p.write_config()
+        lines = open(p.conf_file).read().splitlines()
+        first = next(i for i, l in enumerate(lines, 1) if l.startswith("hostname ="))
+        with open(p.conf_file, "a") as f:
+            f.write('hostname = "again.test";\n')
+        for args in (("-t",), ("-f",)):
+            r = run(*args, "-c", p.conf_file)
+            self.assertEqual(r.returncode, 1)
+            self.assertEqual(r.stdout, "%s:%d: duplicate setting 'hostname' (already set at line %d); remove one of "
+                                       "them\n" % (p.conf_file, len(lines) + 1, first))
+
+    def test_missing_certificate_is_named_not_an_openssl_stack(self):
+        p = h.Proxy(name="check-nocert")
+        missing = os.path.join(p.dir, "no-such-cert.pem")
+        p.config["tls"]["cert"] = missing
+        p.write_config()
+        tls_line = next(i for i, l in enumerate(open(p.conf_file).read().splitlines(), 1) if l.startswith("tls ="))
+        expected = "%s:%d: tls.cert: cannot read %s: No such file or directory\n" % (p.conf_file, tls_line, missing)
+        for args in (("-t",), ("-f",)):
+            r = run(*args, "-c", p.conf_file)
+            self.assertEqual((r.returncode, r.stdout), (1, expected))
+        # The same at a reload: the running certificate stays, the log names the file.
+        p.config["tls"]["cert"] = os.path.join(h.CERTS, "proxy.pem")
+        with p:
+            p.config["upstream"]["ca_file"] = os.path.join(p.dir, "no-such-ca.pem")
+            p.write_config()
+            p.proc.send_signal(signal.SIGHUP)
+            self.assertTrue(p.wait_log("reload failed"))
+            self.assertRegex(p.log_text(), r"error: reload failed, keeping the running configuration: %s:\d+: "
+                                           r"upstream\.ca_file: cannot read %s: No such file or directory\n"
+                                           % (re.escape(p.conf_file), re.escape(p.config["upstream"]["ca_file"])))
+            self.assertNotIn("system library", p.log_text())
+
     def test_check_sasl_setup(self):
         d = os.path.join(h.workdir(), "sasl-no-cram")
         os.makedirs(d, exist_ok=True)

@@ -195,7 +195,7 @@ class Status(unittest.TestCase):
             self.assertEqual(h.auth(c, "PLAIN", "alice", "wrong")[0], 535)
             c.cmd("QUIT")
             h.delivered_since(before)
-            self.assertTrue(p.wait_log("disconnect from", 5))
+            self.assertTrue(p.wait_log(": disconnect duration=", 5))
             deadline = time.monotonic() + 5
             while True:
                 status, ctype, text = http_get(port, "/metrics")

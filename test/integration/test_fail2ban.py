@@ -13,8 +13,8 @@ The gateway namespace routes between the three (its FORWARD chain is what the bo
 reach "the Internet", here the remote namespace) and redirects port 25 to subproxy.  A real
 fail2ban-server runs inside it with a private socket, pid file, database and configuration
 directory holding the shipped filter.d, action.d and jail.d files unchanged, plus one
-test-only override: backend = polling on the proxy's log written in syslog format (the test
-has no journald for subproxy) and bantime = 5 s.
+test-only override: backend = polling on subproxy's own log_file (the test has no journald
+for subproxy; the file has the RFC 3339 time stamps fail2ban reads) and bantime = 5 s.
 
 The honest legacy customer sends once without AUTH (IPv4 and IPv6) and is not banned.  The
 bot sends MAIL without AUTH five times over IPv4 (jail subproxy-noauth) and HTTP once over IPv6
@@ -30,7 +30,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import unittest
 
@@ -164,40 +163,6 @@ class Fail2banServer:
         self.out.close()
 
 
-class SyslogWriter:
-    """Copies what subproxy logs (-f: "subproxy: ..." on stderr) into a file in syslog's
-    format, as harness.as_syslog does, but as it happens and stamped with the current time
-    (fail2ban counts a line only within findtime of its time stamp)."""
-
-    def __init__(self, source, target):
-        self.source, self.target = source, target
-        open(target, "w").close()
-        self.stopping = False
-        self.thread = threading.Thread(target=self._copy, daemon=True)
-        self.thread.start()
-
-    def _copy(self):
-        offset, rest = 0, b""
-        while not self.stopping:
-            with open(self.source, "rb") as f:
-                f.seek(offset)
-                data = f.read()
-            offset += len(data)
-            lines = (rest + data).split(b"\n")
-            rest = lines.pop()
-            with open(self.target, "a") as out:
-                for line in lines:
-                    text = line.decode("utf-8", "replace")
-                    if text.startswith("subproxy: "):
-                        out.write("%s gw subproxy[4242]: %s\n" % (time.strftime("%b %d %H:%M:%S"),
-                                                                  text[len("subproxy: "):]))
-            time.sleep(0.1)
-
-    def stop(self):
-        self.stopping = True
-        self.thread.join(2)
-
-
 @unittest.skipUnless(shutil.which("fail2ban-server"), "fail2ban not installed (make deps)")
 class ShippedJails(unittest.TestCase):
     def test_every_shipped_jail_starts_on_a_host_without_syslog_files(self):
@@ -254,7 +219,7 @@ class ForwardBan(unittest.TestCase):
         for tool in ("ip", "iptables", "ip6tables", "fail2ban-server", "fail2ban-client"):
             if shutil.which(tool) is None:
                 raise unittest.SkipTest("%s not installed" % tool)
-        cls.undo, cls.procs, cls.f2b, cls.syslog = [], [], None, None
+        cls.undo, cls.procs, cls.f2b = [], [], None
         try:
             cls._setup()
         except BaseException:
@@ -316,6 +281,7 @@ class ForwardBan(unittest.TestCase):
             "user": "root",
             "guard": {"auth_delay": 0, "ban_threshold": 0, "max_sessions_per_client": 0},
             "limits": {"shutdown_grace": 1},
+            "log_file": os.path.join(d, "mail.log"),
         }
         conf_file = os.path.join(d, "subproxy.conf")
         with open(conf_file, "w") as f:
@@ -334,10 +300,10 @@ class ForwardBan(unittest.TestCase):
         if "started; listening on" not in cls.log_text():
             raise RuntimeError("subproxy did not start:\n" + cls.log_text())
 
-        cls.mail_log = os.path.join(d, "mail.log")
-        cls.syslog = SyslogWriter(cls.proxy_log, cls.mail_log)
+        cls.mail_log = config["log_file"]
         # The shipped jails, filter and action, unchanged; only where the lines come from (the
-        # test has no journald for subproxy) and how long a ban lasts are the test's.
+        # test has no journald for subproxy: its log_file instead) and how long a ban lasts are
+        # the test's.
         override = "".join("[%s]\nenabled = true\nbackend = polling\nlogpath = %s\nbantime = %d\n\n"
                            % (jail, cls.mail_log, BANTIME) for jail in ("subproxy-trap", "subproxy-noauth"))
         conf = fail2ban_config(d, override)
@@ -372,9 +338,6 @@ class ForwardBan(unittest.TestCase):
                     p.kill()
                     p.wait()
         cls.procs = []
-        if cls.syslog:
-            cls.syslog.stop()
-            cls.syslog = None
         for argv in reversed(cls.undo):
             r = run(argv, check=False)
             if r.returncode != 0:

@@ -8,6 +8,7 @@ Different loopback source addresses (127.0.0.2, 127.0.0.3, ...) stand for differ
 Linux routes all of 127/8 to lo, so a client can bind any of them."""
 import json
 import os
+import pwd
 import re
 import signal
 import socket
@@ -236,6 +237,86 @@ class BansSurviveAndAreManaged(unittest.TestCase):
         finally:
             p.stop()
         self.assertNotRegex(open(p.config["guard"]["state_file"]).read(), r"(?m)^ban ")
+
+    def test_lift_by_a_user_the_control_socket_refuses_fails_while_the_daemon_runs(self):
+        """The daemon starts as root and drops to nobody: its control socket (bound as root,
+        mode 0700) refuses nobody, who can still write the state file.  `-u` as nobody must
+        say it could not reach the daemon and exit 1, not lift the ban in a file the daemon
+        rewrites; once no daemon runs, the state file is the place to lift it."""
+        nobody = pwd.getpwnam("nobody")
+        p = guarded("guard-lift-denied", FAST, extra={"user": "nobody"})
+        state_dir = os.path.join(p.dir, "state")
+        os.mkdir(state_dir, 0o700)
+        os.chown(state_dir, nobody.pw_uid, nobody.pw_gid)
+        state = p.config["guard"]["state_file"] = os.path.join(state_dir, "guard.state")
+        with open(state, "w") as f:
+            f.write("ban 127.0.0.21 %d 9\n" % (int(time.time()) + 600))
+        os.chown(state, nobody.pw_uid, nobody.pw_gid)
+
+        def as_nobody():
+            os.setgroups([])
+            os.setgid(nobody.pw_gid)
+            os.setuid(nobody.pw_uid)
+
+        with p:
+            self.assertTrue(p.wait_log("running as user nobody"))
+            self.assertEqual(refused_reply("127.0.0.21", p.port)[0], 421)
+            r = subprocess.run([h.SUBPROXY, "-c", p.conf_file, "-u", "127.0.0.21"], capture_output=True,
+                               text=True, timeout=20, preexec_fn=as_nobody)
+            self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+            self.assertEqual(r.stdout, "")
+            self.assertIn("ban on 127.0.0.21 not lifted: subproxy is running but its control socket %s cannot be "
+                          "reached: Permission denied; run this as root, who owns the socket"
+                          % p.config["guard"]["control_socket"], r.stderr)
+            self.assertRegex(open(state).read(), r"(?m)^ban 127\.0\.0\.21 ")
+            self.assertEqual(refused_reply("127.0.0.21", p.port)[0], 421)    # still banned
+            listed = subprocess.run([h.SUBPROXY, "-c", p.conf_file, "-b"], capture_output=True, text=True,
+                                    timeout=20, preexec_fn=as_nobody)
+            self.assertEqual(listed.returncode, 1)
+            self.assertIn("cannot list the bans: subproxy is running", listed.stderr)
+        # No daemon now (its socket file is left behind: nobody could not remove it).
+        offline = subproxy_cli(p, "-u", "127.0.0.21")
+        self.assertEqual(offline.returncode, 0, offline.stderr)
+        self.assertIn("lifted 127.0.0.21 (in %s; no daemon was listening" % state, offline.stdout)
+        self.assertNotRegex(open(state).read(), r"(?m)^ban ")
+
+    def test_lift_without_a_control_socket_fails_while_the_pid_file_names_a_daemon(self):
+        p = guarded("guard-lift-nosocket", FAST)
+        del p.config["guard"]["control_socket"]
+        pidfile = p.config["pid_file"] = os.path.join(p.dir, "subproxy.pid")
+        state = p.config["guard"]["state_file"]
+        with open(state, "w") as f:
+            f.write("ban 127.0.0.22 %d 9\n" % (int(time.time()) + 600))
+        with p:
+            self.assertTrue(p.wait_log("guard: loaded"))
+            r = subproxy_cli(p, "-u", "127.0.0.22")
+            self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+            self.assertIn("ban on 127.0.0.22 not lifted: subproxy is running (pid %d in %s) but "
+                          "guard.control_socket is not set" % (p.proc.pid, pidfile), r.stderr)
+            self.assertRegex(open(state).read(), r"(?m)^ban 127\.0\.0\.22 ")
+            self.assertEqual(refused_reply("127.0.0.22", p.port)[0], 421)
+
+    def test_lift_of_an_address_that_is_not_banned_changes_nothing(self):
+        p = guarded("guard-lift-unbanned", dict(FAST, auth_delay=0, ban_threshold=3))
+        with p:
+            c = tls_session("127.0.0.23", p.port)
+            for i in range(2):
+                self.assertEqual(timed_auth(c, "mallory", "pw%d" % i)[0], 535)
+            r = subproxy_cli(p, "-u", "127.0.0.23")
+            self.assertEqual(r.returncode, 1)
+            # The count of 2 stands: the next failure is the third and bans.
+            self.assertEqual(timed_auth(c, "mallory", "pw2")[0], 535)
+            c.close()
+            self.assertTrue(p.wait_log("ban: 3 AUTH failures from 127.0.0.23"))
+            self.assertEqual(r.stdout, "error: 127.0.0.23 is not banned; nothing changed\n")
+        # The same offline, on the state file.
+        with open(p.config["guard"]["state_file"], "w") as f:
+            f.write("addr 127.0.0.24 2 %d\n" % int(time.time()))
+        before = open(p.config["guard"]["state_file"]).read()
+        r = subproxy_cli(p, "-u", "127.0.0.24")
+        self.assertEqual(r.returncode, 1)
+        self.assertEqual(r.stderr, "error: 127.0.0.24 is not banned; nothing changed\n")
+        self.assertEqual(open(p.config["guard"]["state_file"]).read(), before)
 
     def test_sighup_applies_the_new_policy_and_keeps_the_bans(self):
         with guarded("guard-reload", dict(FAST, auth_delay=0, ban_threshold=1)) as p:

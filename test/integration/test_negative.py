@@ -142,6 +142,30 @@ class Authentication(unittest.TestCase):
         self.assertTrue(proxy().wait_log("SASL PLAIN authentication failed"))
         self.assertNotIn("wrong", proxy().log_text())    # never a password in the log
 
+    def test_one_line_per_failed_password(self):
+        """Cyrus logs "Password verification failed" (or "incorrect digest response") as it
+        sets the reason our own "authentication failed" line then gives: one line per failure."""
+        with h.Proxy(name="one-line", limits={"max_auth_failures": 20, "max_errors": 50}) as p:
+            c = greeted(p.port)
+            c.cmd("EHLO customer.example")
+            c.starttls()
+            c.cmd("EHLO customer.example")
+            client = "[127.0.0.1]:%d: " % c.sock.getsockname()[1]
+            attempts = [("PLAIN", "alice"), ("PLAIN", "nosuchuser"), ("LOGIN", "alice"), ("CRAM-MD5", "alice"),
+                        ("CRAM-MD5", "nosuchuser")]
+            for mech, user in attempts:
+                self.assertEqual(h.auth(c, mech, user, "wrong")[0], 535)
+            self.assertEqual(h.auth(c, "CRAM-MD5", "alice", h.USERS["alice"])[0], 235)
+            c.cmd("QUIT")
+            c.close()
+            self.assertTrue(p.wait_log("reason=quit"))
+        sasl = [l for l in p.log_text().splitlines() if client in l and "SASL" in l]
+        self.assertEqual(len(sasl), len(attempts) + 1, "\n".join(sasl))
+        for (mech, user), line in zip(attempts, sasl):
+            self.assertRegex(line, r"warning: \[127\.0\.0\.1\]:\d+: SASL %s authentication failed: .*, "
+                                   r"sasl_username=%s$" % (mech, user))
+        self.assertNotIn("SASL: ", p.log_text())
+
     def test_rfc4954_corner_cases(self):
         c = greeted(proxy().port)
         c.cmd("EHLO customer.example")
@@ -398,6 +422,14 @@ class UpstreamFaults(unittest.TestCase):
         # Nothing listens on 127.0.0.2 (the MSA is bound to 127.0.0.1): refused, next host.
         with h.Proxy(name="fallback", upstream={"host": ["127.0.0.2", "127.0.0.1"]}) as p:
             self.assertEqual(self.auth_reply(p.port)[0], 235)
+            # Not silent: one warning naming the host that failed, why, and the next one.
+            msa_port = h.msa().port
+            self.assertTrue(p.wait_log("MSA session ready"))
+            failover = [l for l in p.log_text().splitlines() if "MSA failover" in l]
+            self.assertEqual(len(failover), 1, p.log_text())
+            self.assertRegex(failover[0], r"^subproxy: warning: \[127\.0\.0\.1\]:\d+: MSA failover: 127\.0\.0\.2:%d "
+                                          r"failed: Connection refused; trying the next upstream\.host, "
+                                          r"127\.0\.0\.1:%d$" % (msa_port, msa_port))
 
     def test_msa_dies_after_dot(self):
         with h.FakeMsa(fault="die_after_dot") as fake:

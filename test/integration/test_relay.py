@@ -90,9 +90,15 @@ class RelayMatrix(unittest.TestCase):
         # The MSA knows who sent it: XCLIENT LOGIN, replayed AUTH or relayed AUTH.
         self.assertIn(b"(Authenticated sender: alice)", body)
         self.assertTrue(re.search(r"sasl_username=alice\b", h.msa().log_text()))
-        log = p.log_text()
-        self.assertIn("message from=<alice@example.com> nrcpt=1", log)
-        self.assertIn("status=sent", log)
+        # One line names the account, the port the customer dialled and the MSA's queue id, in
+        # front of the customer's own text: the proxy's log joins the MSA's by queue_id.
+        sent = re.findall(r"\]:\d+: message sasl_username=(\S+) dialled_port=(\d+) status=sent queue_id=(\w+) "
+                          r"from=<alice@example\.com> nrcpt=1 size=\d+ reply=\"2\.0\.0 Ok: queued as (\w+)\"\n",
+                          p.log_text())
+        self.assertTrue(sent, p.log_text())
+        user, dialled, queue_id, in_reply = sent[-1]
+        self.assertEqual((user, dialled, queue_id), ("alice", str(p.port), in_reply))
+        self.assertRegex(h.msa().log_text(), r"%s: client=\S+, sasl_method=\S+, sasl_username=alice\n" % queue_id)
 
 
 def _add(backend, login, mech, client):

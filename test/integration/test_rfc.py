@@ -233,12 +233,23 @@ class ClientHelloOnStarttlsPort(unittest.TestCase):
 
     def test_text_before_the_greeting_is_still_pregreet(self):
         c = self.connect("127.0.0.43")
-        c.send("GET / HTTP/1.1\r\nHost: proxy.test\r\n\r\n")
+        c.send("EHLO early.example\r\n")
         self.assertTrue(c.closed())
         self.assertIn(b"554 5.7.1 proxy.test Error: protocol error: talked before the greeting", c.buf)
         c.close()
         self.assertTrue(self.proxy.wait_log("[127.0.0.43]"))
         self.assertTrue(self.proxy.wait_log("trap: signal=pregreet"))
+        # HTTP is text too, but it says what it is: non_smtp (here banned), not pregreet.
+        c = self.connect("127.0.0.45")
+        c.send("GET / HTTP/1.1\r\nHost: proxy.test\r\n\r\n")
+        self.assertTrue(c.closed())
+        self.assertIn(b"554 5.7.1 proxy.test Error: this is an SMTP server", c.buf)
+        c.close()
+        self.assertTrue(self.proxy.wait_log("[127.0.0.45]:"))
+        self.assertTrue(self.proxy.wait_log("ban: trap signal non_smtp from 127.0.0.45"))
+        mine = [l for l in self.proxy.log_text().splitlines() if "[127.0.0.45]:" in l and "trap: signal=" in l]
+        self.assertEqual(len(mine), 1, mine)
+        self.assertIn("trap: signal=non_smtp action=ban ", mine[0])
 
 
 def ehlo_before_auth(port):

@@ -139,7 +139,8 @@ class MinProtocol(unittest.TestCase):
             self.assertIn("AES128-SHA", line)        # the ciphers by name
             self.assertLess(len(line), 500)
         # The disconnect line keeps the short reason.
-        self.assertRegex(log, r"disconnect from .* reason=TLS handshake failed: unsupported protocol\n")
+        self.assertRegex(log, r"\[127\.0\.0\.1\]:\d+: disconnect duration=.* reason=TLS handshake failed: "
+                              r"unsupported protocol\n")
 
     def test_tls10_and_11_served_with_min_protocol_tlsv1(self):
         with both_listeners("tls10-allowed", tls={"min_protocol": "TLSv1"}) as p:

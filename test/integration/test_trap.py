@@ -59,6 +59,24 @@ class Pregreet(unittest.TestCase):
                          ("127.0.0.22", "reject", "127.0.0.1", str(self.proxy.port)))
         self.assertEqual(m["detail"], "EHLO bot.example??")
 
+    def test_http_before_the_greeting_is_non_smtp_not_pregreet(self):
+        """A web client talks first, as HTTP does: filed for what it is (non_smtp, refused by
+        default), with the request line, not as a bot that could not wait (pregreet)."""
+        c = connect(self.proxy.port, "127.0.0.23")
+        c.sock.settimeout(5)
+        self.assertEqual(c.sock.recv(100), b"220-proxy.test ESMTP\r\n")
+        c.send("GET /index.html HTTP/1.1\r\nHost: proxy.test\r\n\r\n")
+        code, lines = c.reply()
+        self.assertEqual(code, 554)
+        self.assertIn("this is an SMTP server", lines[0])
+        self.assertTrue(c.closed())
+        self.assertTrue(self.proxy.wait_log("trap: signal=non_smtp"))
+        mine = [l for l in self.proxy.log_text().splitlines() if "[127.0.0.23]" in l and "trap: signal=" in l]
+        self.assertEqual(len(mine), 1, mine)
+        m = TRAP_LINE.search(mine[0])
+        self.assertEqual((m["signal"], m["action"], m["detail"]),
+                         ("non_smtp", "reject", "HTTP request: GET /index.html HTTP/1.1"))
+
     def test_patient_client_gets_the_full_greeting_after_the_wait(self):
         before = len(trap_lines(self.proxy, "pregreet"))
         started = time.monotonic()
@@ -122,6 +140,9 @@ class InSessionSignals(unittest.TestCase):
         m = TRAP_LINE.search(lines[0])
         self.assertEqual((m["action"], m["helo"], m["dialled"]), ("log", "bot-31.example", "127.0.0.1"))
         self.assertEqual(m["detail"], "MAIL FROM:<spam@example.com>")
+        # The trap line says what the trap did (action=log: nothing); this one what the MAIL got.
+        self.assertRegex(self.proxy.log_text(), r"subproxy: \[127\.0\.0\.31\]:\d+: MAIL without AUTH refused "
+                                                r"before STARTTLS, helo=bot-31\.example\n")
 
     def test_http_request_is_refused(self):
         c = self.greeted("127.0.0.32")
@@ -300,7 +321,8 @@ class Fail2ban(unittest.TestCase):
         samples = os.path.join(h.REPO, "examples", "fail2ban", "logs", "subproxy-trap")
         expected = sum(json.loads(l.split(":", 1)[1])["match"] for l in open(samples) if l.startswith("# failJSON:"))
         self.assertEqual(self.regex(samples), expected)
-        self.assertEqual(set(self.regex(samples, out="ip")), {"192.0.2.31", "192.0.2.32", "2001:db8:5::9", "192.0.2.35"})
+        self.assertEqual(set(self.regex(samples, out="ip")), {"192.0.2.31", "192.0.2.32", "2001:db8:5::9", "192.0.2.35",
+                                                           "192.0.2.37"})
         jail = open(os.path.join(h.REPO, "examples", "fail2ban", "jail.d", "subproxy-trap.conf")).read()
         self.assertRegex(jail, r"(?m)^enabled\s*=\s*false$")
 

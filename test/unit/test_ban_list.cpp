@@ -144,9 +144,10 @@ BOOST_AUTO_TEST_CASE(lift_by_address_or_key) {
     BOOST_TEST(b.lift("192.0.2.9", 110) == "192.0.2.9");
     BOOST_TEST(b.lift("192.0.2.9", 110).empty());
     BOOST_TEST(b.lift("garbage", 110).empty());
-    // Lifting also forgets the count: the next failure starts at the first delay.
-    for (int i = 0; i < 3; ++i) b.recordFailure(ip("192.0.2.10"), "u", 200);
-    b.lift("192.0.2.10", 201);
+    // Lifting a ban also forgets the count: the next failure starts at the first delay.
+    for (int i = 0; i < 5; ++i) b.recordFailure(ip("192.0.2.10"), "u", 200);
+    BOOST_TEST(b.banRemaining(ip("192.0.2.10"), 200) > 0);
+    BOOST_TEST(b.lift("192.0.2.10", 201) == "192.0.2.10");
     BOOST_TEST(b.recordFailure(ip("192.0.2.10"), "v", 202).addressFailures == 1u);
 }
 
@@ -165,6 +166,19 @@ BOOST_AUTO_TEST_CASE(active_bans_leave_out_the_expired_not_yet_pruned) {
     BOOST_TEST(b.activeBans(5000) == 0u);
     b.lift("192.0.2.2", 1000);
     BOOST_TEST(b.activeBans(1000) == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(lift_of_an_address_not_banned_touches_nothing) {
+    BanList b(testPolicy());
+    for (int i = 0; i < 3; ++i) b.recordFailure(ip("192.0.2.11"), "u", 200);
+    b.ban(ip("192.0.2.12"), 100, 50, 1);  // ended at 150
+    b.clearDirty();
+    BOOST_TEST(b.lift("192.0.2.11", 201).empty());
+    BOOST_TEST(b.lift("192.0.2.12", 201).empty());
+    BOOST_TEST(!b.dirty());  // nothing for the state file to save
+    // The guesser's count stands: two more failures still ban it (threshold 5).
+    b.recordFailure(ip("192.0.2.11"), "u", 202);
+    BOOST_TEST(b.recordFailure(ip("192.0.2.11"), "u", 203).banned);
 }
 
 BOOST_AUTO_TEST_CASE(state_round_trip) {
@@ -434,9 +448,10 @@ BOOST_AUTO_TEST_CASE(random_operations_match_a_linear_scan_model) {
         } else if (op < 8) {
             const std::string lifted = b.lift(key, now);
             auto it = model.find(key);
-            BOOST_TEST(lifted == (it != model.end() && it->second.first > now ? key : std::string()));
-            if (it != model.end()) {
-                model.erase(it);
+            const bool banned = it != model.end() && it->second.first > now;
+            BOOST_TEST(lifted == (banned ? key : std::string()));
+            if (banned) {
+                model.erase(it);  // an expired ban is left for prune()
             }
         } else if (op == 8) {
             b.prune(now);

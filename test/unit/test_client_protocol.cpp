@@ -1086,6 +1086,52 @@ BOOST_AUTO_TEST_CASE(client_gone_after_dot_waits_for_msa) {
     BOOST_TEST(logged);
 }
 
+// The line "who still sends through port 25?" is answered from: our fields (the account, the
+// dialled port, the MSA's queue id) before the customer's own text, which may look like them.
+BOOST_AUTO_TEST_CASE(message_line_names_the_account_the_dialled_port_and_the_queue_id) {
+    Session s;
+    s.authenticate();
+    const std::string sender = "\"x sasl_username=bob dialled_port=587\"@example.com";
+    s.feed("MAIL FROM:<" + sender + ">\r\nRCPT TO:<c@d>\r\nDATA\r\n");
+    s.p->onUpstreamReply(msaReply(250, {"2.1.0 Ok"}));
+    s.p->onUpstreamReply(msaReply(250, {"2.1.5 Ok"}));
+    s.p->onUpstreamReply(msaReply(354, {"End data with <CR><LF>.<CR><LF>"}));
+    s.feed("body\r\n.\r\n");
+    s.p->onUpstreamReply(msaReply(250, {"2.0.0 Ok: queued as 4Tx1Yk2zQbz9sXd"}));
+    s.feed("MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n");
+    s.p->onUpstreamReply(msaReply(250, {"2.1.0 Ok"}));
+    s.p->onUpstreamReply(msaReply(250, {"2.1.5 Ok"}));
+    s.p->onUpstreamReply(msaReply(354, {"End data with <CR><LF>.<CR><LF>"}));
+    s.feed("body\r\n.\r\n");
+    s.p->onUpstreamReply(msaReply(554, {"5.7.1 Rejected: spam"}));
+    std::vector<std::string> lines;
+    for (const auto& l : s.host.infos) {
+        if (l.rfind("message ", 0) == 0) {
+            lines.push_back(l);
+        }
+    }
+    BOOST_REQUIRE_EQUAL(lines.size(), 2u);
+    BOOST_TEST(lines[0] == "message sasl_username=user dialled_port=25 status=sent queue_id=4Tx1Yk2zQbz9sXd from=<" +
+                               sender + "> nrcpt=1 size=6 reply=\"2.0.0 Ok: queued as 4Tx1Yk2zQbz9sXd\"");
+    BOOST_TEST(lines[1] == "message sasl_username=user dialled_port=25 status=rejected from=<a@b> nrcpt=1 size=6 "
+                           "reply=\"5.7.1 Rejected: spam\"");
+}
+
+BOOST_AUTO_TEST_CASE(mail_without_auth_is_logged_before_starttls_too) {
+    Session s;
+    s.greet();
+    s.feed("EHLO bot.example\r\nMAIL FROM:<spam@example.com>\r\n");
+    BOOST_TEST(s.out() == kEhloPreTls + kTlsRequired);
+    BOOST_TEST(std::count(s.host.infos.begin(), s.host.infos.end(),
+                          "MAIL without AUTH refused before STARTTLS, helo=bot.example") == 1);
+    Session t;
+    t.toTlsEhlo();
+    t.feed("MAIL FROM:<spam@example.com>\r\n");
+    BOOST_TEST(t.out() == kAuthRequired);
+    BOOST_TEST(std::count(t.host.infos.begin(), t.host.infos.end(),
+                          "MAIL without AUTH refused, helo=client.example") == 1);
+}
+
 BOOST_AUTO_TEST_CASE(unsolicited_upstream_reply_421) {
     Session s;
     s.authenticate();

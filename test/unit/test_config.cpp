@@ -396,6 +396,36 @@ BOOST_AUTO_TEST_CASE(login_none_with_local_sasl_is_refused) {
                    .empty());
 }
 
+// libconfig only says "duplicate setting name": the message names the setting, its path and
+// where it was set first, at the line of the second one.
+BOOST_AUTO_TEST_CASE(duplicate_setting_is_named_with_both_lines) {
+    BOOST_TEST(errorOf(kMinimal + "upstream = {\n  host = \"msa\";\n  port = 587;\n  port = 588;\n};\n") ==
+               "test.conf:6: duplicate setting 'upstream.port' (already set at line 5); remove one of them");
+    BOOST_TEST(errorOf(kMinimal + "hostname = \"a\";\n# hostname = \"in a comment\";\n"
+                                  "replies = { auth_required = \"hostname = x;\"; };\nhostname = \"b\";\n") ==
+               "test.conf:6: duplicate setting 'hostname' (already set at line 3); remove one of them");
+    // Each group of a list has its own names; the same name in another group is no duplicate.
+    BOOST_TEST(errorOf("listen = ( { address = \"0.0.0.0\"; port = 10025; },\n"
+                       "           { address = \"::\"; port = 10025; /* port */ port = 10026; } );\n"
+                       "tls = { cert = \"/c.pem\"; key = \"/k.pem\"; };\nstatus = { port = 1; };\n") ==
+               "test.conf:2: duplicate setting 'listen.[1].port' (already set at line 2); remove one of them");
+    BOOST_TEST(errorOf(kMinimal + "upstream = { port = 587; };\nstatus = { port = 9425; };\n").empty());
+    // Text after the duplicate is never parsed by libconfig and may end anywhere, even inside
+    // a string or an escape (found by fuzz_config).
+    for (const char* tail : {"x = \"\\", "x = \"abc", "/* open", "# c", "x = (", "}}}", ")"}) {
+        BOOST_TEST(errorOf(kMinimal + "hostname = \"a\";\nhostname = \"b\";\n" + tail) ==
+                   "test.conf:4: duplicate setting 'hostname' (already set at line 3); remove one of them");
+    }
+}
+
+BOOST_AUTO_TEST_CASE(log_file_is_read_and_must_not_be_empty) {
+    BOOST_TEST(parseConfig(kMinimal, "t.conf").logFile.empty());
+    BOOST_TEST(parseConfig(kMinimal + "log_file = \"/var/log/subproxy/subproxy.log\";\n", "t.conf").logFile ==
+               "/var/log/subproxy/subproxy.log");
+    BOOST_TEST(contains(errorOf(kMinimal + "log_file = \"\";\n"), "'log_file' must not be empty"));
+    BOOST_TEST(contains(errorOf(kMinimal + "log_file = 1;\n"), "'log_file' must be a string"));
+}
+
 BOOST_AUTO_TEST_CASE(log_facility_is_case_insensitive) {
     BOOST_TEST(syslogFacility("LOCAL3") == LOG_LOCAL3);
     BOOST_TEST(errorOf(kMinimal + "log_facility = \"Mail\";\n").empty());
@@ -409,9 +439,11 @@ BOOST_AUTO_TEST_CASE(relative_paths_are_relative_to_the_config_file) {
         std::ofstream out(path);
         out << "listen = ( { address = \"0.0.0.0\"; port = 10025; } );\n"
                "tls = { cert = \"certs/c.pem\"; key = \"/abs/k.pem\"; };\n"
-               "auth = { sasl_config_dir = \"sasl\"; };\n";
+               "auth = { sasl_config_dir = \"sasl\"; };\n"
+               "log_file = \"log/subproxy.log\";\n";
     }
     Config c = loadConfig(path);
+    BOOST_TEST(c.logFile == std::string(dir) + "/log/subproxy.log");
     BOOST_TEST(c.tls.cert == std::string(dir) + "/certs/c.pem");
     BOOST_TEST(c.tls.key == "/abs/k.pem");
     BOOST_TEST(c.auth.saslConfigDir == std::string(dir) + "/sasl");

@@ -44,6 +44,10 @@ BOOST_AUTO_TEST_CASE(every_restart_only_key_is_named) {
     BOOST_TEST(changes("", "log_facility = \"daemon\"; auth = { workers = 2; max_workers = 3; };") ==
                    (Keys{"auth.workers", "auth.max_workers", "log_facility"}),
                boost::test_tools::per_element());
+    BOOST_TEST(changes("log_file = \"/var/log/subproxy/a.log\";", "log_file = \"/var/log/subproxy/b.log\";") ==
+                   (Keys{"log_file"}), boost::test_tools::per_element());
+    BOOST_TEST(changes("", "log_file = \"/var/log/subproxy/subproxy.log\";") == (Keys{"log_file"}),
+               boost::test_tools::per_element());
     BOOST_TEST(changes("", "auth = { backend = \"upstream\"; sasl_service = \"x\"; sasl_config_dir = \"/x\"; };") ==
                    (Keys{"auth.backend", "auth.sasl_service", "auth.sasl_config_dir"}),
                boost::test_tools::per_element());

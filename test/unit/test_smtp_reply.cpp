@@ -10,6 +10,19 @@ using S = ReplyParser::Status;
 
 BOOST_AUTO_TEST_SUITE(smtp_reply)
 
+BOOST_AUTO_TEST_CASE(queue_id_from_the_end_of_data_reply) {
+    const auto id = [](std::vector<std::string> lines) { return queueIdOf(Reply{250, std::move(lines)}); };
+    BOOST_TEST(id({"2.0.0 Ok: queued as 557DBA7E92D"}) == "557DBA7E92D");       // Postfix, short ids
+    BOOST_TEST(id({"2.0.0 Ok: queued as 4Tx1Yk2zQbz9sXd"}) == "4Tx1Yk2zQbz9sXd");  // enable_long_queue_ids
+    BOOST_TEST(id({"notice", "2.0.0 Ok: queued as ABC123 (extra)"}) == "ABC123");
+    BOOST_TEST(id({"2.0.0 Ok: queued as <evil>"}).empty());
+    BOOST_TEST(id({"2.0.0 Ok: queued as "}).empty());
+    BOOST_TEST(id({"2.0.0 Ok"}).empty());
+    BOOST_TEST(id({"2.0.0 Ok: queued as " + std::string(100, 'A')}) == std::string(64, 'A'));
+    // Only letters and digits: nothing the client could use to forge a field.
+    BOOST_TEST(id({"2.0.0 Ok: queued as AB12 status=x"}) == "AB12");
+}
+
 BOOST_AUTO_TEST_CASE(single_line) {
     ReplyParser p;
     BOOST_TEST((p.feedLine("250 2.1.0 Ok") == S::Complete));

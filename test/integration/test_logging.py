@@ -1,0 +1,253 @@
+"""subproxy's own log file (log_file), for hosts without a syslog daemon: every line with an
+RFC 3339 time stamp and "subproxy[PID]: ", the shipped logrotate configuration run by the real
+logrotate (rename, create, postrotate's SIGUSR1, nothing lost), SIGHUP reopening too, the file
+made by root for the account it drops to, a file the account can no longer create, `-t` on a
+log_file that cannot be opened, and the shipped fail2ban filters reading the file.
+
+Also the lines an operator greps: "which customers still send through port 25?" is one grep of
+the message line, and every line about a session starts with its client."""
+import os
+import pwd
+import re
+import shutil
+import signal
+import subprocess
+import time
+import unittest
+
+import harness as h
+
+LOGROTATE_EXAMPLE = os.path.join(h.REPO, "examples", "logrotate", "subproxy")
+STAMPED = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}[+-]\d\d:\d\d) subproxy\[(\d+)\]: (.*)$")
+
+
+def read(path):
+    with open(path, errors="replace") as f:
+        return f.read()
+
+
+def with_log_file(name, **kw):
+    p = h.Proxy(name=name, **kw)
+    p.config["log_file"] = os.path.join(p.dir, "log", "subproxy.log")
+    os.mkdir(os.path.dirname(p.config["log_file"]), 0o755)
+    return p
+
+
+def wait_file(path, needle, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if os.path.exists(path) and needle in read(path):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def send(port, subject):
+    c = h.login(port)
+    assert c.cmd("MAIL FROM:<alice@example.com>")[0] == 250
+    assert c.cmd("RCPT TO:<bob@example.com>")[0] == 250
+    assert c.cmd("DATA")[0] == 354
+    c.send(h.message(subject) + b".\r\n")
+    code, lines = c.reply()
+    assert code == 250, (code, lines)
+    c.cmd("QUIT")
+    c.close()
+
+
+def subproxy(*args, **kw):
+    return subprocess.run([h.SUBPROXY] + list(args), capture_output=True, text=True, timeout=30, **kw)
+
+
+class LogFile(unittest.TestCase):
+    def test_lines_carry_an_rfc3339_time_stamp_and_the_pid(self):
+        p = with_log_file("logfile")
+        path = p.config["log_file"]
+        with p:
+            send(p.port, "log file")
+            self.assertTrue(wait_file(path, "reason=quit"))
+        text = read(path)
+        lines = text.splitlines()
+        self.assertTrue(text.endswith("\n"))
+        self.assertIn("subproxy stopped", lines[-1])
+        for line in lines:
+            m = STAMPED.match(line)
+            self.assertTrue(m, line)
+            self.assertEqual(int(m.group(2)), p.proc.pid)
+        # The same lines as syslog and -f's standard error get, in the same order.
+        stderr = [l[len("subproxy: "):] for l in p.log_text().splitlines() if l.startswith("subproxy: ")]
+        self.assertEqual([STAMPED.match(l).group(3) for l in lines], stderr)
+        # Time stamps are local time with its offset, and now.
+        first = STAMPED.match(lines[0]).group(1)
+        self.assertLess(abs(time.mktime(time.strptime(first[:19], "%Y-%m-%dT%H:%M:%S")) - time.time()), 120)
+        self.assertEqual(os.stat(path).st_mode & 0o777, 0o640 & ~current_umask())
+
+    def test_shipped_logrotate_configuration_rotates_and_subproxy_reopens(self):
+        if not shutil.which("logrotate"):
+            self.skipTest("logrotate not installed (make deps)")
+        p = with_log_file("logrotate")
+        path = p.config["log_file"]
+        pidfile = p.config["pid_file"] = os.path.join(p.dir, "subproxy.pid")
+        # The shipped file with this test's paths (each replacement must hit, or the test
+        # would not be running what ships); the rest, postrotate included, runs as shipped.
+        text = read(LOGROTATE_EXAMPLE)
+        for old, new in (("/var/log/subproxy/subproxy.log", path),
+                         ("create 0640 subproxy adm", "create 0640 root root"),
+                         ("/run/subproxy/subproxy.pid", pidfile),
+                         # A unit of that name on this machine must not get our signal.
+                         ("subproxy.service", "subproxy-test-%d.service" % os.getpid())):
+            self.assertIn(old, text)
+            text = text.replace(old, new)
+        conf = os.path.join(p.dir, "logrotate.conf")
+        with open(conf, "w") as f:
+            f.write(text)
+        state = os.path.join(p.dir, "logrotate.state")
+
+        def rotate():
+            r = subprocess.run(["logrotate", "--force", "--state", state, conf], capture_output=True, text=True,
+                               timeout=60)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
+        with p:
+            send(p.port, "before rotation")
+            self.assertTrue(wait_file(path, "reason=quit"))
+            rotate()
+            self.assertTrue(os.path.exists(path + ".1"))                # delaycompress: plain
+            self.assertTrue(wait_file(path, "SIGUSR1: log_file %s reopened" % path))
+            self.assertEqual(os.stat(path).st_mode & 0o777, 0o640)     # logrotate's create
+            send(p.port, "after rotation")
+            self.assertTrue(wait_file(path, "reason=quit"))
+            old, new = read(path + ".1"), read(path)
+            self.assertEqual(old.count("status=sent"), 1)
+            self.assertEqual(new.count("status=sent"), 1)
+            self.assertNotIn("SIGUSR1", old)
+            rotate()                                                     # .1 -> .2.gz, compressed
+            self.assertTrue(os.path.exists(path + ".2.gz"))
+            self.assertTrue(wait_file(path, "SIGUSR1: log_file %s reopened" % path))
+            self.assertEqual(p.proc.poll(), None)
+        # Nothing lost: every line of the session went to one of the files.
+        self.assertTrue(wait_file(path, "subproxy stopped"))
+
+    def test_sighup_reopens_too_and_the_reload_is_logged_in_the_new_file(self):
+        p = with_log_file("logfile-hup")
+        path = p.config["log_file"]
+        with p:
+            self.assertTrue(wait_file(path, "started; listening on"))
+            os.rename(path, path + ".old")
+            p.proc.send_signal(signal.SIGHUP)
+            self.assertTrue(wait_file(path, "reload done"))
+            self.assertIn("SIGHUP: log_file %s reopened" % path, read(path))
+            self.assertNotIn("reload", read(path + ".old"))
+
+    def test_made_by_root_for_the_account_it_drops_to(self):
+        """Started as root with user = nobody: root opens the file (its directory is root's) and
+        hands it to nobody, who can open it again at SIGUSR1.  After a rename nobody cannot
+        create a new file there: a warning, and the lines keep going to the renamed file."""
+        nobody = pwd.getpwnam("nobody")
+        p = with_log_file("logfile-nobody", extra={"user": "nobody"})
+        path = p.config["log_file"]
+        with p:
+            self.assertTrue(wait_file(path, "running as user nobody"))
+            st = os.stat(path)
+            self.assertEqual((st.st_uid, st.st_gid), (nobody.pw_uid, nobody.pw_gid))
+            p.proc.send_signal(signal.SIGUSR1)
+            self.assertTrue(wait_file(path, "SIGUSR1: log_file %s reopened" % path))
+            os.rename(path, path + ".1")
+            p.proc.send_signal(signal.SIGUSR1)
+            self.assertTrue(wait_file(path + ".1", "warning: log_file %s: cannot reopen: Permission denied; "
+                                                   "still writing to the file opened before" % path))
+            self.assertFalse(os.path.exists(path))
+
+    def test_a_symlink_is_refused(self):
+        p = with_log_file("logfile-link")
+        os.symlink(os.path.join(p.dir, "elsewhere"), p.config["log_file"])
+        p.write_config()
+        r = subproxy("-f", "-c", p.conf_file)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("error: log_file %s: cannot open: is a symbolic link" % p.config["log_file"], r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(p.dir, "elsewhere")))
+
+    def test_check_names_a_log_file_that_cannot_be_opened(self):
+        p = h.Proxy(name="logfile-check")
+        missing = os.path.join(p.dir, "no-such-dir")
+        p.config["log_file"] = os.path.join(missing, "subproxy.log")
+        p.write_config()
+        r = subproxy("-t", "-c", p.conf_file)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        line = next(i for i, l in enumerate(read(p.conf_file).splitlines(), 1) if l.startswith("log_file"))
+        self.assertIn("%s:%d: log_file directory %s: user root cannot create the log file there "
+                      "(No such file or directory)" % (p.conf_file, line, missing), r.stderr)
+        r = subproxy("-f", "-c", p.conf_file)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("log_file %s: cannot open: No such file or directory" % p.config["log_file"], r.stderr)
+
+
+class Fail2banOnTheLogFile(unittest.TestCase):
+    """The shipped filters, run by the real fail2ban-regex on the log file as subproxy wrote
+    it (time stamps and "subproxy[PID]:" included)."""
+
+    def test_auth_and_trap_filters_match_the_log_file(self):
+        auth_filter, trap_filter = h.fail2ban_filter("subproxy-auth"), h.fail2ban_filter("subproxy-trap")
+        if not auth_filter:
+            self.skipTest("fail2ban not installed (make deps)")
+        p = with_log_file("logfile-f2b", limits={"max_auth_failures": 10})
+        path = p.config["log_file"]
+        with p:
+            c = h.RawClient(p.port)
+            c.reply()
+            c.cmd("EHLO bot.example")
+            self.assertEqual(c.cmd("MAIL FROM:<spam@example.com>")[0], 530)   # no_auth
+            c.close()
+            c = h.RawClient(p.port)
+            c.reply()
+            c.cmd("EHLO customer.example")
+            c.starttls()
+            c.cmd("EHLO customer.example")
+            for user in ("alice", "mallory"):
+                self.assertEqual(h.auth(c, "PLAIN", user, "wrong")[0], 535)
+            c.close()
+            self.assertTrue(wait_file(path, "sasl_username=mallory"))
+        self.assertEqual(h.fail2ban_regex(path, auth_filter), 2)
+        self.assertEqual(h.fail2ban_regex(path, auth_filter, out="user"), ["alice", "mallory"])
+        self.assertEqual(h.fail2ban_regex(path, trap_filter + '[signals="no_auth"]', out="ip"), ["127.0.0.1"])
+
+
+class GreppableLines(unittest.TestCase):
+    def test_customers_still_on_port_25_is_one_grep(self):
+        """Two customers dial "port 25" (here: the listener that stands for the redirected
+        port), one of them dials "465": the message lines alone name who is on which port."""
+        port25, port465 = h.free_port(), h.free_port()
+        p = with_log_file("logfile-grep", port=port25, listen=[{"address": "127.0.0.1", "port": port25},
+                                                                {"address": "127.0.0.1", "port": port465}])
+        path = p.config["log_file"]
+        with p:
+            send(port25, "alice on 25")
+            c = h.login(port25, user="bob")
+            c.cmd("MAIL FROM:<bob@example.com>")
+            c.cmd("RCPT TO:<alice@example.com>")
+            c.cmd("DATA")
+            c.send(h.message("bob on 25", sender="bob@example.com", rcpt="alice@example.com") + b".\r\n")
+            self.assertEqual(c.reply()[0], 250)
+            c.cmd("QUIT")
+            c.close()
+            send(port465, "alice on the other port")
+            self.assertTrue(wait_file(path, "dialled_port=%d status=sent" % port465))
+            time.sleep(0.3)
+        r = subprocess.run("grep -o 'sasl_username=[^ ]* dialled_port=%d status=sent' %s | sort | uniq -c"
+                           % (port25, path), shell=True, capture_output=True, text=True)
+        self.assertEqual(r.stdout.split("\n")[:2], ["      1 sasl_username=alice dialled_port=%d status=sent" % port25,
+                                                    "      1 sasl_username=bob dialled_port=%d status=sent" % port25])
+        # Every line about a session starts with the client, the disconnect line too.
+        for line in read(path).splitlines():
+            rest = STAMPED.match(line).group(3)
+            if re.search(r"disconnect|message |SASL|connect to", rest):
+                self.assertRegex(rest, r"^(warning: )?\[127\.0\.0\.1\]:\d+: ", line)
+
+
+def current_umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+if __name__ == "__main__":
+    unittest.main()
