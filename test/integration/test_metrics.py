@@ -227,7 +227,7 @@ class Metrics(unittest.TestCase):
         self.assertEqual(value(m, "subproxy_auth_delayed_replies_total"), 1)
         self.assertEqual(value(m, "subproxy_auth_temporary_failures_total"), 0)
         # The message: its size as the proxy logged it.
-        size = int(re.search(r"message from=<alice@example.com> .*size=(\d+) status=sent", proxy.log_text()).group(1))
+        size = int(re.search(r"message sasl_username=alice .*status=sent .*from=<alice@example.com> .*size=(\d+)", proxy.log_text()).group(1))
         self.assertEqual(size, len(body))
         self.assertEqual(value(m, "subproxy_relayed_messages_total"), 1)
         self.assertEqual(value(m, "subproxy_rejected_messages_total"), 0)
