@@ -36,6 +36,21 @@ int createFresh(const std::string& tmp, mode_t mode, std::string& error) {
 
 }  // namespace
 
+bool writeAll(int fd, std::string_view data) {
+    std::size_t done = 0;
+    while (done < data.size()) {
+        const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return false;
+        }
+        done += static_cast<std::size_t>(n);
+    }
+    return true;
+}
+
 bool writeFileAtomically(const std::string& path, std::string_view text, mode_t mode, std::string& error,
                          const std::optional<FileOwner>& owner) {
     // Same directory, so rename(2) replaces the old file in one step.  The pid keeps two
@@ -58,16 +73,8 @@ bool writeFileAtomically(const std::string& path, std::string_view text, mode_t 
     if (owner && ::fchown(fd, owner->uid, owner->gid) != 0) {
         return fail("cannot give " + tmp + " to uid " + std::to_string(owner->uid));
     }
-    std::size_t done = 0;
-    while (done < text.size()) {
-        const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            return fail("cannot write " + tmp);
-        }
-        done += static_cast<std::size_t>(n);
+    if (!writeAll(fd, text)) {
+        return fail("cannot write " + tmp);
     }
     // Without fsync a crash after the rename can leave an empty file in place of the old one.
     if (::fsync(fd) != 0) {

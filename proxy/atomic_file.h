@@ -19,6 +19,10 @@ struct FileOwner {
     gid_t gid = 0;
 };
 
+// Writes all of `data` to `fd`, retrying short writes and EINTR; false on any other error
+// (errno tells).  For files, where write(2) blocks rather than returning EAGAIN.
+bool writeAll(int fd, std::string_view data);
+
 // Writes `text` to `path`: PATH.tmp.<pid> (a stale one left by a crashed run with the same
 // pid is unlinked first; unlink(2) removes a symlink, not its target), fsync, rename over
 // `path`, fsync of the directory, so a crash leaves the old content or the new, never half.

@@ -12,6 +12,7 @@
 #include <ctime>
 #include <stdexcept>
 
+#include "atomic_file.h"
 #include "text_util.h"
 
 namespace subproxy {
@@ -50,17 +51,7 @@ int openForAppend(const std::string& path, bool& created, std::string& error) {
 // One write(2) per line: O_APPEND keeps lines from several threads (and from the process
 // before and after logrotate's rename) whole.
 void writeLine(int fd, const std::string& text) {
-    std::size_t done = 0;
-    while (done < text.size()) {
-        const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            return;  // disk full or the like: syslog and stderr still have the line
-        }
-        done += static_cast<std::size_t>(n);
-    }
+    writeAll(fd, text);  // disk full or the like: syslog and stderr still have the line
 }
 
 std::string stamp() {
