@@ -115,7 +115,9 @@ void ClientProtocol::reply(int code, const std::string& text) {
         if (answeringCommand_ && !pending_.empty()) {
             // RFC 2920: replies in the order of the commands.  This one answers a command the
             // customer pipelined behind relayed ones, so it waits for their replies from the MSA.
-            pending_.back().after += formatReply(code, text);
+            const std::string wire = formatReply(code, text);
+            pending_.back().after += wire;
+            heldReplyBytes_ += wire.size();
             return;
         }
         host_.sendToClient(formatReply(code, text));
@@ -146,12 +148,22 @@ void ClientProtocol::close(const std::string& reason) {
         host_.upstreamAbort();
         upstreamUp_ = false;
     }
-    // Our own replies held for order still go out: the MSA's that they waited for never will.
+    // Replies held for order wait for MSA replies that will never come now: sending them would
+    // pair them with the wrong commands.  Only a final 421 among them (too many errors) goes.
+    std::string last;
     for (Pending& p : pending_) {
-        if (!p.after.empty() && !clientGone_) {
-            host_.sendToClient(p.after);
+        if (!p.after.empty()) {
+            last = p.after;
         }
         p.after.clear();
+    }
+    heldReplyBytes_ = 0;
+    if (!last.empty() && !clientGone_) {
+        const std::size_t start = last.rfind("\r\n", last.size() - 3);
+        const std::string final = start == std::string::npos ? last : last.substr(start + 2);
+        if (final.rfind("421", 0) == 0) {
+            host_.sendToClient(final);
+        }
     }
     state_ = State::Closed;
     host_.setClientTimeout(0);
@@ -195,7 +207,8 @@ void ClientProtocol::processInput() {
             if (closeAfterReplies_) {
                 return;
             }
-            if (pending_.size() >= static_cast<std::size_t>(config_.limits.maxPipelined)) {
+            if (pending_.size() >= static_cast<std::size_t>(config_.limits.maxPipelined) ||
+                heldReplyBytes_ > kMaxHeldReplyBytes) {
                 return;  // bounded: resume when the MSA catches up
             }
             if (!pending_.empty() && (pending_.back().kind == PendingKind::Data ||

@@ -273,6 +273,8 @@ private:
     bool shutdownRequested_ = false;
     bool stress_ = false;
     bool answeringCommand_ = false;  // a customer line is being handled: its replies keep order
+    std::size_t heldReplyBytes_ = 0; // in pending_[].after; input waits above the bound
+    static constexpr std::size_t kMaxHeldReplyBytes = 16 * 1024;
     std::uint64_t lastMessageSize_ = 0;
 
     // Spambot trap and DNSBL (issue 3).  Each returns true when the session was refused.

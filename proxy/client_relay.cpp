@@ -1,6 +1,7 @@
 // The customer-side engine, relaying: MAIL/RCPT/DATA/RSET/NOOP/QUIT to the MSA with pipelining
 // kept, its replies back in order, the DATA body through the scanner, and what happens when the
 // MSA fails.  See client_protocol.h.
+#include <algorithm>
 #include <cstdlib>
 
 #include "client_protocol.h"
@@ -168,8 +169,11 @@ void ClientProtocol::onUpstreamReply(const Reply& msaReply) {
                             (done.kind == PendingKind::AuthLine && msaReply.code == 235);
         host_.sendToClient((notice ? noticeLine(msaReply.code) : std::string()) + msaReply.wire());
     }
-    if (!done.after.empty() && !clientGone_) {
-        host_.sendToClient(done.after);  // our replies to what the customer pipelined behind it
+    if (!done.after.empty()) {
+        heldReplyBytes_ -= std::min(heldReplyBytes_, done.after.size());
+        if (!clientGone_) {
+            host_.sendToClient(done.after);  // our replies to what the customer pipelined behind it
+        }
     }
     count([&](Metrics& m) { m.reply(msaReply.code); });
     switch (done.kind) {
@@ -373,6 +377,7 @@ void ClientProtocol::onUpstreamFailed(UpstreamFailure kind, const std::string& d
     (void)wasUp;
     reply(421, "4.4.2 " + config_.hostname + " Error: lost connection to the mail server, try again later");
     pending_.clear();
+    heldReplyBytes_ = 0;
     close("MSA connection lost");
 }
 

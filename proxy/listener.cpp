@@ -133,6 +133,7 @@ void Listener::errorCallback(evconnlistener*, void* self) {
 
 void Listener::acceptFailed(int error) {
     ++failuresSinceReport_;
+    holdReserve();  // lost to another thread last time? take it back before it is needed
     if ((error == EMFILE || error == ENFILE) && reserveFd >= 0) {
         ::close(reserveFd);
         reserveFd = -1;
@@ -164,6 +165,7 @@ void Listener::acceptFailed(int error) {
 void Listener::resumeCallback(evutil_socket_t, short, void* self) {
     auto* listener = static_cast<Listener*>(self);
     listener->paused_ = false;
+    holdReserve();
     evconnlistener_enable(listener->listener_.get());
 }
 

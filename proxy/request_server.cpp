@@ -105,10 +105,12 @@ void RequestServer::listenOn(evutil_socket_t fd, const std::string& name) {
     if (!listener_) {
         throw std::runtime_error("cannot listen on " + name + ": evconnlistener_new failed");
     }
+    evconnlistener_set_error_cb(listener_.get(), &RequestServer::errorCb);
+    resume_.reset(evtimer_new(base_, &RequestServer::resumeCb, this));
 }
 
 RequestServer::~RequestServer() {
-    for (bufferevent* bev : conns_) {
+    for (auto& [bev, deadline] : conns_) {
         bufferevent_free(bev);
     }
     listener_.reset();
@@ -132,7 +134,7 @@ void RequestServer::onAccept(evutil_socket_t fd) {
         ::close(fd);
         return;
     }
-    conns_.insert(bev);
+    conns_.emplace(bev, std::chrono::steady_clock::now() + std::chrono::seconds(limits_.timeoutSeconds));
     bufferevent_setcb(bev, &RequestServer::readCb, nullptr, &RequestServer::eventCb, this);
     const timeval deadline{limits_.timeoutSeconds, 0};
     bufferevent_set_timeouts(bev, &deadline, &deadline);
@@ -141,6 +143,10 @@ void RequestServer::onAccept(evutil_socket_t fd) {
 }
 
 void RequestServer::onRead(bufferevent* bev) {
+    if (std::chrono::steady_clock::now() > conns_[bev]) {
+        finish(bev);  // past its deadline, however busy it keeps the connection
+        return;
+    }
     evbuffer* in = bufferevent_get_input(bev);
     const std::size_t n = evbuffer_get_length(in);
     const auto* data = reinterpret_cast<const char*>(evbuffer_pullup(in, -1));
@@ -163,6 +169,18 @@ void RequestServer::onRead(bufferevent* bev) {
 void RequestServer::finish(bufferevent* bev) {
     conns_.erase(bev);
     bufferevent_free(bev);
+}
+
+void RequestServer::errorCb(evconnlistener* listener, void* self) {
+    // Without this libevent logs and retries at once: a loop at full speed while descriptors
+    // are short.  Pause instead; the connection waits in the backlog.
+    evconnlistener_disable(listener);
+    const timeval pause{0, 100 * 1000};
+    evtimer_add(static_cast<RequestServer*>(self)->resume_.get(), &pause);
+}
+
+void RequestServer::resumeCb(evutil_socket_t, short, void* self) {
+    evconnlistener_enable(static_cast<RequestServer*>(self)->listener_.get());
 }
 
 void RequestServer::readCb(bufferevent* bev, void* self) { static_cast<RequestServer*>(self)->onRead(bev); }

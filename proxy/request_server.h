@@ -8,12 +8,15 @@
 #include <event2/listener.h>
 #include <sys/types.h>
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_set>
+#include <unordered_map>
+
+#include "event_handles.h"
 
 namespace subproxy {
 
@@ -51,6 +54,8 @@ private:
     static void readCb(bufferevent* bev, void* self);
     static void writeCb(bufferevent* bev, void* self);
     static void eventCb(bufferevent* bev, short, void* self);
+    static void errorCb(evconnlistener*, void* self);
+    static void resumeCb(evutil_socket_t, short, void* self);
 
     struct ListenerFree {
         void operator()(evconnlistener* l) const { evconnlistener_free(l); }
@@ -59,7 +64,10 @@ private:
     Limits limits_;
     Handler handler_;
     std::unique_ptr<evconnlistener, ListenerFree> listener_;
-    std::unordered_set<bufferevent*> conns_;  // owned: freed by finish() or the destructor
+    // Owned: freed by finish() or the destructor; with the time each must be done by (the
+    // read timeout is idle time: a byte every few seconds would reset it for ever).
+    std::unordered_map<bufferevent*, std::chrono::steady_clock::time_point> conns_;
+    EventPtr resume_;  // accept() failed (EMFILE): listening again after a pause, not spinning
     std::string unixPath_;                    // removed again by the destructor
 };
 

@@ -88,16 +88,29 @@ void Session::authenticated() {
 }
 
 bool Session::sheddable() const {
-    return !closing_ && !protocol_.authenticated() && protocol_.state() != ClientProtocol::State::AuthBackend &&
+    return !closing_ && !protocol_.authenticated() && !checkingPassword() &&
            protocol_.state() != ClientProtocol::State::Closed;
+}
+
+bool Session::checkingPassword() const {
+    // The password backend (or, for backend "upstream" and after a good password, the MSA) is
+    // at work: bounded by auth.timeout and upstream.connect_timeout, and not the customer's doing.
+    return protocol_.state() == ClientProtocol::State::AuthBackend ||
+           protocol_.state() == ClientProtocol::State::UpstreamOpening;
 }
 
 void Session::preAuthCb(evutil_socket_t, short, void* self) {
     auto* session = static_cast<Session*>(self);
-    if (!session->closing_) {
-        session->releaseHeldFailure();  // a held 535 is logged (fail2ban) before the 421
-        session->protocol_.onPreAuthDeadline(session->preAuthSeconds_);
+    if (session->closing_) {
+        return;
     }
+    if (session->checkingPassword()) {
+        const timeval again{5, 0};  // its own timeouts end that phase; look again then
+        evtimer_add(session->preAuthTimer_.get(), &again);
+        return;
+    }
+    session->releaseHeldFailure();  // a held 535 is logged (fail2ban) before the 421
+    session->protocol_.onPreAuthDeadline(session->preAuthSeconds_);
 }
 
 void Session::logInfo(const std::string& line) { subproxy::logInfo(prefix_ + line); }

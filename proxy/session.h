@@ -37,6 +37,7 @@ public:
     void shutdown() { protocol_.onShutdown(); }
     // Unauthenticated and not waiting for the password backend: may be closed to make room.
     bool sheddable() const;
+    bool checkingPassword() const;
     void shed() { protocol_.onShed(); }
     std::uint64_t id() const { return id_; }
     bool idle() const { return protocol_.idle(); }

@@ -311,6 +311,11 @@ def login(port, user="alice", password=None, mech="PLAIN", timeout=15):
     return c
 
 
+def auth_plain_line(user, password):
+    """The AUTH PLAIN command line (with its initial response) for `user`."""
+    return "AUTH PLAIN " + base64.b64encode(b"\0" + user.encode() + b"\0" + password.encode()).decode() + "\r\n"
+
+
 def auth(c, mech, user, password):
     """Runs one AUTH exchange on RawClient `c`; returns the final (code, lines)."""
     if mech == "PLAIN":
@@ -445,7 +450,9 @@ class FakeMsa(ThreadedServer):
 
     DEFAULT_CAPS = ("PIPELINING", "SIZE 10240000", "8BITMIME", "ENHANCEDSTATUSCODES")
 
-    def __init__(self, fault=None, cert="msa", xclient=True, implicit=False, xclient_code=220, caps=None):
+    def __init__(self, fault=None, cert="msa", xclient=True, implicit=False, xclient_code=220, caps=None,
+                 greet_delay=0):
+        self.greet_delay = greet_delay  # seconds before the 220 (a slow MSA to connect to)
         self.fault = fault
         self.implicit = implicit
         self.xclient = xclient
@@ -474,6 +481,7 @@ class FakeMsa(ThreadedServer):
             conn.sendall(text.encode())
 
         try:
+            time.sleep(self.greet_delay)
             send("220 fake.msa ESMTP\r\n")
             in_data = False
             while True:

@@ -72,6 +72,24 @@ class ConnectionExhaustion(unittest.TestCase):
             for c in flood + drips + [early]:
                 c.close()
 
+    def test_customer_whose_password_was_right_is_not_shed(self):
+        # The password is good and the MSA session is being opened (slowly): that customer is
+        # not "unauthenticated and idle" any more, and must not make room for a newcomer.
+        with h.FakeMsa(greet_delay=3) as fake:
+            with h.Proxy(upstream={"port": fake.port}, limits={"max_sessions": 3}) as p:
+                c = h.RawClient(p.port)
+                c.reply()
+                c.cmd("EHLO customer.example")
+                c.starttls()
+                c.cmd("EHLO customer.example")
+                c.send(h.auth_plain_line("alice", h.USERS["alice"]))
+                time.sleep(1)                      # password checked; the MSA not yet ready
+                others = [h.RawClient(p.port) for _ in range(3)]
+                self.assertEqual(c.reply()[0], 235, p.log_text()[-1500:])
+                for o in others:
+                    o.close()
+                c.close()
+
     def test_slow_drip_is_cut_at_the_pre_auth_deadline(self):
         with h.Proxy(limits={"pre_auth_timeout": 4}) as p:
             c = raw_from(p.port, "127.0.2.9")

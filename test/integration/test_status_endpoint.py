@@ -66,6 +66,27 @@ class StatusEndpoint(unittest.TestCase):
             self.assertEqual(c.cmd("NOOP")[0], 250)
             c.close()
 
+    def test_a_drip_does_not_hold_a_connection_past_its_deadline(self):
+        # One byte every 2 s resets an idle timer for ever; the 10 s per connection must hold.
+        port = h.free_port()
+        with h.Proxy(name="status-drip", extra={"status": {"port": port}}):
+            self.assertTrue(h.wait_port(port))
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            started = time.monotonic()
+            closed = False
+            while time.monotonic() - started < 25 and not closed:
+                try:
+                    s.send(b"G")
+                    s.settimeout(2)
+                    closed = s.recv(100) == b""
+                except socket.timeout:
+                    continue
+                except OSError:
+                    closed = True
+            self.assertTrue(closed, "a dripping status connection was kept for 25 s")
+            self.assertLess(time.monotonic() - started, 16)
+            s.close()
+
     def test_unix_socket_serves_everything_with_file_permissions(self):
         d = h.workdir()
         path = os.path.join(d, "status-%d.sock" % os.getpid())

@@ -1186,6 +1186,26 @@ BOOST_AUTO_TEST_CASE(local_replies_keep_pipelined_order) {
     BOOST_TEST(s.up() == "NOOP\r\n");
 }
 
+// The replies held for order are bounded: a customer streaming locally answered commands
+// behind a relayed one while not reading stops being read (its input waits), instead of
+// growing the held replies without end.
+BOOST_AUTO_TEST_CASE(held_replies_are_bounded) {
+    Session s;
+    s.authenticate();
+    std::string flood = "MAIL FROM:<a@b>\r\n";
+    for (int i = 0; i < 5000; ++i) {
+        flood += "HELP\r\n";  // answered here, and not an error
+    }
+    s.feed(flood);
+    BOOST_TEST(s.out() == "");
+    BOOST_TEST(s.p->bufferedInput() > 5000u);  // not processed: waits for the MSA
+    s.p->onUpstreamReply(msaReply(250, {"2.1.0 Ok"}));
+    const std::string out = s.out();
+    BOOST_TEST(out.rfind("250 2.1.0 Ok\r\n214", 0) == 0);
+    BOOST_TEST(count(out, "214") > 100u);  // the rest answered once nothing is owed any more
+    BOOST_TEST(s.p->bufferedInput() == 0u);
+}
+
 BOOST_AUTO_TEST_CASE(reply_plausibility_by_command) {
     using K = ClientProtocol::PendingKind;
     const auto ok = [](K kind, int code) { return ClientProtocol::plausibleReply(kind, msaReply(code, {"x"})); };
