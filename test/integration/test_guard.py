@@ -261,8 +261,8 @@ class BansSurviveAndAreManaged(unittest.TestCase):
         with p:
             self.assertTrue(p.wait_log("running as user nobody"))
             self.assertEqual(refused_reply("127.0.0.21", p.port)[0], 421)
-            r = subprocess.run([h.SUBPROXY, "-c", p.conf_file, "-u", "127.0.0.21"], capture_output=True,
-                               text=True, timeout=20, preexec_fn=as_nobody)
+            r = subprocess.run([h.subproxy_for_others(), "-c", p.conf_file, "-u", "127.0.0.21"],
+                               capture_output=True, text=True, timeout=20, preexec_fn=as_nobody)
             self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
             self.assertEqual(r.stdout, "")
             self.assertIn("ban on 127.0.0.21 not lifted: subproxy is running but its control socket %s cannot be "
@@ -270,7 +270,7 @@ class BansSurviveAndAreManaged(unittest.TestCase):
                           % p.config["guard"]["control_socket"], r.stderr)
             self.assertRegex(open(state).read(), r"(?m)^ban 127\.0\.0\.21 ")
             self.assertEqual(refused_reply("127.0.0.21", p.port)[0], 421)    # still banned
-            listed = subprocess.run([h.SUBPROXY, "-c", p.conf_file, "-b"], capture_output=True, text=True,
+            listed = subprocess.run([h.subproxy_for_others(), "-c", p.conf_file, "-b"], capture_output=True, text=True,
                                     timeout=20, preexec_fn=as_nobody)
             self.assertEqual(listed.returncode, 1)
             self.assertIn("cannot list the bans: subproxy is running", listed.stderr)

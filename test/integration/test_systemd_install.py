@@ -53,12 +53,7 @@ class PidFileCheck(unittest.TestCase):
     can create it: under systemd's User= that account cannot write /run."""
 
     def check(self, conf, preexec_fn=None):
-        # A copy nobody can run: the checkout may sit under a private home (/root/project).
-        binary = os.path.join(h.workdir(), "subproxy-for-nobody")
-        if not os.path.exists(binary):
-            shutil.copy(h.SUBPROXY, binary)
-            os.chmod(binary, 0o755)
-        return subprocess.run([binary, "-t", "-c", conf], capture_output=True, text=True, timeout=30,
+        return subprocess.run([h.subproxy_for_others(), "-t", "-c", conf], capture_output=True, text=True, timeout=30,
                               preexec_fn=preexec_fn)
 
     @unittest.skipUnless(ROOT, "needs root (runs the check as nobody)")
