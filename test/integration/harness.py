@@ -259,14 +259,18 @@ class RawClient:
     def send(self, data):
         self.sock.sendall(data if isinstance(data, bytes) else data.encode())
 
-    def _line(self):
+    def raw_line(self):
+        """The next line exactly as sent, CRLF included."""
         while b"\r\n" not in self.buf:
             chunk = self.sock.recv(65536)
             if not chunk:
                 raise EOFError("connection closed; buffered %r" % self.buf)
             self.buf += chunk
         line, self.buf = self.buf.split(b"\r\n", 1)
-        return line.decode("utf-8", "replace")
+        return line + b"\r\n"
+
+    def _line(self):
+        return self.raw_line()[:-2].decode("utf-8", "replace")
 
     def reply(self):
         """(code, [lines]) of the next reply."""

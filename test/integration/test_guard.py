@@ -88,11 +88,7 @@ def honest_relay(port, source="127.0.0.1"):
     code, _, auth_time = timed_auth(c, "alice", h.USERS["alice"])
     assert code == 235, code
     subject = "guard honest %s" % uuid.uuid4().hex[:8]
-    assert c.cmd("MAIL FROM:<alice@example.com>")[0] == 250
-    assert c.cmd("RCPT TO:<bob@example.com>")[0] == 250
-    assert c.cmd("DATA")[0] == 354
-    c.send(h.message(subject) + b".\r\n")
-    code, lines = c.reply()
+    code, lines = h.send_message(c, subject)
     assert code == 250, (code, lines)
     c.cmd("QUIT")
     c.close()

@@ -44,11 +44,7 @@ def wait_file(path, needle, timeout=10):
 
 def send(port, subject):
     c = h.login(port)
-    assert c.cmd("MAIL FROM:<alice@example.com>")[0] == 250
-    assert c.cmd("RCPT TO:<bob@example.com>")[0] == 250
-    assert c.cmd("DATA")[0] == 354
-    c.send(h.message(subject) + b".\r\n")
-    code, lines = c.reply()
+    code, lines = h.send_message(c, subject)
     assert code == 250, (code, lines)
     c.cmd("QUIT")
     c.close()

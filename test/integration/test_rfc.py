@@ -12,17 +12,6 @@ import uuid
 import harness as h
 
 
-def raw_line(c):
-    """The next line from RawClient `c` exactly as sent, CRLF included."""
-    while b"\r\n" not in c.buf:
-        chunk = c.sock.recv(65536)
-        if not chunk:
-            raise EOFError("connection closed; buffered %r" % c.buf)
-        c.buf += chunk
-    line, c.buf = c.buf.split(b"\r\n", 1)
-    return line + b"\r\n"
-
-
 def tls_ehlo(port):
     """A RawClient after greeting, EHLO, STARTTLS and EHLO again."""
     c = h.RawClient(port)
@@ -44,7 +33,7 @@ class EmptyChallenge(unittest.TestCase):
     def check(self, proxy):
         c = tls_ehlo(proxy.port)
         c.send("AUTH PLAIN\r\n")
-        self.assertEqual(raw_line(c), b"334 \r\n")
+        self.assertEqual(c.raw_line(), b"334 \r\n")
         code, lines = c.cmd(plain())
         self.assertEqual(code, 235, lines)
         c.cmd("QUIT")
