@@ -29,22 +29,19 @@ INSTALL_DATA    ?= $(INSTALL) -m 644
 VERSION  := 0.1.0
 CXXFLAGS += -DSUBPROXY_VERSION='"$(VERSION)"'
 
-# Pure protocol code: no libevent, no sockets.  Unit-tested in test/unit.
-PURE_SRCS := proxy/base64.cpp proxy/xtext.cpp proxy/sasl_payload.cpp proxy/line_reader.cpp \
-             proxy/smtp_command.cpp proxy/smtp_reply.cpp proxy/data_scanner.cpp \
-             proxy/ehlo_caps.cpp proxy/config.cpp proxy/config_deploy.cpp proxy/config_defence.cpp proxy/client_protocol.cpp proxy/client_auth.cpp proxy/client_relay.cpp \
-             proxy/upstream_protocol.cpp proxy/text_util.cpp proxy/http_request.cpp
-# Abuse defence (issue 3) and deployment kit (issue 4) add their pure files here.
-PURE_SRCS +=
-PURE_SRCS += proxy/metrics.cpp proxy/migration_report.cpp
-PURE_SRCS += proxy/cidr.cpp proxy/ban_list.cpp
-PURE_SRCS += proxy/trap.cpp proxy/dnsbl_filter.cpp proxy/access_list.cpp
-PURE_SRCS += proxy/tls_hello.cpp
-PURE_SRCS += proxy/identity.cpp
-PURE_SRCS += sasl/cyrus_file.cpp
-PURE_SRCS += proxy/config_reload.cpp
-# I/O glue: libevent, OpenSSL, Cyrus SASL, syslog, sockets: every other source file.
-IO_SRCS   := $(filter-out $(PURE_SRCS) proxy/main.cpp,$(wildcard proxy/*.cpp sasl/*.cpp))
+# proxy/ is split by role; the folder says whether a file is pure or I/O glue.
+#   wire/     parsers and formatters of what crosses the wire (SMTP, SASL, HTTP, TLS hello, CIDR)
+#   engine/   sans-I/O session engines: the customer's SMTP dialogue and the MSA's
+#   defence/  abuse-defence decisions (trap, DNSBL filter, access list, ban list)
+#   ops/      configuration, metrics, the migration report
+#   io/       libevent/OpenSSL/Cyrus glue: listeners, sessions, upstream, TLS, auth workers
+#   os/       the process and the file system: daemon, privileges, pid file, log, atomic files
+# Pure code (the first four, and sasl/cyrus_file.cpp) never includes an I/O header (`make purity`)
+# and is what the unit tests and the fuzz targets link.
+PURE_DIRS := wire engine defence ops
+IO_DIRS   := io os
+PURE_SRCS := $(foreach d,$(PURE_DIRS),$(wildcard proxy/$(d)/*.cpp)) sasl/cyrus_file.cpp
+IO_SRCS   := $(foreach d,$(IO_DIRS),$(wildcard proxy/$(d)/*.cpp)) sasl/sasl_server.cpp
 MAIN_SRC  := proxy/main.cpp
 UNIT_SRCS := $(wildcard test/unit/*.cpp)
 
@@ -62,7 +59,7 @@ test/unit/unit_tests: $(UNIT_OBJS) $(PURE_OBJS)
 
 test/unit/%.o: CXXFLAGS += -DBOOST_TEST_DYN_LINK
 
-check: proxy/subproxy test/unit/unit_tests certs/.stamp
+check: purity proxy/subproxy test/unit/unit_tests certs/.stamp
 	@test/run-all.sh
 
 unit: test/unit/unit_tests
@@ -103,16 +100,22 @@ install: proxy/subproxy
 	cp -R examples/. $(DESTDIR)$(docdir)/examples/
 	$(INSTALL_DATA) sasl/subproxy.conf $(DESTDIR)$(docdir)/sasl/subproxy.conf
 
+# The layering rule, checked: no pure file includes libevent, OpenSSL, Cyrus SASL, sockets or threads.
+IO_HEADERS := event2/|openssl/|sasl/sasl|sys/socket\.h|sys/un\.h|netinet/|<thread>|<mutex>|pthread\.h
+purity:
+	@bad=$$(grep -nE '^\s*#\s*include\s*[<"]($(IO_HEADERS))' $(PURE_SRCS) $(foreach d,$(PURE_DIRS),$(wildcard proxy/$(d)/*.h))); \
+	if [ -n "$$bad" ]; then echo "pure code includes an I/O header:"; echo "$$bad"; exit 1; fi
+
 # -t: subproxy.conf.5 has a table (tbl), as its first line tells man(1).
 manlint:
 	groff -t -man -ww -z man/subproxy.8 man/subproxy.conf.5
 
 clean:
-	rm -f proxy/*.o proxy/*.d sasl/*.o sasl/*.d test/unit/*.o test/unit/*.d \
+	rm -f proxy/*.o proxy/*/*.o proxy/*/*.d sasl/*.o sasl/*.d test/unit/*.o test/unit/*.d \
 	      proxy/subproxy test/unit/unit_tests
 
-.PHONY: all check unit certs deps demo soak install manlint clean
--include $(wildcard proxy/*.d sasl/*.d test/unit/*.d)
+.PHONY: all check unit certs deps demo soak install manlint purity clean
+-include $(wildcard proxy/*.d proxy/*/*.d sasl/*.d test/unit/*.d)
 
 # ---------------------------------------------------------------------------------------------
 # libFuzzer targets (test/fuzz/README.md).  Built with clang into test/fuzz/build/, from their
@@ -170,4 +173,4 @@ fuzz-clean:
 	rm -rf $(FUZZ_BUILD)
 
 .PHONY: fuzz fuzz-compiler fuzz-run fuzz-clean
--include $(wildcard $(FUZZ_BUILD)/obj/*.d)
+-include $(wildcard $(FUZZ_BUILD)/obj/*/*.d)

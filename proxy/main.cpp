@@ -7,17 +7,17 @@
 #include <ctime>
 #include <iostream>
 
-#include "daemon.h"
-#include "guard.h"
-#include "deploy_check.h"
-#include "fd_limits.h"
-#include "log.h"
-#include "migration_store.h"
-#include "pidfile.h"
-#include "privileges.h"
-#include "status_http.h"
+#include "os/daemon.h"
+#include "io/guard.h"
+#include "os/deploy_check.h"
+#include "os/fd_limits.h"
+#include "os/log.h"
+#include "io/migration_store.h"
+#include "os/pidfile.h"
+#include "os/privileges.h"
+#include "io/status_http.h"
 #include "sasl_server.h"
-#include "server.h"
+#include "io/server.h"
 
 namespace {
 

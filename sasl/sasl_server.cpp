@@ -11,8 +11,8 @@
 #include <stdexcept>
 
 #include "cyrus_file.h"
-#include "log.h"
-#include "text_util.h"
+#include "os/log.h"
+#include "wire/text_util.h"
 
 namespace subproxy::sasl {
 

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "client_protocol.h"
+#include "engine/client_protocol.h"
 
 namespace subproxy::sasl {
 

@@ -2,7 +2,7 @@
 """Every configuration key has an example line in subproxy.conf(5).
 
 The keys are taken from the configuration reader itself: every r.checkKeys(GROUP, {...}) list
-in proxy/config*.cpp (the lists of accepted keys, so a new key cannot be missed).  The group a
+in proxy/ops/config*.cpp (the lists of accepted keys, so a new key cannot be missed).  The group a
 list belongs to comes from the reader function around it: "each entry of 'X'" (entries of the
 list X), r.optional(root, "X", ...) right before it, or the function's name (readTls -> tls).
 The examples are the .EX/.EE blocks of man/subproxy.conf.5, read as libconfig: nested groups
@@ -21,7 +21,7 @@ def reader_keys(repo):
     """{"listen.address", "tls.cert", "hostname", ...} from the checkKeys lists."""
     keys = set()
     groups = set()
-    for path in sorted(glob.glob(os.path.join(repo, "proxy", "config*.cpp"))):
+    for path in sorted(glob.glob(os.path.join(repo, "proxy", "ops", "config*.cpp"))):
         text = open(path).read()
         for m in re.finditer(r"checkKeys\((\w+),\s*\{(.*?)\}\)", text, re.S):
             names = re.findall(r'"(\w+)"', m.group(2))

@@ -4,7 +4,7 @@
 #include <string>
 #include <string_view>
 
-#include "ban_list.h"
+#include "defence/ban_list.h"
 #include "fuzz_util.h"
 
 using namespace subproxy;

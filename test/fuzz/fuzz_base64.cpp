@@ -3,7 +3,7 @@
 #include <string>
 #include <string_view>
 
-#include "base64.h"
+#include "wire/base64.h"
 #include "fuzz_util.h"
 
 using namespace subproxy;

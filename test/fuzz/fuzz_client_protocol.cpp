@@ -14,10 +14,10 @@
 #include <string_view>
 #include <vector>
 
-#include "base64.h"
-#include "client_protocol.h"
+#include "wire/base64.h"
+#include "engine/client_protocol.h"
 #include "fuzz_util.h"
-#include "metrics.h"
+#include "ops/metrics.h"
 
 using namespace subproxy;
 

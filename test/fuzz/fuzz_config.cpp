@@ -3,7 +3,7 @@
 #include <exception>
 #include <string>
 
-#include "config.h"
+#include "ops/config.h"
 #include "fuzz_util.h"
 
 using namespace subproxy;

@@ -5,7 +5,7 @@
 #include <string>
 #include <string_view>
 
-#include "data_scanner.h"
+#include "wire/data_scanner.h"
 #include "fuzz_util.h"
 
 using namespace subproxy;

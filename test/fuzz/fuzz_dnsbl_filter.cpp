@@ -7,8 +7,8 @@
 #include <string_view>
 #include <vector>
 
-#include "cidr.h"
-#include "dnsbl_filter.h"
+#include "wire/cidr.h"
+#include "defence/dnsbl_filter.h"
 #include "fuzz_util.h"
 
 using namespace subproxy;

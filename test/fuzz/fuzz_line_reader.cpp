@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "fuzz_util.h"
-#include "line_reader.h"
+#include "wire/line_reader.h"
 
 using namespace subproxy;
 

@@ -9,7 +9,7 @@
 #include <string>
 
 #include "fuzz_util.h"
-#include "migration_report.h"
+#include "ops/migration_report.h"
 
 using namespace subproxy;
 

@@ -2,10 +2,10 @@
 #include <string>
 #include <string_view>
 
-#include "base64.h"
+#include "wire/base64.h"
 #include "fuzz_util.h"
-#include "sasl_payload.h"
-#include "xtext.h"
+#include "wire/sasl_payload.h"
+#include "wire/xtext.h"
 
 using namespace subproxy;
 

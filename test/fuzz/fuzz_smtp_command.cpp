@@ -5,7 +5,7 @@
 #include <string_view>
 
 #include "fuzz_util.h"
-#include "smtp_command.h"
+#include "wire/smtp_command.h"
 
 using namespace subproxy;
 

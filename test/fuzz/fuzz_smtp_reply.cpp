@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "fuzz_util.h"
-#include "smtp_reply.h"
+#include "wire/smtp_reply.h"
 
 using namespace subproxy;
 

@@ -114,8 +114,8 @@ def unit_settings():
 
 
 def default_of(member):
-    """A default from proxy/config.h, where every default lives ("int shutdownGrace = 30;")."""
-    m = re.search(r"\b%s = (\d+);" % member, read(os.path.join(h.REPO, "proxy", "config.h")))
+    """A default from proxy/ops/config.h, where every default lives ("int shutdownGrace = 30;")."""
+    m = re.search(r"\b%s = (\d+);" % member, read(os.path.join(h.REPO, "proxy", "ops", "config.h")))
     return int(m.group(1))
 
 

@@ -3,7 +3,7 @@
 #pragma once
 #include <string>
 
-#include "config.h"
+#include "ops/config.h"
 
 namespace subproxy::testing {
 

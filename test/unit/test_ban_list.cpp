@@ -7,7 +7,7 @@
 #include <map>
 #include <random>
 
-#include "ban_list.h"
+#include "defence/ban_list.h"
 
 using namespace subproxy;
 

@@ -3,9 +3,9 @@
 #include <random>
 #include <string>
 
-#include "base64.h"
-#include "text_util.h"
-#include "xtext.h"
+#include "wire/base64.h"
+#include "wire/text_util.h"
+#include "wire/xtext.h"
 
 using namespace subproxy;
 

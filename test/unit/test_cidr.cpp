@@ -1,6 +1,6 @@
 #include <boost/test/unit_test.hpp>
 
-#include "cidr.h"
+#include "wire/cidr.h"
 
 using namespace subproxy;
 

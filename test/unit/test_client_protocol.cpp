@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "base64.h"
-#include "client_protocol.h"
+#include "wire/base64.h"
+#include "engine/client_protocol.h"
 
 namespace subproxy {
 // Printable states for BOOST_TEST messages.

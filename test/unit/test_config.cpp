@@ -7,7 +7,7 @@
 #include <fstream>
 #include <string>
 
-#include "config.h"
+#include "ops/config.h"
 #include "config_fixture.h"
 
 using namespace subproxy;

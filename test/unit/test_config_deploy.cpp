@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include "config.h"
+#include "ops/config.h"
 #include "config_fixture.h"
 
 using namespace subproxy;

@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "config.h"
+#include "ops/config.h"
 #include "config_fixture.h"
 
 using namespace subproxy;

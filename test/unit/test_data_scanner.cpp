@@ -3,7 +3,7 @@
 #include <random>
 #include <string>
 
-#include "data_scanner.h"
+#include "wire/data_scanner.h"
 
 using namespace subproxy;
 

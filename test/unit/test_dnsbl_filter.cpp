@@ -6,10 +6,10 @@
 #include <fstream>
 #include <unistd.h>
 
-#include "access_list.h"
-#include "config.h"
+#include "defence/access_list.h"
+#include "ops/config.h"
 #include "config_fixture.h"
-#include "dnsbl_filter.h"
+#include "defence/dnsbl_filter.h"
 
 using namespace subproxy;
 

@@ -3,7 +3,7 @@
 #include <string>
 #include <vector>
 
-#include "ehlo_caps.h"
+#include "wire/ehlo_caps.h"
 
 using namespace subproxy;
 using Lines = std::vector<std::string>;

@@ -1,7 +1,7 @@
 // The status endpoint's HTTP parsing and token check (http_request.h): no I/O.
 #include <boost/test/unit_test.hpp>
 
-#include "http_request.h"
+#include "wire/http_request.h"
 
 using namespace subproxy;
 

@@ -4,8 +4,8 @@
 
 #include <string>
 
-#include "config.h"
-#include "identity.h"
+#include "ops/config.h"
+#include "wire/identity.h"
 
 using namespace subproxy;
 

@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "line_reader.h"
+#include "wire/line_reader.h"
 
 using namespace subproxy;
 using Status = LineResult::Status;

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "metrics.h"
+#include "ops/metrics.h"
 
 using namespace subproxy;
 

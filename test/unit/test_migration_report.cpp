@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "migration_report.h"
+#include "ops/migration_report.h"
 
 using namespace subproxy;
 

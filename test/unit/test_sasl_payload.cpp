@@ -2,8 +2,8 @@
 
 #include <string>
 
-#include "base64.h"
-#include "sasl_payload.h"
+#include "wire/base64.h"
+#include "wire/sasl_payload.h"
 
 using namespace subproxy;
 

@@ -3,7 +3,7 @@
 #include <string>
 #include <vector>
 
-#include "smtp_command.h"
+#include "wire/smtp_command.h"
 
 using namespace subproxy;
 

@@ -3,7 +3,7 @@
 #include <string>
 #include <vector>
 
-#include "smtp_reply.h"
+#include "wire/smtp_reply.h"
 
 using namespace subproxy;
 using S = ReplyParser::Status;

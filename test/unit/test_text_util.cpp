@@ -3,7 +3,7 @@
 
 #include <cstdint>
 
-#include "text_util.h"
+#include "wire/text_util.h"
 
 using namespace subproxy;
 

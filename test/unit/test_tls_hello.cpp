@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "tls_hello.h"
+#include "wire/tls_hello.h"
 
 using namespace subproxy;
 

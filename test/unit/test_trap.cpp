@@ -2,9 +2,9 @@
 // the stable log line, and the trap { } configuration group.
 #include <boost/test/unit_test.hpp>
 
-#include "config.h"
+#include "ops/config.h"
 #include "config_fixture.h"
-#include "trap.h"
+#include "defence/trap.h"
 
 using namespace subproxy;
 

@@ -4,7 +4,7 @@
 
 #include <map>
 
-#include "client_protocol.h"
+#include "engine/client_protocol.h"
 
 using namespace subproxy;
 

@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "base64.h"
-#include "upstream_protocol.h"
-#include "xtext.h"
+#include "wire/base64.h"
+#include "engine/upstream_protocol.h"
+#include "wire/xtext.h"
 
 namespace subproxy {
 // Printable failure kinds for BOOST_TEST messages.

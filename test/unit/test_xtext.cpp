@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "xtext.h"
+#include "wire/xtext.h"
 
 using namespace subproxy;
 

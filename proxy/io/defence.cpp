@@ -1,0 +1,65 @@
+// See defence.h.
+#include "io/defence.h"
+
+#include <chrono>
+
+#include "defence/access_list.h"
+#include "os/log.h"
+
+namespace subproxy {
+
+TarpitSlot::~TarpitSlot() { --defence_.tarpitted_; }
+
+Defence::Defence(event_base* base, const Config& config)
+    : fanout_(config.trap.fanoutLimit, config.trap.fanoutWindow, config.trap.fanoutMaxClients),
+      greetPass_(static_cast<std::size_t>(config.trap.greetCacheSize)),
+      dnsbl_(std::make_unique<DnsblResolver>(base, config.dnsbl)) {}
+
+void Defence::reconfigure(const Config& config) {
+    fanout_.configure(config.trap.fanoutLimit, config.trap.fanoutWindow, config.trap.fanoutMaxClients);
+    greetPass_.setMax(static_cast<std::size_t>(config.trap.greetCacheSize));
+    dnsbl_->reconfigure(config.dnsbl);
+}
+
+bool Defence::denied(const Config& config, const std::string& address, const std::string& who) const {
+    if (config.access.deny.empty()) {
+        return false;
+    }
+    const auto ip = parseIpAddress(address);
+    if (!ip || checkAccess(config.access, *ip) != AccessVerdict::Deny) {
+        return false;
+    }
+    const Cidr* rule = config.access.deny.find(*ip);
+    logWarning(who + ": access: denied by access.deny " + (rule ? rule->str() : std::string()) +
+               ", connection refused");
+    return true;
+}
+
+namespace {
+std::int64_t monotonicSeconds() {
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+}  // namespace
+
+bool Defence::greetPassed(const std::string& client) { return greetPass_.find(client, monotonicSeconds()) != nullptr; }
+
+void Defence::rememberGreetPass(const std::string& client, int ttl) {
+    if (ttl > 0) {
+        greetPass_.put(client, {}, monotonicSeconds() + ttl);
+    }
+}
+
+int Defence::recordFanOut(const std::string& client, const std::string& dialled) {
+    return fanout_.record(client, dialled, monotonicSeconds());
+}
+
+std::unique_ptr<TarpitSlot> Defence::acquireTarpit(int max) {
+    if (tarpitted_ >= max) {
+        return nullptr;
+    }
+    ++tarpitted_;
+    return std::make_unique<TarpitSlot>(*this);
+}
+
+}  // namespace subproxy

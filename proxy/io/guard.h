@@ -1,0 +1,108 @@
+// Password-guesser defence and per-address limits, the I/O half (issue 3 items 1 and 4):
+// owns the BanList (ban_list.h), the per-address session counts and connection rates, the
+// state file (written through writeFileAtomically, atomic_file.h) and the operator's control
+// socket.
+// Everything runs on the event loop; nothing here blocks but the small state-file write.
+#pragma once
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include <cstdint>
+#include <ctime>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "defence/ban_list.h"
+#include "ops/metrics.h"
+#include "ops/config.h"
+#include "io/event_handles.h"
+
+struct bufferevent;
+
+namespace subproxy {
+
+class Guard {
+public:
+    // Loads the state file (a missing file is an empty list; see BanList::load for what is
+    // kept of one larger than guard.max_tracked) and opens the control socket; throws
+    // std::runtime_error when the socket cannot be bound.  Constructed before the listeners.
+    Guard(event_base* base, const GuardConfig& config);
+    ~Guard();  // writes the state file
+    Guard(const Guard&) = delete;
+    Guard& operator=(const Guard&) = delete;
+
+    // Counts bans, refusals and held replies on the status endpoint (optional).
+    void setMetrics(Metrics* metrics) { metrics_ = metrics; }
+
+    // SIGHUP.  state_file and control_socket changes wait for a restart (logged).
+    void reconfigure(const GuardConfig& config);
+
+    struct Admission {
+        bool ok = true;
+        bool close = false;  // close without a reply (ban_action "close")
+        std::string reply;   // "421 4.7.0 ..." text after the code's host name
+    };
+    // At accept, before any work: bans, the per-address session limit, the connection rate.
+    // Logs every refusal with the client address.  `who` is "[addr]:port".
+    Admission admit(const std::string& address, const std::string& who);
+    // The session exists (counts toward guard.max_sessions_per_client) / has gone.
+    void sessionOpened(std::uint64_t id, const std::string& address);
+    void sessionClosed(std::uint64_t id);
+
+    // A failed AUTH (535): counts it, logs the ban when this one crossed the threshold, and
+    // returns how long to hold the 535 (seconds; 0 for trusted networks).
+    double authFailed(const std::string& address, const std::string& who, const std::string& user);
+    void authSucceeded(const std::string& address, const std::string& user);
+    // The spambot trap's "ban" action (session_trap.cpp): bans the address for
+    // guard.ban_time in the same list, logged like an AUTH ban.  Trusted networks are exempt.
+    void trapBan(const std::string& address, const std::string& who, const std::string& why);
+
+    // Bans in force now (the status endpoint's subproxy_active_bans).
+    std::size_t activeBans() const { return bans_.activeBans(static_cast<std::int64_t>(std::time(nullptr))); }
+
+    void flush();  // writes the state file now if anything changed
+    // After a ban: on disk within a second, one write (and one fsync) for a whole burst of bans,
+    // so a distributed attack cannot turn every ban into a disk stall on the loop.
+    void flushSoon();
+
+    // The operator's commands, as served on the control socket and by `subproxy -b/-u`.
+    // "list", "lift ADDRESS", "stats".  Returns the reply text (lines ending in \n).
+    std::string command(const std::string& line);
+
+private:
+    void countBan();
+    Metrics* metrics_ = nullptr;
+    bool trusted(const IpAddress& addr) const { return config_.trusted.contains(addr); }
+    void scheduleFlush();
+    void openControlSocket();
+    static void flushCb(evutil_socket_t, short, void* self);
+    static void flushSoonCb(evutil_socket_t, short, void* self);
+    static void controlAcceptCb(evconnlistener*, evutil_socket_t fd, sockaddr*, int, void* self);
+    static void controlReadCb(bufferevent* bev, void* self);
+    static void controlWriteCb(bufferevent* bev, void* self);
+    static void controlEventCb(bufferevent* bev, short what, void* self);
+    void controlDone(bufferevent* bev);
+
+    event_base* base_;
+    GuardConfig config_;
+    std::string stateFile_;      // fixed at start
+    std::string controlPath_;    // fixed at start
+    BanList bans_;
+    WindowCounter rates_;        // connections per address (not persisted: short windows)
+    std::unordered_map<std::string, unsigned> sessionsPerKey_;
+    std::unordered_map<std::uint64_t, std::string> sessionKeys_;
+    EventPtr flushTimer_;
+    EventPtr flushSoonTimer_;
+    bool saveFailing_ = false;   // the last state file write failed (logged once)
+    evconnlistener* control_ = nullptr;
+    std::unordered_set<bufferevent*> controlConns_;
+};
+
+// `subproxy -b` / `-u ADDRESS`: asks the running daemon over guard.control_socket; when no
+// daemon answers, reads (and for a lift, rewrites) guard.state_file itself.  Prints the
+// answer; returns the exit code.
+int guardCommandLine(const std::string& configFile, const std::string& command);
+
+}  // namespace subproxy

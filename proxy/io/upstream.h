@@ -1,0 +1,94 @@
+// The MSA connection: connect (hosts in order, with a timeout, names resolved by evdns), TLS
+// with verification, the handshake (UpstreamDialog), then a stream of replies for the session.
+// The transport is swapped under the protocol (plain bufferevent -> OpenSSL filter).
+#pragma once
+#include <event2/bufferevent.h>
+#include <event2/dns.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "io/bufferevents.h"
+#include "engine/client_protocol.h"
+#include "wire/line_reader.h"
+#include "wire/smtp_reply.h"
+#include "io/tls.h"
+#include "engine/upstream_protocol.h"
+
+namespace subproxy {
+
+
+class UpstreamEvents {
+public:
+    virtual ~UpstreamEvents() = default;
+    virtual void upstreamReady(const EhloCaps& caps) = 0;
+    virtual void upstreamReply(const Reply& reply) = 0;
+    virtual void upstreamFailed(UpstreamFailure kind, const std::string& detail) = 0;
+    virtual void upstreamDrained() = 0;  // output fell below the low watermark
+    // `failed` ("host:port") could not be used for `why`, before the session was established;
+    // the next upstream.host, `next`, is tried now.  Sessions log it; the capability probe,
+    // which logs its own outcome, need not.
+    virtual void upstreamFailover(const std::string& failed, const std::string& why, const std::string& next) {
+        (void)failed;
+        (void)why;
+        (void)next;
+    }
+};
+
+class Upstream {
+public:
+    Upstream(event_base* base, evdns_base* dns, SSL_CTX* tls, const Config& config, UpstreamIdentity identity,
+             bool sendLogin, UpstreamEvents& events,
+             UpstreamDialog::Purpose purpose = UpstreamDialog::Purpose::Session);
+
+    void start();
+    // Drops the connection at once and makes every later callback a no-op.  The object itself
+    // must outlive the call stack that got here (the session retires it, then frees it).
+    void shutdown();
+    void send(std::string_view bytes);
+    void setReplyTimeout(int seconds);
+    std::size_t outputPending() const;
+    const std::string& peerName() const { return current_; }
+    // "TLSv1.3 resumed", "TLSv1.3", or "no TLS": for the log line that opens the relay.
+    std::string tlsSummary() const;
+
+    static constexpr std::size_t kHighWater = 1 << 20;  // pause the customer above this
+    static constexpr std::size_t kLowWater = 256 << 10;
+
+private:
+    // `failed`/`why`: the host just given up on and the reason (empty at the first try).
+    void tryNextHost(std::string failed, const std::string& why);  // by value: often current_ itself
+    void failCurrent(UpstreamFailure kind, const std::string& detail);
+    void wrapTls();
+    void apply(const UpstreamDialog::Action& action);
+    void onRead();
+    void onEvent(short what);
+    std::string describeError(short what);
+    static void readCb(bufferevent*, void* self);
+    static void writeCb(bufferevent*, void* self);
+    static void eventCb(bufferevent*, short what, void* self);
+
+    event_base* base_;
+    evdns_base* dns_;
+    SSL_CTX* tls_;
+    const Config& config_;
+    UpstreamIdentity identity_;
+    bool sendLogin_;
+    UpstreamEvents& events_;
+    UpstreamDialog::Purpose purpose_;
+
+    std::size_t nextHost_ = 0;
+    std::string current_;  // "host:port" being tried, for logs
+    std::string verifyName_;
+    BevPtr bev_;
+    bool tlsUp_ = false;
+    bool ready_ = false;
+    bool connected_ = false;
+    bool dead_ = false;
+    std::optional<UpstreamDialog> dialog_;
+    LineReader reader_{4096};
+    ReplyParser parser_;
+};
+
+}  // namespace subproxy
