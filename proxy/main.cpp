@@ -17,7 +17,7 @@
 #include "os/privileges.h"
 #include "io/status_http.h"
 #include "sasl_server.h"
-#include "io/server.h"
+#include "io/hub.h"
 
 namespace {
 
@@ -237,16 +237,18 @@ int main(int argc, char** argv) {
         if (!config.daemon.pidFile.empty()) {
             pidFile = std::make_unique<subproxy::PidFile>(config.daemon.pidFile, account.uid, account.gid, dropping);
         }
-        subproxy::Server server(configFile, runtime);  // binds the listeners
+        subproxy::Hub hub(configFile, runtime);  // binds the listeners of every worker
         std::unique_ptr<subproxy::StatusHttp> status;
         if (config.status.enabled) {
             status = std::make_unique<subproxy::StatusHttp>(
-                server.base(), config.status, server.metrics(), server.migration(), [&server, configFile] {
+                hub.base(), config.status, [&hub](std::vector<std::uint64_t>* perWorker) { return hub.metrics(perWorker); },
+                hub.migration(),
+                [&hub, configFile] {
                     return "\"config_file\": " + subproxy::jsonString(configFile) +
                            ", \"pid\": " + std::to_string(::getpid()) +
-                           ", \"hostname\": " + subproxy::jsonString(server.runtime().config.hostname);
+                           ", \"hostname\": " + subproxy::jsonString(hub.runtime().config.hostname);
                 },
-                [&server] { return static_cast<std::uint64_t>(server.guard().activeBans()); },
+                [&hub] { return static_cast<std::uint64_t>(hub.guard().activeBans()); },
                 dropping ? account.uid : static_cast<uid_t>(-1), dropping ? account.gid : static_cast<gid_t>(-1));
         }
         if (dropping) {
@@ -255,14 +257,14 @@ int main(int argc, char** argv) {
                               ", gid " + std::to_string(account.gid) + ")");
         }
         // After the drop: the state file is written by the account that will keep writing it.
-        subproxy::MigrationStore store(server.base(), server.migration(), config.migration.stateFile,
+        subproxy::MigrationStore store(hub.base(), hub.migration(), config.migration.stateFile,
                                        config.migration.flushInterval);
         if (status) {
             subproxy::logInfo("status endpoint on " + status->url());
         }
         subproxy::logToStderr(foreground);
         daemonizer.ready();
-        return server.run();
+        return hub.run();
     } catch (const std::exception& e) {
         subproxy::logError(e.what());
         return 1;

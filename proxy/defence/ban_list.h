@@ -140,6 +140,7 @@ public:
 
     bool dirty() const { return dirty_; }
     void clearDirty() { dirty_ = false; }
+    void markDirty() { dirty_ = true; }  // a save of it failed: try again
     std::size_t trackedAddresses() const { return addresses_.size(); }
     std::size_t trackedUsers() const { return users_.size(); }
     std::size_t banCount() const { return bans_.size(); }

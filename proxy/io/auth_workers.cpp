@@ -1,57 +1,35 @@
 #include "io/auth_workers.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <condition_variable>
 #include <deque>
 #include <mutex>
-#include <stdexcept>
 #include <thread>
 
 namespace subproxy {
 
-struct AuthWorkers::Shared {
+struct AuthPool::Shared {
     struct Job {
         Work work;
         Done done;
         Clock::time_point deadline;
+        Mailbox::Address replyTo;
     };
     std::mutex mutex;
     std::condition_variable wanted;
     std::deque<Job> queue;
-    std::deque<Done> finished;
-    bool wakeSent = false;  // a byte is in the pipe for `finished`: one wake-up per batch
     int threads = 0;
     int busy = 0;
     bool stopping = false;
-    int pipe[2] = {-1, -1};
-
-    ~Shared() {
-        for (int fd : pipe) {
-            if (fd >= 0) {
-                ::close(fd);
-            }
-        }
-    }
 };
 
-AuthWorkers::AuthWorkers(event_base* base, int initialThreads, int maxThreads)
-    : shared_(std::make_shared<Shared>()), maxThreads_(maxThreads) {
-    if (::pipe2(shared_->pipe, O_NONBLOCK | O_CLOEXEC) != 0) {
-        throw std::runtime_error("auth workers: pipe failed");
-    }
-    wake_.reset(event_new(base, shared_->pipe[0], EV_READ | EV_PERSIST, &AuthWorkers::wakeCallback, this));
-    if (!wake_ || event_add(wake_.get(), nullptr) != 0) {
-        throw std::runtime_error("auth workers: cannot watch the wake-up pipe");
-    }
+AuthPool::AuthPool(int initialThreads, int maxThreads) : shared_(std::make_shared<Shared>()), maxThreads_(maxThreads) {
     std::lock_guard<std::mutex> lock(shared_->mutex);
     for (int i = 0; i < initialThreads; ++i) {
         addThread();
     }
 }
 
-AuthWorkers::~AuthWorkers() {
+AuthPool::~AuthPool() {
     std::deque<Shared::Job> dropped;  // destroyed outside the lock
     {
         std::lock_guard<std::mutex> lock(shared_->mutex);
@@ -62,7 +40,7 @@ AuthWorkers::~AuthWorkers() {
     // Threads are detached: one stuck in a hung saslauthd read must not block our exit.
 }
 
-void AuthWorkers::addThread() {  // with shared_->mutex held
+void AuthPool::addThread() {  // with shared_->mutex held
     ++shared_->threads;
     std::thread([shared = shared_] {
         std::unique_lock<std::mutex> lock(shared->mutex);
@@ -78,32 +56,21 @@ void AuthWorkers::addThread() {  // with shared_->mutex held
             lock.unlock();
             // Its session answered 454 at the deadline and ignores a late result: running the
             // check would only take the backend's time from the sessions still waiting.
-            const bool expired = Clock::now() >= job.deadline;
-            if (!expired) {
+            if (Clock::now() < job.deadline) {
                 job.work();
+                job.work = nullptr;  // its captures (a sasl_conn_t) are freed here, on this thread
+                job.replyTo.post(std::move(job.done));
             }
-            job.work = nullptr;  // its captures (a sasl_conn_t) are freed here, not under the lock
-            if (expired) {
-                job.done = nullptr;
-            }
+            job = Shared::Job{};  // not under the lock
             lock.lock();
             --shared->busy;
-            if (!job.done) {
-                continue;
-            }
-            shared->finished.push_back(std::move(job.done));
-            if (!shared->wakeSent) {
-                shared->wakeSent = true;
-                const char one = 1;
-                [[maybe_unused]] ssize_t n = ::write(shared->pipe[1], &one, 1);
-            }
         }
     }).detach();
 }
 
-void AuthWorkers::submit(Work work, Done done, Clock::time_point deadline) {
+void AuthPool::submit(Work work, Done done, Clock::time_point deadline, Mailbox::Address replyTo) {
     std::lock_guard<std::mutex> lock(shared_->mutex);
-    shared_->queue.push_back(Shared::Job{std::move(work), std::move(done), deadline});
+    shared_->queue.push_back(Shared::Job{std::move(work), std::move(done), deadline, std::move(replyTo)});
     // Grow while jobs outnumber the idle threads: a thread held by a hung backend is busy,
     // so the others keep serving the queue.
     const auto idle = static_cast<std::size_t>(shared_->threads - shared_->busy);
@@ -113,27 +80,9 @@ void AuthWorkers::submit(Work work, Done done, Clock::time_point deadline) {
     shared_->wanted.notify_one();
 }
 
-AuthWorkers::Load AuthWorkers::load() const {
+AuthPool::Load AuthPool::load() const {
     std::lock_guard<std::mutex> lock(shared_->mutex);
     return Load{shared_->threads, shared_->busy, shared_->queue.size()};
-}
-
-void AuthWorkers::wakeCallback(evutil_socket_t fd, short, void* self) {
-    // Drain the pipe before taking the batch: a worker that finishes after the swap below
-    // sees wakeSent false and writes a fresh byte, so nothing waits for a later wake-up.
-    char drain[64];
-    while (::read(fd, drain, sizeof drain) > 0) {
-    }
-    auto* workers = static_cast<AuthWorkers*>(self);
-    std::deque<Done> finished;
-    {
-        std::lock_guard<std::mutex> lock(workers->shared_->mutex);
-        finished.swap(workers->shared_->finished);
-        workers->shared_->wakeSent = false;
-    }
-    for (auto& done : finished) {
-        done();
-    }
 }
 
 }  // namespace subproxy

@@ -1,6 +1,7 @@
 // Runs blocking password checks (Cyrus SASL steps: saslauthd sockets, Berkeley DB files) on
-// worker threads, so a slow or hung backend never stalls the event loop.  Workers never touch
-// bufferevents; completions run on the loop thread, a whole batch per wake-up.
+// threads of one pool shared by every event loop, so a slow or hung backend never stalls a
+// loop.  The threads never touch bufferevents; each completion goes back to the loop that
+// asked, through its Mailbox (mailbox.h), a whole batch per wake-up.
 //
 // Jobs wait in a queue rather than being refused when every thread is busy: a burst of logins
 // (2000 mail programs reconnecting after an outage) is answered at the backend's speed.  The
@@ -9,32 +10,30 @@
 // a job still queued then is dropped without running, because its session has already
 // answered 454.
 #pragma once
-#include <event2/event.h>
-
 #include <chrono>
 #include <cstddef>
 #include <functional>
 #include <memory>
 
-#include "io/event_handles.h"
+#include "io/mailbox.h"
 
 namespace subproxy {
 
-class AuthWorkers {
+class AuthPool {
 public:
-    using Work = std::function<void()>;  // runs on a worker thread
-    using Done = std::function<void()>;  // runs on the loop thread afterwards
+    using Work = std::function<void()>;  // runs on a pool thread
+    using Done = std::function<void()>;  // runs on the asking loop afterwards
     using Clock = std::chrono::steady_clock;
 
     // `initialThreads` start at once; the pool grows up to `maxThreads` while jobs wait and
     // every thread is busy (a hung backend holds its thread), and never shrinks.
-    AuthWorkers(event_base* base, int initialThreads, int maxThreads);
-    ~AuthWorkers();
-    AuthWorkers(const AuthWorkers&) = delete;
-    AuthWorkers& operator=(const AuthWorkers&) = delete;
+    AuthPool(int initialThreads, int maxThreads);
+    ~AuthPool();
+    AuthPool(const AuthPool&) = delete;
+    AuthPool& operator=(const AuthPool&) = delete;
 
-    // Queues `work`; `done` follows on the loop unless the job was dropped at `deadline`.
-    void submit(Work work, Done done, Clock::time_point deadline);
+    // Queues `work`; `done` is posted to `replyTo` unless the job was dropped at `deadline`.
+    void submit(Work work, Done done, Clock::time_point deadline, Mailbox::Address replyTo);
 
     struct Load {
         int threads = 0;
@@ -45,12 +44,29 @@ public:
 
 private:
     struct Shared;  // outlives this object while hung threads still hold it
-    static void wakeCallback(evutil_socket_t fd, short, void* self);
     void addThread();
 
     std::shared_ptr<Shared> shared_;
-    EventPtr wake_;
     int maxThreads_;
+};
+
+// One event loop's door to the pool: its completions come back to this loop.
+class AuthWorkers {
+public:
+    using Work = AuthPool::Work;
+    using Done = AuthPool::Done;
+    using Clock = AuthPool::Clock;
+    using Load = AuthPool::Load;
+
+    AuthWorkers(AuthPool& pool, Mailbox::Address loop) : pool_(pool), loop_(std::move(loop)) {}
+    void submit(Work work, Done done, Clock::time_point deadline) {
+        pool_.submit(std::move(work), std::move(done), deadline, loop_);
+    }
+    Load load() const { return pool_.load(); }
+
+private:
+    AuthPool& pool_;
+    Mailbox::Address loop_;
 };
 
 }  // namespace subproxy

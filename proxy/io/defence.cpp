@@ -8,17 +8,24 @@
 
 namespace subproxy {
 
-TarpitSlot::~TarpitSlot() { --defence_.tarpitted_; }
+TarpitSlot::~TarpitSlot() {
+    std::lock_guard<std::mutex> lock(defence_.mutex_);
+    --defence_.tarpitted_;
+}
 
-Defence::Defence(event_base* base, const Config& config)
+Defence::Defence(const Config& config)
     : fanout_(config.trap.fanoutLimit, config.trap.fanoutWindow, config.trap.fanoutMaxClients),
-      greetPass_(static_cast<std::size_t>(config.trap.greetCacheSize)),
-      dnsbl_(std::make_unique<DnsblResolver>(base, config.dnsbl)) {}
+      greetPass_(static_cast<std::size_t>(config.trap.greetCacheSize)) {}
 
 void Defence::reconfigure(const Config& config) {
+    std::lock_guard<std::mutex> lock(mutex_);
     fanout_.configure(config.trap.fanoutLimit, config.trap.fanoutWindow, config.trap.fanoutMaxClients);
     greetPass_.setMax(static_cast<std::size_t>(config.trap.greetCacheSize));
-    dnsbl_->reconfigure(config.dnsbl);
+}
+
+int Defence::tarpitted() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return tarpitted_;
 }
 
 bool Defence::denied(const Config& config, const std::string& address, const std::string& who) const {
@@ -42,19 +49,25 @@ std::int64_t monotonicSeconds() {
 }
 }  // namespace
 
-bool Defence::greetPassed(const std::string& client) { return greetPass_.find(client, monotonicSeconds()) != nullptr; }
+bool Defence::greetPassed(const std::string& client) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return greetPass_.find(client, monotonicSeconds()) != nullptr;
+}
 
 void Defence::rememberGreetPass(const std::string& client, int ttl) {
+    std::lock_guard<std::mutex> lock(mutex_);
     if (ttl > 0) {
         greetPass_.put(client, {}, monotonicSeconds() + ttl);
     }
 }
 
 int Defence::recordFanOut(const std::string& client, const std::string& dialled) {
+    std::lock_guard<std::mutex> lock(mutex_);
     return fanout_.record(client, dialled, monotonicSeconds());
 }
 
 std::unique_ptr<TarpitSlot> Defence::acquireTarpit(int max) {
+    std::lock_guard<std::mutex> lock(mutex_);
     if (tarpitted_ >= max) {
         return nullptr;
     }

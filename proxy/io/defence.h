@@ -1,15 +1,15 @@
 // The spambot trap and connection filtering, the process-wide half (issue 3, items 2 and 3):
 // the static deny list at accept, the fan-out tracker, the tarpit cap and the DNSBL resolver.
-// Owned by the Server; outlives reloads (reconfigure() takes the new limits).  Per-session
-// decisions are in session_trap.cpp.
+// Owned by the Hub and shared by every event loop (each call takes the mutex briefly); outlives
+// reloads (reconfigure() takes the new limits).  Each loop has its own DNSBL resolver (evdns
+// lives on one loop): Server::dnsbl().  Per-session decisions are in session_trap.cpp.
 #pragma once
-#include <event2/event.h>
-
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "ops/config.h"
-#include "io/dnsbl.h"
+#include "defence/dnsbl_filter.h"
 #include "defence/trap.h"
 
 namespace subproxy {
@@ -30,7 +30,7 @@ private:
 
 class Defence {
 public:
-    Defence(event_base* base, const Config& config);
+    explicit Defence(const Config& config);
     void reconfigure(const Config& config);
 
     // access.deny (unless access.allow): logs the refusal; true = refuse at accept.
@@ -39,19 +39,17 @@ public:
     int recordFanOut(const std::string& client, const std::string& dialled);
     // nullptr when trap.tarpit_max sessions are already tarpitted.
     std::unique_ptr<TarpitSlot> acquireTarpit(int max);
-    int tarpitted() const { return tarpitted_; }
+    int tarpitted() const;
     // postscreen's greet cache: a client that waited for the full greeting is not made to
     // wait again for trap.greet_cache_ttl seconds, so customers pay the wait once a day.
     bool greetPassed(const std::string& client);
     void rememberGreetPass(const std::string& client, int ttl);
-    DnsblResolver& dnsbl() { return *dnsbl_; }
-
 private:
     friend class TarpitSlot;
+    mutable std::mutex mutex_;
     FanOutTracker fanout_;
     DnsblCache greetPass_;  // client address -> expiry (the same bounded TTL map as DNSBL answers)
     int tarpitted_ = 0;
-    std::unique_ptr<DnsblResolver> dnsbl_;
 };
 
 }  // namespace subproxy

@@ -163,7 +163,9 @@ Guard::Guard(event_base* base, const GuardConfig& config)
       bans_(config.policy),
       rates_(config.policy.maxTracked) {
     flushTimer_.reset(evtimer_new(base_, &Guard::flushCb, this));
-    flushSoonTimer_.reset(evtimer_new(base_, &Guard::flushSoonCb, this));
+    flushSoonTimer_.reset(event_new(base_, -1, EV_PERSIST, &Guard::flushSoonCb, this));
+    const timeval second{1, 0};
+    event_add(flushSoonTimer_.get(), &second);
     if (!stateFile_.empty()) {
         // Before the listeners exist (Server's constructor): no customer waits on a bound
         // socket meanwhile.  Announced, so a slow start on a huge file is explained.
@@ -208,6 +210,7 @@ Guard::~Guard() {
 }
 
 void Guard::reconfigure(const GuardConfig& config) {
+    std::lock_guard<std::mutex> lock(mutex_);
     // state_file and control_socket stay as they were (Server::reload warns: restartOnlyChanges).
     config_ = config;
     bans_.setPolicy(config.policy);
@@ -218,6 +221,7 @@ void Guard::reconfigure(const GuardConfig& config) {
 // Connections
 
 Guard::Admission Guard::admit(const std::string& address, const std::string& who) {
+    std::lock_guard<std::mutex> lock(mutex_);
     Admission a;
     const auto ip = parseIpAddress(address);
     if (!ip || trusted(*ip)) {
@@ -226,9 +230,7 @@ Guard::Admission Guard::admit(const std::string& address, const std::string& who
     const std::int64_t now = wallNow();
     const std::string key = bans_.addressKey(*ip);
     if (const std::int64_t left = bans_.banRemaining(*ip, now); left > 0) {
-        if (metrics_) {
-            ++metrics_->banRefusals;
-        }
+        ++counts_.banRefusals;
         logWarning(who + ": ban: connection refused, " + key + " is banned for another " + std::to_string(left) + "s");
         a.ok = false;
         a.close = config_.banClose;
@@ -262,6 +264,7 @@ Guard::Admission Guard::admit(const std::string& address, const std::string& who
 }
 
 void Guard::sessionOpened(std::uint64_t id, const std::string& address) {
+    std::lock_guard<std::mutex> lock(mutex_);
     const auto ip = parseIpAddress(address);
     if (!ip || trusted(*ip)) {
         return;
@@ -272,6 +275,7 @@ void Guard::sessionOpened(std::uint64_t id, const std::string& address) {
 }
 
 void Guard::sessionClosed(std::uint64_t id) {
+    std::lock_guard<std::mutex> lock(mutex_);
     auto it = sessionKeys_.find(id);
     if (it == sessionKeys_.end()) {
         return;
@@ -287,6 +291,7 @@ void Guard::sessionClosed(std::uint64_t id) {
 // AUTH
 
 double Guard::authFailed(const std::string& address, const std::string& who, const std::string& user) {
+    std::lock_guard<std::mutex> lock(mutex_);
     const auto ip = parseIpAddress(address);
     if (!ip || trusted(*ip)) {
         return 0;
@@ -301,9 +306,7 @@ double Guard::authFailed(const std::string& address, const std::string& who, con
         flushSoon();  // a ban must survive a crash
     }
     if (f.delay > 0) {
-        if (metrics_) {
-            ++metrics_->authDelayedReplies;
-        }
+        ++counts_.authDelayedReplies;
         logInfo(who + ": auth penalty: reply delayed " + seconds(f.delay) + "s (" +
                 std::to_string(f.addressFailures) + " failures from " + f.key + ", " +
                 std::to_string(f.userFailures) + " for sasl_username=" + printable(user) + ")");
@@ -311,18 +314,26 @@ double Guard::authFailed(const std::string& address, const std::string& who, con
     return f.delay;
 }
 
-void Guard::countBan() {
-    if (metrics_) {
-        ++metrics_->bans;
-    }
+void Guard::addCounts(Metrics& into) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    into.bans += counts_.bans;
+    into.banRefusals += counts_.banRefusals;
+    into.authDelayedReplies += counts_.authDelayedReplies;
+}
+
+std::size_t Guard::activeBans() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return bans_.activeBans(wallNow());
 }
 
 void Guard::authSucceeded(const std::string& address, const std::string& user) {
+    std::lock_guard<std::mutex> lock(mutex_);
     (void)address;
     bans_.recordSuccess(user);
 }
 
 void Guard::trapBan(const std::string& address, const std::string& who, const std::string& why) {
+    std::lock_guard<std::mutex> lock(mutex_);
     const auto ip = parseIpAddress(address);
     if (!ip || trusted(*ip)) {
         return;
@@ -343,39 +354,50 @@ void Guard::scheduleFlush() {
     evtimer_add(flushTimer_.get(), &every);
 }
 
-void Guard::flushSoon() {
-    if (!evtimer_pending(flushSoonTimer_.get(), nullptr)) {
-        const timeval soon{1, 0};
-        evtimer_add(flushSoonTimer_.get(), &soon);
+void Guard::flushSoonCb(evutil_socket_t, short, void* self) {
+    auto* guard = static_cast<Guard*>(self);
+    if (guard->flushWanted_.exchange(false, std::memory_order_relaxed)) {
+        guard->flush();
     }
 }
 
-void Guard::flushSoonCb(evutil_socket_t, short, void* self) { static_cast<Guard*>(self)->flush(); }
-
 void Guard::flushCb(evutil_socket_t, short, void* self) {
     auto* guard = static_cast<Guard*>(self);
-    guard->bans_.prune(wallNow());
+    {
+        std::lock_guard<std::mutex> lock(guard->mutex_);
+        guard->bans_.prune(wallNow());
+    }
     guard->flush();
     guard->scheduleFlush();
 }
 
 void Guard::flush() {
-    if (stateFile_.empty() || !bans_.dirty()) {
+    if (stateFile_.empty()) {
         return;
     }
-    std::string error;
-    if (!writeFileAtomically(stateFile_, bans_.serialise(wallNow()), kStateFileMode, error)) {
+    std::string text;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (!bans_.dirty()) {
+            return;
+        }
+        text = bans_.serialise(wallNow());
+        bans_.clearDirty();  // a ban after this point makes it dirty again
+    }
+    std::string error;  // the write (and its fsync) outside the lock: the loops go on admitting
+    if (!writeFileAtomically(stateFile_, text, kStateFileMode, error)) {
         if (!saveFailing_) {  // once per outage, not every state_interval
             logError("guard: state file not saved: " + error);
         }
         saveFailing_ = true;
-        return;  // still dirty: the next flush tries again
+        std::lock_guard<std::mutex> lock(mutex_);
+        bans_.markDirty();  // the next flush tries again
+        return;
     }
     if (saveFailing_) {
         logInfo("guard: state file saved again: " + stateFile_);
     }
     saveFailing_ = false;
-    bans_.clearDirty();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -386,6 +408,7 @@ std::string Guard::command(const std::string& line) {
     std::istringstream in(line);
     std::string verb, arg, extra;
     in >> verb >> arg >> extra;
+    std::unique_lock<std::mutex> lock(mutex_);
     if (verb == "list" && arg.empty()) {
         return listBans(bans_, now);
     }
@@ -394,6 +417,7 @@ std::string Guard::command(const std::string& line) {
         if (key.empty()) {
             return "error: " + printable(arg) + " is not banned; nothing changed\n";
         }
+        lock.unlock();  // flush() takes it again
         logInfo("guard: ban on " + key + " lifted by the operator");
         flush();
         return "lifted " + key + "\n";

@@ -2,14 +2,18 @@
 // owns the BanList (ban_list.h), the per-address session counts and connection rates, the
 // state file (written through writeFileAtomically, atomic_file.h) and the operator's control
 // socket.
-// Everything runs on the event loop; nothing here blocks but the small state-file write.
+// Shared by every event loop (workers): each public call takes the guard's mutex for a short,
+// I/O-free moment (a log line at most); the state file is serialised under it and written
+// outside it, on the control loop, which also serves the control socket.
 #pragma once
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include <atomic>
 #include <cstdint>
 #include <ctime>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -33,8 +37,8 @@ public:
     Guard(const Guard&) = delete;
     Guard& operator=(const Guard&) = delete;
 
-    // Counts bans, refusals and held replies on the status endpoint (optional).
-    void setMetrics(Metrics* metrics) { metrics_ = metrics; }
+    // Adds the bans, ban refusals and held replies counted so far (a scrape, any thread).
+    void addCounts(Metrics& into) const;
 
     // SIGHUP.  state_file and control_socket changes wait for a restart (logged).
     void reconfigure(const GuardConfig& config);
@@ -60,20 +64,21 @@ public:
     void trapBan(const std::string& address, const std::string& who, const std::string& why);
 
     // Bans in force now (the status endpoint's subproxy_active_bans).
-    std::size_t activeBans() const { return bans_.activeBans(static_cast<std::int64_t>(std::time(nullptr))); }
+    std::size_t activeBans() const;
 
-    void flush();  // writes the state file now if anything changed
-    // After a ban: on disk within a second, one write (and one fsync) for a whole burst of bans,
-    // so a distributed attack cannot turn every ban into a disk stall on the loop.
-    void flushSoon();
+    void flush();  // writes the state file now if anything changed (control loop)
 
     // The operator's commands, as served on the control socket and by `subproxy -b/-u`.
     // "list", "lift ADDRESS", "stats".  Returns the reply text (lines ending in \n).
     std::string command(const std::string& line);
 
 private:
-    void countBan();
-    Metrics* metrics_ = nullptr;
+    // After a ban: on disk within a second, one write (and one fsync) for a whole burst of bans,
+    // so a distributed attack cannot turn every ban into a disk stall.  Any thread: the control
+    // loop's one-second timer does the write.
+    void flushSoon() { flushWanted_.store(true, std::memory_order_relaxed); }
+    void countBan() { ++counts_.bans; }
+    Metrics counts_;  // bans, banRefusals, authDelayedReplies only
     bool trusted(const IpAddress& addr) const { return config_.trusted.contains(addr); }
     void scheduleFlush();
     void openControlSocket();
@@ -86,6 +91,8 @@ private:
     void controlDone(bufferevent* bev);
 
     event_base* base_;
+    mutable std::mutex mutex_;  // everything below but the control socket (control loop only)
+    std::atomic<bool> flushWanted_{false};
     GuardConfig config_;
     std::string stateFile_;      // fixed at start
     std::string controlPath_;    // fixed at start

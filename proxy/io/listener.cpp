@@ -6,6 +6,7 @@
 
 #include "io/listener.h"
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
@@ -33,11 +34,31 @@ struct FdGuard {
 // One descriptor held in reserve for the moment the process runs out: closing it lets the
 // listener take the waiting connection and say 421, instead of leaving it in the backlog while
 // accept() fails in a loop (nginx, HAProxy and libuv keep one the same way).
-int reserveFd = -1;
+// One per process: the workers' listeners take it in turn.
+std::atomic<int> reserveFd{-1};
 
 void holdReserve() {
-    if (reserveFd < 0) {
-        reserveFd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (reserveFd.load() >= 0) {
+        return;
+    }
+    const int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    int none = -1;
+    if (fd >= 0 && !reserveFd.compare_exchange_strong(none, fd)) {
+        ::close(fd);  // another worker took one back first
+    }
+}
+
+// SO_REUSEPORT lets another process of the same user bind the port too, and the kernel would
+// quietly split the customers between us.  A plain bind first says "address in use" instead.
+void checkNotTaken(const sockaddr_storage& ss, socklen_t len, bool v6, const std::string& name) {
+    FdGuard probe{::socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)};
+    int one = 1;
+    setsockopt(probe.fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (v6) {
+        setsockopt(probe.fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    }
+    if (probe.fd >= 0 && ::bind(probe.fd, reinterpret_cast<const sockaddr*>(&ss), len) != 0 && errno == EADDRINUSE) {
+        throw std::runtime_error("listen " + name + ": bind: " + std::strerror(EADDRINUSE));
     }
 }
 
@@ -51,7 +72,8 @@ std::string Listener::name() const {
            ":" + std::to_string(config_.port);
 }
 
-Listener::Listener(event_base* base, const ListenerConfig& config, std::string busyReply, AcceptFn onAccept)
+Listener::Listener(event_base* base, const ListenerConfig& config, std::string busyReply, AcceptFn onAccept,
+                   Sharing sharing)
     : config_(config), busyReply_(std::move(busyReply)), onAccept_(std::move(onAccept)) {
     sockaddr_storage ss{};
     socklen_t len = 0;
@@ -73,12 +95,18 @@ Listener::Listener(event_base* base, const ListenerConfig& config, std::string b
         }
         len = sizeof *in;
     }
+    if (sharing == Sharing::First) {
+        checkNotTaken(ss, len, v6, name());
+    }
     FdGuard fd{::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)};
     if (fd.fd < 0) {
         throw std::runtime_error("listen " + name() + ": socket: " + std::strerror(errno));
     }
     int one = 1;
     setsockopt(fd.fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (sharing != Sharing::None && setsockopt(fd.fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+        throw std::runtime_error("listen " + name() + ": SO_REUSEPORT: " + std::strerror(errno));
+    }
     if (v6) {
         // "::" serves IPv6 only, so "0.0.0.0" and "::" can share a port (as nginx does).
         setsockopt(fd.fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
@@ -134,9 +162,8 @@ void Listener::errorCallback(evconnlistener*, void* self) {
 void Listener::acceptFailed(int error) {
     ++failuresSinceReport_;
     holdReserve();  // lost to another thread last time? take it back before it is needed
-    if ((error == EMFILE || error == ENFILE) && reserveFd >= 0) {
-        ::close(reserveFd);
-        reserveFd = -1;
+    if (const int spare = (error == EMFILE || error == ENFILE) ? reserveFd.exchange(-1) : -1; spare >= 0) {
+        ::close(spare);
         const int fd = ::accept4(evconnlistener_get_fd(listener_.get()), nullptr, nullptr, SOCK_CLOEXEC);
         if (fd >= 0) {
             [[maybe_unused]] ssize_t n = ::send(fd, busyReply_.data(), busyReply_.size(), MSG_NOSIGNAL | MSG_DONTWAIT);

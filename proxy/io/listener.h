@@ -22,8 +22,12 @@ public:
     using AcceptFn = std::function<void(evutil_socket_t fd, const sockaddr* peer, int peerLen)>;
 
     // Binds and listens; throws std::runtime_error naming the address on failure.  `busyReply`
-    // is what a customer gets when the process is out of file descriptors.
-    Listener(event_base* base, const ListenerConfig& config, std::string busyReply, AcceptFn onAccept);
+    // is what a customer gets when the process is out of file descriptors.  Shared: one socket
+    // per worker on the same address (SO_REUSEPORT), the kernel spreading the connections; the
+    // first worker's also checks that no other process holds the address.
+    enum class Sharing { None, First, Join };
+    Listener(event_base* base, const ListenerConfig& config, std::string busyReply, AcceptFn onAccept,
+             Sharing sharing = Sharing::None);
 
     const ListenerConfig& config() const { return config_; }
     void enable(bool on);

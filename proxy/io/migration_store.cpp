@@ -42,15 +42,17 @@ std::string writeMigrationFile(const std::string& path, const MigrationReport& r
     return {};
 }
 
-MigrationStore::MigrationStore(event_base* base, MigrationReport& report, std::string path, int flushInterval)
+MigrationStore::MigrationStore(event_base* base, Locked<MigrationReport>& report, std::string path,
+                               int flushInterval)
     : report_(report), path_(std::move(path)) {
     if (path_.empty()) {
         return;
     }
     std::string error;
-    auto loaded = readMigrationFile(path_, report_.limits(), &error);
+    auto loaded = readMigrationFile(path_, report_.with([](MigrationReport& r) { return r.limits(); }), &error);
     if (loaded) {
-        report_ = std::move(*loaded);  // trimmed to the limits by parse(); dirty if converted
+        // Trimmed to the limits by parse(); dirty if converted.
+        report_.with([&](MigrationReport& r) { r = std::move(*loaded); });
     } else {
         // Unreadable: say so and leave it (the next flush replaces it if the directory allows).
         // Corrupt: keep it for the operator as PATH.bad.
@@ -72,15 +74,28 @@ MigrationStore::~MigrationStore() {
 }
 
 bool MigrationStore::flush() {
-    if (path_.empty() || !report_.dirty()) {
+    if (path_.empty()) {
         return true;
     }
-    const std::string error = writeMigrationFile(path_, report_);
-    if (!error.empty()) {
+    std::string text;
+    const bool dirty = report_.with([&](MigrationReport& r) {
+        if (!r.dirty()) {
+            return false;
+        }
+        text = r.serialize();
+        r.markClean();  // a record after this point makes it dirty again
+        return true;
+    });
+    if (!dirty) {
+        return true;
+    }
+    std::string error;
+    // 0640: logins and client addresses, for the operator's group, not for every local user.
+    if (!writeFileAtomically(path_, text, 0640, error)) {
         logWarning("migration.state_file: cannot write " + path_ + ": " + error);
+        report_.with([](MigrationReport& r) { r.markDirty(); });  // tried again at the next flush
         return false;
     }
-    report_.markClean();
     return true;
 }
 

@@ -1,7 +1,8 @@
 // The migration report's state file: loaded at start, written atomically (temp file, fsync,
 // rename) on a timer when something changed and once more at exit.  The file is small
-// (bounded by migration.max_entries), so a write on the event loop every flush_interval
-// seconds is acceptable; per message it would not be.
+// (bounded by migration.max_entries), so a write on the control loop every flush_interval
+// seconds is acceptable; per message it would not be.  The report is serialised under its lock
+// and written outside it: the worker loops keep recording while the disk works.
 #pragma once
 #include <event2/event.h>
 
@@ -9,6 +10,7 @@
 #include <optional>
 #include <string>
 
+#include "io/locked.h"
 #include "ops/migration_report.h"
 
 namespace subproxy {
@@ -18,7 +20,7 @@ public:
     // Loads `path` into `report`, under the report's limits (a missing file is an empty
     // report; a corrupt one is logged, kept as PATH.bad and replaced; a version 1 file is
     // converted and rewritten at the first flush).  Empty path: memory only.
-    MigrationStore(event_base* base, MigrationReport& report, std::string path, int flushInterval);
+    MigrationStore(event_base* base, Locked<MigrationReport>& report, std::string path, int flushInterval);
     ~MigrationStore();  // flushes
     MigrationStore(const MigrationStore&) = delete;
     MigrationStore& operator=(const MigrationStore&) = delete;
@@ -31,7 +33,7 @@ private:
     struct TimerFree {
         void operator()(event* ev) const { event_free(ev); }
     };
-    MigrationReport& report_;
+    Locked<MigrationReport>& report_;  // the loops record into it meanwhile
     std::string path_;
     std::unique_ptr<event, TimerFree> timer_;
 };

@@ -23,15 +23,19 @@ void MsaCaps::configure(std::shared_ptr<const Runtime> runtime) {
     probe_.reset();
     retired_.clear();
     runtime_ = std::move(runtime);
-    if (!sameMsa) {
-        caps_.reset();
-        advertised_.clear();
-        lastError_.clear();
-    }
     enabled_ = std::find(next.hosts.begin(), next.hosts.end(), "original") == next.hosts.end();
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (!sameMsa || !enabled_) {
+            caps_.reset();
+            advertised_.clear();
+            lastError_.clear();
+        }
+        learning_ = enabled_;
+        maxMessageSize_ = runtime_->config.limits.maxMessageSize;
+    }
     event_del(timer_.get());
     if (!enabled_) {
-        caps_.reset();
         logInfo("upstream.host \"original\": the MSA's capabilities are not probed; EHLO before AUTH "
                 "advertises our own SIZE and 8BITMIME");
         return;
@@ -76,6 +80,7 @@ void MsaCaps::upstreamReply(const Reply&) {
 }
 
 void MsaCaps::upstreamFailed(UpstreamFailure, const std::string& detail) {
+    std::unique_lock<std::mutex> lock(mutex_);
     if (!quitSent_ && detail != lastError_) {
         // Logged once per distinct failure, not every probe_interval while the MSA is down.
         logWarning("MSA capability probe failed: " + printable(detail, 200) +
@@ -83,20 +88,31 @@ void MsaCaps::upstreamFailed(UpstreamFailure, const std::string& detail) {
                           : "; EHLO before AUTH advertises our own SIZE and 8BITMIME until the MSA answers"));
         lastError_ = detail;
     }
+    lock.unlock();
     finishProbe();
 }
 
+std::shared_ptr<const EhloCaps> MsaCaps::known() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return caps_;
+}
+
 void MsaCaps::learned(const EhloCaps& caps, const std::string& peer) {
-    if (enabled_) {
-        record(caps, "MSA session with " + peer);
-    }
+    record(caps, "MSA session with " + peer);
 }
 
 void MsaCaps::record(const EhloCaps& caps, const std::string& source) {
-    caps_ = caps;
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!learning_) {
+        return;
+    }
     lastError_.clear();
+    if (caps_ && caps_->keywords == caps.keywords) {
+        return;  // every session tells us again: nothing new, nothing to log
+    }
+    caps_ = std::make_shared<const EhloCaps>(caps);
     std::string advertised;
-    for (const std::string& keyword : capsBeforeAuth(&caps, runtime_->config.limits.maxMessageSize)) {
+    for (const std::string& keyword : capsBeforeAuth(&caps, maxMessageSize_)) {
         advertised += (advertised.empty() ? "" : " ") + keyword;
     }
     if (advertised != advertised_) {

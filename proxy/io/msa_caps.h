@@ -4,12 +4,14 @@
 // session.  The EHLO reply before AUTH is built from them (capsBeforeAuth in ehlo_caps.h): a
 // mail program that reads EHLO only once learns there whether SMTPUTF8 and DSN may be used and
 // how big a message may be.  Until the MSA has answered once, nothing changes.
+// The probe runs on the control loop; learned() and known() are called from every event loop
+// (the mutex guards what they share).
 #pragma once
 #include <event2/dns.h>
 #include <event2/event.h>
 
 #include <memory>
-#include <optional>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -32,8 +34,8 @@ public:
     // A customer's MSA session with `peer` ("host:port") is ready and saw `caps`.
     void learned(const EhloCaps& caps, const std::string& peer);
     // nullptr until the MSA has answered once (and always with upstream.host "original", where
-    // each customer may reach another MSA).
-    const EhloCaps* known() const { return caps_ ? &*caps_ : nullptr; }
+    // each customer may reach another MSA).  Shared: a later probe replaces, never changes it.
+    std::shared_ptr<const EhloCaps> known() const;
 
     // UpstreamEvents: the probe's connection.
     void upstreamReady(const EhloCaps& caps) override;
@@ -55,7 +57,10 @@ private:
     std::unique_ptr<Upstream> probe_;
     std::vector<std::unique_ptr<Upstream>> retired_;
     bool quitSent_ = false;
-    std::optional<EhloCaps> caps_;
+    mutable std::mutex mutex_;  // guards what follows
+    bool learning_ = false;     // enabled_, as the loops see it
+    int maxMessageSize_ = 0;    // limits.max_message_size of the running configuration
+    std::shared_ptr<const EhloCaps> caps_;
     std::string advertised_;  // the keywords before AUTH, as last logged
     std::string lastError_;   // the probe failure last logged (each is logged once)
 };

@@ -3,6 +3,8 @@
 
 #include "io/server.h"
 
+#include "io/hub.h"
+
 #include <event2/dns.h>
 
 #include <algorithm>
@@ -31,10 +33,8 @@ std::shared_ptr<const Runtime> loadRuntime(const std::string& configFile) {
     return runtime;
 }
 
-namespace {
-
-// What Cyrus SASL cannot do with this configuration (empty: all good).  Used by -t and by
-// SIGHUP, so that a reload never promises customers a mechanism the backend cannot serve.
+// Used by -t and by SIGHUP, so that a reload never promises customers a mechanism the backend
+// cannot serve.
 std::vector<std::string> saslProblems(const Config& config) {
     std::vector<std::string> problems;
     if (config.auth.backend != AuthBackend::Sasl) {
@@ -56,6 +56,8 @@ std::vector<std::string> saslProblems(const Config& config) {
     return problems;
 }
 
+namespace {
+
 // The configured DNSBL zones' series exist from the start (Metrics::dnsblZones).
 std::vector<std::string> dnsblZoneNames(const Config& config) {
     std::vector<std::string> names;
@@ -63,6 +65,24 @@ std::vector<std::string> dnsblZoneNames(const Config& config) {
         names.push_back(zone.name);
     }
     return names;
+}
+
+// One thread per loop: libevent's own locks would only cost (requests from other threads come
+// through the mailbox).
+EventBasePtr newLoop() {
+    std::unique_ptr<event_config, void (*)(event_config*)> cfg(event_config_new(), event_config_free);
+    event_config_set_flag(cfg.get(), EVENT_BASE_FLAG_NOLOCK);
+    EventBasePtr base(event_base_new_with_config(cfg.get()));
+    if (!base) {
+        throw std::runtime_error("cannot create the event loop");
+    }
+    return base;
+}
+
+// Refusals at accept time are written straight to the fresh socket: no session is made.
+void refuse(evutil_socket_t fd, const std::string& reply) {
+    [[maybe_unused]] ssize_t n = ::send(fd, reply.data(), reply.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    ::close(fd);
 }
 
 }  // namespace
@@ -88,111 +108,90 @@ int checkConfiguration(const std::string& configFile) {
     return problems.empty() ? 0 : 1;
 }
 
-Server::Server(std::string configFile, std::shared_ptr<const Runtime> runtime)
-    : configFile_(std::move(configFile)), runtime_(std::move(runtime)), started_(runtime_->config) {
-    base_.reset(event_base_new());
-    if (!base_) {
-        throw std::runtime_error("cannot create the event loop");
-    }
+Server::Server(Hub& hub, int index, std::shared_ptr<const Runtime> runtime, bool sharePorts)
+    : hub_(hub),
+      index_(index),
+      runtime_(std::move(runtime)),
+      base_(newLoop()),
+      mailbox_(std::make_unique<Mailbox>(base_.get())),
+      authWorkers_(hub.authPool(), mailbox_->address()) {
     dns_.reset(evdns_base_new(base(), EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE));
     if (!dns_) {
         // No usable resolv.conf: numeric MSA addresses still work; names will fail clearly.
         dns_.reset(evdns_base_new(base(), EVDNS_BASE_DISABLE_WHEN_INACTIVE));
     }
     const Config& config = runtime_->config;
-    // The guard's state first, before any listener and before the signal events: a customer
-    // must not connect to a bound socket that nobody serves while a big state file loads, and
-    // a SIGTERM or SIGINT meanwhile keeps its default action (the process ends at once;
-    // nothing is served yet, nothing is lost) instead of waiting in libevent's queue.
-    guard_ = std::make_unique<Guard>(base(), config.guard);
-    guard_->setMetrics(&metrics_);
-    workers_ = std::make_unique<AuthWorkers>(base(), config.auth.backend == AuthBackend::Sasl ? config.auth.workers : 0,
-                                             config.auth.maxWorkers);
+    dnsbl_ = std::make_unique<DnsblResolver>(base(), config.dnsbl);
     for (const auto& lc : config.listeners) {
         auto listener = std::make_unique<Listener>(
             base(), lc, "421 4.3.2 " + config.hostname + " Error: too many connections, try again later\r\n",
             [this, index = listeners_.size()](evutil_socket_t fd, const sockaddr* peer, int) {
                 accept(*listeners_[index], fd, peer);
-            });
+            },
+            !sharePorts ? Listener::Sharing::None : index == 0 ? Listener::Sharing::First : Listener::Sharing::Join);
         listeners_.push_back(std::move(listener));
     }
-    for (int sig : {SIGHUP, SIGTERM, SIGINT, SIGUSR1}) {
-        signals_.emplace_back(evsignal_new(base(), sig, &Server::signalCb, this));
-        event_add(signals_.back().get(), nullptr);
-    }
-    std::signal(SIGPIPE, SIG_IGN);
     grace_.reset(evtimer_new(base(), &Server::graceCb, this));
-    defence_ = std::make_unique<Defence>(base(), config);
-    msaCaps_ = std::make_unique<MsaCaps>(base(), dns());
-    metrics_.startedAt = static_cast<std::int64_t>(std::time(nullptr));
     metrics_.dnsblZones(dnsblZoneNames(config));
-    migration_.setLimits(migrationLimits(config.migration));
 }
 
 Server::~Server() {
     sessions_.clear();
-    msaCaps_.reset();  // its probe connection and timer need the loop and the resolver
-    defence_.reset();  // its resolver needs the loop
-    guard_.reset();  // writes the state file; before the loop it lives on goes
+    dnsbl_.reset();  // its resolver needs the loop
     listeners_.clear();
-    workers_.reset();
+    mailbox_.reset();
     // The timers, the resolver and then the loop go with the members, in that order.
 }
 
-int Server::run() {
-    std::string names;
-    for (const auto& l : listeners_) {
-        names += " " + l->name();
-    }
-    logInfo("subproxy " SUBPROXY_VERSION " started; listening on" + names);
-    msaCaps_->configure(runtime_);  // the first probe of the MSA's capabilities
+void Server::run() {
     event_base_dispatch(base());
-    logInfo("subproxy stopped");
-    return 0;
+    // Sessions that outlived the drain (past the hard deadline) go now, on this thread.
+    sessions_.clear();
 }
+
+Guard& Server::guard() { return hub_.guard(); }
+Defence& Server::defence() { return hub_.defence(); }
+MsaCaps& Server::msaCaps() { return hub_.msaCaps(); }
+MigrationRecorder Server::migration() { return MigrationRecorder(hub_.migration()); }
 
 Session* Server::findSession(std::uint64_t id) {
     auto it = sessions_.find(id);
     return it == sessions_.end() ? nullptr : it->second.get();
 }
 
+void Server::sessionAuthenticated(std::uint64_t id) {
+    if (unauthenticated_.erase(id) != 0) {
+        unauthenticatedCount_.fetch_sub(1, std::memory_order_relaxed);
+    }
+}
+
 void Server::sessionClosed(std::uint64_t id) {
-    guard_->sessionClosed(id);
-    unauthenticated_.erase(id);
-    if (sessions_.erase(id) != 0 && metrics_.sessionsOpen > 0) {
-        --metrics_.sessionsOpen;
+    guard().sessionClosed(id);
+    sessionAuthenticated(id);  // no longer waiting to be shed
+    if (sessions_.erase(id) != 0) {
+        hub_.sessionGone();
+        if (metrics_.sessionsOpen > 0) {
+            --metrics_.sessionsOpen;
+        }
     }
     if (stopping_ && sessions_.empty()) {
         finishShutdown();
     }
 }
 
-namespace {
-
-// Refusals at accept time are written straight to the fresh socket: no session is made.
-void refuse(evutil_socket_t fd, const std::string& reply) {
-    [[maybe_unused]] ssize_t n = ::send(fd, reply.data(), reply.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-    ::close(fd);
-}
-
-}  // namespace
-
-void Server::accept(const Listener& listener, evutil_socket_t fd, const sockaddr* peer) {
+bool Server::refused(const Listener& listener, evutil_socket_t fd, const Endpoint& client, const Destination& dest,
+                     const std::string& who) {
     const Config& config = runtime_->config;
-    const Endpoint client = endpointOf(peer);
-    const Destination dest = originalDestination(fd);
-    const std::string who = "[" + client.address + "]:" + std::to_string(client.port);
     if (stopping_) {
-        ++metrics_.connectionsRefused;
         refuse(fd, "421 4.3.2 " + config.hostname + " Service shutting down, try again later\r\n");
-        return;
+        return true;
     }
-    if (sessions_.size() >= static_cast<std::size_t>(config.limits.maxSessions) && !shedOne()) {
+    if (hub_.openSessions() >= static_cast<std::size_t>(config.limits.maxSessions) && !shedOne() &&
+        !hub_.shedElsewhere(index_)) {
         logWarning(who + ": too many sessions (limits.max_sessions=" + std::to_string(config.limits.maxSessions) +
                    ", all authenticated or authenticating), connection refused");
-        ++metrics_.connectionsRefused;
         refuse(fd, "421 4.3.2 " + config.hostname + " Error: too many connections, try again later\r\n");
-        return;
+        return true;
     }
     bool dialsOriginal = false;
     for (const auto& h : config.upstream.hosts) {
@@ -205,24 +204,33 @@ void Server::accept(const Listener& listener, evutil_socket_t fd, const sockaddr
     if (dialsOriginal && !intercepted) {
         logWarning(who + ": mail loop: dialled address [" + dest.dialled.address + "]:" +
                    std::to_string(dest.dialled.port) + " is this proxy itself; connection refused");
-        ++metrics_.connectionsRefused;
         refuse(fd, "421 4.3.5 " + config.hostname + " Error: mail loop detected, connection refused\r\n");
-        return;
+        return true;
     }
     // Static deny list (access.deny, unless access.allow): refused before any work is done.
-    if (defence_->denied(config, client.address, who)) {
-        ++metrics_.connectionsRefused;
+    if (defence().denied(config, client.address, who)) {
         refuse(fd, "554 5.7.1 " + config.hostname + " Error: access denied for [" + client.address + "]\r\n");
-        return;
+        return true;
     }
     // Bans and per-address limits: refused before any work is done for the client.
-    if (const Guard::Admission admission = guard_->admit(client.address, who); !admission.ok) {
-        ++metrics_.connectionsRefused;
+    if (const Guard::Admission admission = guard().admit(client.address, who); !admission.ok) {
         if (admission.close) {
             ::close(fd);
         } else {
             refuse(fd, "421 4.7.0 " + config.hostname + " " + admission.reply + "\r\n");
         }
+        return true;
+    }
+    return false;
+}
+
+void Server::accept(const Listener& listener, evutil_socket_t fd, const sockaddr* peer) {
+    const Config& config = runtime_->config;
+    const Endpoint client = endpointOf(peer);
+    const Destination dest = originalDestination(fd);
+    const std::string who = "[" + client.address + "]:" + std::to_string(client.port);
+    if (refused(listener, fd, client, dest, who)) {
+        ++metrics_.connectionsRefused;
         return;
     }
     evutil_make_socket_nonblocking(fd);
@@ -233,16 +241,18 @@ void Server::accept(const Listener& listener, evutil_socket_t fd, const sockaddr
     endpoint.destAddress = dest.dialled.address;
     endpoint.destPort = dest.dialled.port;
     endpoint.implicitTls = listener.config().tls == ListenerTls::Implicit;
-    const std::uint64_t id = nextId_++;
+    const std::uint64_t id = hub_.nextSessionId();
     auto session = std::make_unique<Session>(*this, id, runtime_, fd, endpoint, listener.name());
     Session* raw = session.get();
     sessions_.emplace(id, std::move(session));
     unauthenticated_.emplace(id, raw);
-    guard_->sessionOpened(id, client.address);
+    unauthenticatedCount_.fetch_add(1, std::memory_order_relaxed);
+    hub_.sessionOpened();
+    guard().sessionOpened(id, client.address);
     ++metrics_.sessionsTotal;
     ++metrics_.sessionsOpen;
-    const bool stress = sessions_.size() * 100 >=
-                        static_cast<std::size_t>(config.limits.maxSessions) * static_cast<std::size_t>(config.limits.stressThreshold);
+    const bool stress = hub_.openSessions() * 100 >= static_cast<std::size_t>(config.limits.maxSessions) *
+                                                         static_cast<std::size_t>(config.limits.stressThreshold);
     raw->start(stress);
 }
 
@@ -251,6 +261,7 @@ bool Server::shedOne() {
         Session* victim = it->second;
         if (victim->sheddable()) {
             unauthenticated_.erase(it);  // closing: never counted as a slot to free again
+            unauthenticatedCount_.fetch_sub(1, std::memory_order_relaxed);
             ++metrics_.sessionsShed;
             victim->shed();
             return true;
@@ -259,50 +270,11 @@ bool Server::shedOne() {
     return false;
 }
 
-void Server::reload() {
-    logInfo("SIGHUP: reloading " + configFile_);
-    std::shared_ptr<const Runtime> next;
-    try {
-        next = loadRuntime(configFile_);
-    } catch (const std::exception& e) {
-        logError(std::string("reload failed, keeping the running configuration: ") + e.what());
-        ++metrics_.reloadFailures;
-        return;
-    }
-    const Config& now = runtime_->config;
-    const Config& fresh = next->config;
-    if (fresh.auth.saslService == now.auth.saslService && fresh.auth.saslConfigDir == now.auth.saslConfigDir &&
-        fresh.auth.backend == now.auth.backend) {
-        const auto problems = saslProblems(fresh);
-        if (!problems.empty()) {
-            logError("reload failed, keeping the running configuration: " + problems.front());
-            ++metrics_.reloadFailures;
-            return;
-        }
-    }
-    // Compare with the sockets we really hold, not with the last configuration read.
-    bool listenersSame = listeners_.size() == fresh.listeners.size();
-    for (std::size_t i = 0; listenersSame && i < listeners_.size(); ++i) {
-        const auto& a = listeners_[i]->config();
-        const auto& b = fresh.listeners[i];
-        listenersSame = a.address == b.address && a.port == b.port && a.tls == b.tls && a.transparent == b.transparent;
-    }
-    if (!listenersSame) {
-        logWarning("reload: changes to listen take effect at the next restart");
-    }
-    // One line per key, so that the operator sees which edit did not take (the rest did).
-    for (const auto& key : restartOnlyChanges(started_, fresh)) {
-        logWarning("reload: changes to " + key + " take effect at the next restart");
-    }
+void Server::setRuntime(std::shared_ptr<const Runtime> runtime) {
     // Sessions in progress keep the runtime they started with (shared_ptr).
-    runtime_ = std::move(next);
-    guard_->reconfigure(runtime_->config.guard);
-    defence_->reconfigure(runtime_->config);
-    msaCaps_->configure(runtime_);  // probe again: the MSA may have changed with the reload
-    ++metrics_.reloads;
+    runtime_ = std::move(runtime);
+    dnsbl_->reconfigure(runtime_->config.dnsbl);
     metrics_.dnsblZones(dnsblZoneNames(runtime_->config));
-    migration_.setLimits(migrationLimits(runtime_->config.migration));
-    logInfo("reload done: new sessions use the new configuration and certificates");
 }
 
 void Server::beginShutdown() {
@@ -311,8 +283,6 @@ void Server::beginShutdown() {
     }
     stopping_ = true;
     listeners_.clear();  // stop accepting at once
-    logInfo("shutting down: " + std::to_string(sessions_.size()) + " sessions, up to " +
-            std::to_string(runtime_->config.limits.shutdownGrace) + "s to finish");
     if (sessions_.empty()) {
         finishShutdown();
         return;
@@ -340,24 +310,6 @@ void Server::graceCb(evutil_socket_t, short, void* self) {
 
 void Server::finishShutdown() {
     event_base_loopexit(base(), nullptr);
-}
-
-void Server::signalCb(evutil_socket_t sig, short, void* self) {
-    auto* server = static_cast<Server*>(self);
-    if (sig == SIGUSR1 || sig == SIGHUP) {
-        // logrotate has renamed log_file: the lines from here on (the reload's too) go to
-        // the new file.
-        if (const std::string problem = logReopenFile(); !problem.empty()) {
-            logWarning(problem);
-        } else if (!logFilePath().empty()) {
-            logInfo(std::string(sig == SIGUSR1 ? "SIGUSR1" : "SIGHUP") + ": log_file " + logFilePath() + " reopened");
-        }
-    }
-    if (sig == SIGHUP) {
-        server->reload();
-    } else if (sig != SIGUSR1) {
-        server->beginShutdown();
-    }
 }
 
 }  // namespace subproxy

@@ -1,9 +1,14 @@
-// The daemon: one event loop, the listeners, the sessions, the SASL worker pool, the resolver
-// and the signals (SIGHUP reload, SIGTERM/SIGINT drain and exit).
+// One event loop (a worker) and the customer sessions on it: its own listening sockets
+// (SO_REUSEPORT: the kernel spreads connections over the workers), its own resolver and DNSBL
+// resolver, its own counters.  What the loops share (the guard, the trap's caches, the MSA's
+// capabilities, the migration report, the password-check threads, the configuration as
+// reloaded) belongs to the Hub (hub.h); a worker reaches it through the accessors below, and
+// the Hub reaches a worker only through post().  Sessions talk to their Server.
 #pragma once
 #include <event2/dns.h>
 #include <event2/event.h>
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -12,18 +17,23 @@
 #include <vector>
 
 #include "io/auth_workers.h"
-#include "ops/config.h"
-#include "io/event_handles.h"
 #include "io/defence.h"
+#include "io/dnsbl.h"
 #include "io/guard.h"
+#include "io/event_handles.h"
 #include "io/listener.h"
+#include "io/locked.h"
+#include "io/mailbox.h"
+#include "io/msa_caps.h"
+#include "io/original_dst.h"
+#include "io/tls.h"
+#include "ops/config.h"
 #include "ops/metrics.h"
 #include "ops/migration_report.h"
-#include "io/msa_caps.h"
-#include "io/tls.h"
 
 namespace subproxy {
 
+class Hub;
 class Session;
 
 // Everything a reload replaces as one unit; sessions keep the one they started with.
@@ -38,63 +48,82 @@ std::shared_ptr<const Runtime> loadRuntime(const std::string& configFile);
 
 // `subproxy -t`: config, certificates, keys, SASL.  Prints problems, returns the exit code.
 int checkConfiguration(const std::string& configFile);
+// What Cyrus SASL cannot do with this configuration (empty: all good): -t and SIGHUP.
+std::vector<std::string> saslProblems(const Config& config);
+
+// The migration report as a session sees it: it only records (under the report's lock).
+class MigrationRecorder {
+public:
+    explicit MigrationRecorder(Locked<MigrationReport>& report) : report_(report) {}
+    void record(const MigrationSubmission& submission, std::int64_t now) {
+        report_.with([&](MigrationReport& r) { r.record(submission, now); });
+    }
+
+private:
+    Locked<MigrationReport>& report_;
+};
 
 class Server {
 public:
-    Server(std::string configFile, std::shared_ptr<const Runtime> runtime);
+    // Binds this worker's listeners (with SO_REUSEPORT when `sharePorts`); throws
+    // std::runtime_error naming the address.  Runs nothing until run().
+    Server(Hub& hub, int index, std::shared_ptr<const Runtime> runtime, bool sharePorts);
     ~Server();
+    Server(const Server&) = delete;
+    Server& operator=(const Server&) = delete;
 
-    int run();  // until SIGTERM/SIGINT and the drain; returns the exit code
+    void run();  // the loop, on the worker's thread, until the drain has finished
+    int index() const { return index_; }
 
+    // From any thread: a job for this loop (the Hub's reload, drain, scrape and shed requests).
+    void post(Mailbox::Job job) const { mailbox_->post(std::move(job)); }
+    // On this loop (posted by the Hub):
+    void setRuntime(std::shared_ptr<const Runtime> runtime);
+    void beginShutdown();
+    // At max_sessions on another worker: close our oldest unauthenticated session, if any.
+    bool shedOne();
+    // Unauthenticated sessions now (any thread; for the Hub's choice of whom to ask to shed).
+    std::size_t unauthenticated() const { return unauthenticatedCount_.load(std::memory_order_relaxed); }
+
+    // For the sessions of this loop:
     event_base* base() const { return base_.get(); }
     evdns_base* dns() const { return dns_.get(); }
-    AuthWorkers& authWorkers() { return *workers_; }
+    AuthWorkers& authWorkers() { return authWorkers_; }
     void sessionClosed(std::uint64_t id);
-    void sessionAuthenticated(std::uint64_t id) { unauthenticated_.erase(id); }
-    // Status endpoint counters and the migration report (issue 4), owned here so that they
-    // outlive reloads; the HTTP endpoint and the state file read them from main.cpp.
-    Metrics& metrics() { return metrics_; }
-    MigrationReport& migration() { return migration_; }
+    void sessionAuthenticated(std::uint64_t id);
+    Metrics& metrics() { return metrics_; }  // this loop's own; the Hub adds them up
+    MigrationRecorder migration();
     const Runtime& runtime() const { return *runtime_; }
     Session* findSession(std::uint64_t id);
-    // Password guessers, bans and per-address limits (issue 3 items 1 and 4).
-    Guard& guard() { return *guard_; }
-    // Spambot trap and connection filtering (issue 3 items 2 and 3).
-    Defence& defence() { return *defence_; }
-    // The MSA's capabilities as last learned, for the EHLO before AUTH.
-    MsaCaps& msaCaps() { return *msaCaps_; }
+    Guard& guard();
+    Defence& defence();
+    MsaCaps& msaCaps();
+    DnsblResolver& dnsbl() { return *dnsbl_; }
 
 private:
     void accept(const Listener& listener, evutil_socket_t fd, const sockaddr* peer);
-    // At max_sessions: closes the oldest unauthenticated session that is not waiting for the
-    // password backend.  False when every session has authenticated (or is authenticating).
-    bool shedOne();
-    void reload();
-    void beginShutdown();
+    // The checks at accept; true when the connection was refused (and closed).
+    bool refused(const Listener& listener, evutil_socket_t fd, const Endpoint& client, const Destination& dest,
+                 const std::string& who);
     void finishShutdown();
-    static void signalCb(evutil_socket_t sig, short, void* self);
     static void graceCb(evutil_socket_t, short, void* self);
 
-    std::string configFile_;
+    Hub& hub_;
+    const int index_;
     std::shared_ptr<const Runtime> runtime_;
-    // As started: what SIGHUP cannot change stays in effect, however many reloads came since.
-    const Config started_;
     EventBasePtr base_;  // first: everything below lives on the loop and goes before it
     EvdnsBasePtr dns_;
-    std::unique_ptr<AuthWorkers> workers_;
+    std::unique_ptr<Mailbox> mailbox_;  // before authWorkers_, which posts to it
+    AuthWorkers authWorkers_;
+    std::unique_ptr<DnsblResolver> dnsbl_;
     std::vector<std::unique_ptr<Listener>> listeners_;
     std::unordered_map<std::uint64_t, std::unique_ptr<Session>> sessions_;
     // Sessions that have not authenticated, oldest first (ids only grow): whom to shed first.
     std::map<std::uint64_t, Session*> unauthenticated_;
-    std::uint64_t nextId_ = 1;
-    std::vector<EventPtr> signals_;
+    std::atomic<std::size_t> unauthenticatedCount_{0};
     EventPtr grace_;
     bool stopping_ = false;
-    std::unique_ptr<Guard> guard_;  // outlives reloads: bans and counters are not configuration
-    std::unique_ptr<Defence> defence_;  // outlives reloads: fan-out history, tarpit count, DNSBL cache
     Metrics metrics_;
-    MigrationReport migration_;
-    std::unique_ptr<MsaCaps> msaCaps_;  // outlives reloads; its probe lives on the loop
 };
 
 }  // namespace subproxy

@@ -116,7 +116,10 @@ void Session::preAuthCb(evutil_socket_t, short, void* self) {
 void Session::logInfo(const std::string& line) { subproxy::logInfo(prefix_ + line); }
 void Session::logWarning(const std::string& line) { subproxy::logWarning(prefix_ + line); }
 Metrics* Session::metrics() { return &server_.metrics(); }
-const EhloCaps* Session::knownMsaCaps() { return server_.msaCaps().known(); }
+const EhloCaps* Session::knownMsaCaps() {
+    msaCaps_ = server_.msaCaps().known();  // held: another loop's probe may replace it meanwhile
+    return msaCaps_.get();
+}
 void Session::messageAccepted(const std::string& user) {
     const SSL* ssl = bev_ ? bufferevent_openssl_get_ssl(bev_.get()) : nullptr;
     // destPort: the port the customer dialled (25, 465) before the firewall redirected it.

@@ -16,6 +16,7 @@
 
 #include "engine/client_protocol.h"
 #include "io/defence.h"
+#include "io/dnsbl.h"
 #include "io/upstream.h"
 
 namespace subproxy {
@@ -121,6 +122,7 @@ private:
     static void stutterCb(evutil_socket_t, short, void* self);
 
     Server& server_;
+    std::shared_ptr<const EhloCaps> msaCaps_;  // what knownMsaCaps() last returned
     std::uint64_t id_;
     std::shared_ptr<const Runtime> runtime_;  // the config and TLS contexts this session began with
     ClientEndpoint endpoint_;

@@ -96,7 +96,7 @@ void Session::beginGreeting() {
         }
         if (ip && !config.dnsbl.zones.empty()) {
             dnsblDone_ = false;
-            dnsbl_ = defence.dnsbl().lookup(
+            dnsbl_ = server_.dnsbl().lookup(
                 config.dnsbl, *ip, [this](const DnsblVerdict& verdict, const std::vector<ZoneResult>& results) {
                     dnsblVerdict(verdict, results);
                 });

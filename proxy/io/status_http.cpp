@@ -14,10 +14,10 @@ const char* const kText = "text/plain; charset=utf-8";
 
 }  // namespace
 
-StatusHttp::StatusHttp(event_base* base, const StatusConfig& config, const Metrics& metrics,
-                       const MigrationReport& migration, std::function<std::string()> extra,
+StatusHttp::StatusHttp(event_base* base, const StatusConfig& config, MetricsSource metrics,
+                       Locked<MigrationReport>& migration, std::function<std::string()> extra,
                        std::function<std::uint64_t()> activeBans, uid_t uid, gid_t gid)
-    : metrics_(metrics),
+    : metrics_(std::move(metrics)),
       migration_(migration),
       extra_(std::move(extra)),
       activeBans_(std::move(activeBans)),
@@ -69,19 +69,22 @@ std::string StatusHttp::page(const HttpRequest& request) const {
     live.activeBans = activeBans_ ? activeBans_() : 0;
     if (path == "/metrics") {
         live.process = readProcessFigures();
+        const Metrics metrics = metrics_(&live.workerSessions);
+        const auto ports = migration_.with([&](const MigrationReport& r) { return r.portFigures(now); });
         return httpResponse(200, "text/plain; version=0.0.4; charset=utf-8",
-                            renderPrometheus(metrics_, live) + renderMigrationPrometheus(migration_.portFigures(now)),
-                            !head);
+                            renderPrometheus(metrics, live) + renderMigrationPrometheus(ports), !head);
     }
     if (path == "/status" || path == "/") {
-        std::string json = renderJson(metrics_, live, now);
+        std::string json = renderJson(metrics_(nullptr), live, now);
         const std::string extra = extra_ ? extra_() : std::string();
         json.pop_back();  // the closing brace
+        const std::string figures = migration_.with([](const MigrationReport& r) {
+            return "\"migration_submissions\": " + std::to_string(r.total()) +
+                   ", \"migration_users\": " + std::to_string(r.distinctUsers()) +
+                   ", \"migration_records\": " + std::to_string(r.records().size());
+        });
         const std::string body = "{\"version\": \"" SUBPROXY_VERSION "\", " + (extra.empty() ? "" : extra + ", ") +
-                                 "\"migration_submissions\": " + std::to_string(migration_.total()) +
-                                 ", \"migration_users\": " + std::to_string(migration_.distinctUsers()) +
-                                 ", \"migration_records\": " + std::to_string(migration_.records().size()) +
-                                 ", \"metrics\": " + json + "}}\n";
+                                 figures + ", \"metrics\": " + json + "}}\n";
         return httpResponse(200, "application/json", body, !head);
     }
     if (path == "/migration" || path == "/migration.txt") {
@@ -97,10 +100,13 @@ std::string StatusHttp::page(const HttpRequest& request) const {
             }
         }
         if (path == "/migration") {
-            return httpResponse(200, "application/json", migration_.json({}, now) + "\n", !head);
+            const std::string json = migration_.with([&](const MigrationReport& r) { return r.json({}, now); });
+            return httpResponse(200, "application/json", json + "\n", !head);
         }
         // What `subproxy -r` and `subproxy -r --history` print, one after the other.
-        return httpResponse(200, kText, migration_.recordsText({}) + "\n" + migration_.historyText({}, now), !head);
+        const std::string text = migration_.with(
+            [&](const MigrationReport& r) { return r.recordsText({}) + "\n" + r.historyText({}, now); });
+        return httpResponse(200, kText, text, !head);
     }
     return httpResponse(404, kText, "not found: try /metrics, /status, /migration, /migration.txt\n");
 }

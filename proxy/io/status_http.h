@@ -13,11 +13,13 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "ops/config.h"
 #include "wire/http_request.h"
 #include "ops/metrics.h"
 #include "ops/migration_report.h"
+#include "io/locked.h"
 #include "io/request_server.h"
 
 namespace subproxy {
@@ -27,8 +29,10 @@ public:
     // Binds at once (before privileges are dropped); a unix socket is given to uid/gid (-1:
     // unchanged).  Throws std::runtime_error.  `extra` returns more JSON members for /status;
     // `activeBans` the number of bans in force, asked at every scrape.
-    StatusHttp(event_base* base, const StatusConfig& config, const Metrics& metrics,
-               const MigrationReport& migration, std::function<std::string()> extra,
+    // `metrics` adds up every worker's counters (and fills in how many sessions each accepted).
+    using MetricsSource = std::function<Metrics(std::vector<std::uint64_t>* perWorker)>;
+    StatusHttp(event_base* base, const StatusConfig& config, MetricsSource metrics,
+               Locked<MigrationReport>& migration, std::function<std::string()> extra,
                std::function<std::uint64_t()> activeBans,
                uid_t uid = static_cast<uid_t>(-1), gid_t gid = static_cast<gid_t>(-1));
     std::string name() const { return name_; }
@@ -38,8 +42,8 @@ private:
     std::optional<std::string> answer(std::string_view input) const;
     std::string page(const HttpRequest& request) const;
 
-    const Metrics& metrics_;
-    const MigrationReport& migration_;
+    MetricsSource metrics_;
+    Locked<MigrationReport>& migration_;
     std::function<std::string()> extra_;
     std::function<std::uint64_t()> activeBans_;
     StatusConfig config_;

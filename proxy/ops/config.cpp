@@ -278,7 +278,7 @@ Config buildConfig(const libconfig::Config& cfg, const std::string& name,
     Config config;
     config.file = name;
     r.checkKeys(root, {"hostname", "listen", "tls", "auth", "upstream", "limits", "replies",
-                       "data_bare_newline", "log_facility", "log_file",
+                       "data_bare_newline", "log_facility", "log_file", "workers",
                        "pid_file", "user", "group", "status", "migration",
                        "guard",
                        "trap", "access", "dnsbl"});
@@ -306,6 +306,7 @@ Config buildConfig(const libconfig::Config& cfg, const std::string& name,
         config.logFacility = facility;
     });
     r.optional(root, "log_file", [&](const Setting& v) { config.logFile = r.readNonEmptyString(v); });
+    r.optional(root, "workers", [&](const Setting& v) { config.workers = static_cast<int>(r.readInteger(v, 1, kMaxWorkers)); });
     readDeployment(r, root, config);
     r.optional(root, "guard", [&](const Setting& v) { readGuard(r, v, config.guard); });
     readAbuseDefence(r, root, config);

@@ -147,6 +147,8 @@ struct GuardConfig {
     int connectionRateWindow = 60;    // seconds
 };
 
+inline constexpr int kMaxWorkers = 256;
+
 struct Config {
     std::string file;  // where it was read from
     std::string hostname;
@@ -159,6 +161,7 @@ struct Config {
     BareNewline dataBareNewline = BareNewline::Reject;
     std::string logFacility = "mail";
     std::string logFile;  // empty: syslog (and -f's standard error) only
+    int workers = 0;      // event loops (threads); 0: one per CPU online at start
     DaemonConfig daemon;
     StatusConfig status;
     MigrationConfig migration;

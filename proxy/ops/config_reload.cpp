@@ -22,6 +22,7 @@ std::vector<std::string> restartOnlyChanges(const Config& running, const Config&
     check(running.logFacility == next.logFacility, "log_facility");
     // Opened before the privileges are dropped (SIGHUP and SIGUSR1 reopen the same path).
     check(running.logFile == next.logFile, "log_file");
+    check(running.workers == next.workers, "workers");
     check(running.daemon.pidFile == next.daemon.pidFile, "pid_file");
     check(running.daemon.user == next.daemon.user, "user");
     check(running.daemon.group == next.daemon.group, "group");

@@ -18,6 +18,14 @@ void Histogram::observe(double value) {
     sum_ += value;
 }
 
+void Histogram::add(const Histogram& other) {
+    for (std::size_t i = 0; i < perBucket_.size() && i < other.perBucket_.size(); ++i) {
+        perBucket_[i] += other.perBucket_[i];
+    }
+    count_ += other.count_;
+    sum_ += other.sum_;
+}
+
 std::uint64_t Histogram::cumulative(std::size_t i) const {
     std::uint64_t n = 0;
     for (std::size_t b = 0; b <= i && b < perBucket_.size(); ++b) {
@@ -43,6 +51,59 @@ Metrics::Metrics() {
     for (const char* command : kRelayedCommands) {
         upstreamReplyDuration.emplace(command, Histogram());
     }
+}
+
+namespace {
+
+template <class Map>
+void addCounts(Map& into, const Map& from) {
+    for (const auto& [key, value] : from) {
+        into[key] += value;
+    }
+}
+
+}  // namespace
+
+void addMetrics(Metrics& into, const Metrics& from) {
+    into.sessionsOpen += from.sessionsOpen;
+    into.sessionsTotal += from.sessionsTotal;
+    into.connectionsRefused += from.connectionsRefused;
+    into.sessionsShed += from.sessionsShed;
+    into.tlsHandshakes += from.tlsHandshakes;
+    into.tlsFailures += from.tlsFailures;
+    into.implicitTlsDetections += from.implicitTlsDetections;
+    addCounts(into.authSuccesses, from.authSuccesses);
+    addCounts(into.authFailures, from.authFailures);
+    into.authTemporaryFailures += from.authTemporaryFailures;
+    addCounts(into.authBackendErrors, from.authBackendErrors);
+    into.authDelayedReplies += from.authDelayedReplies;
+    for (const auto& [outcome, histogram] : from.authDuration) {
+        into.authDuration[outcome].add(histogram);
+    }
+    into.messagesRelayed += from.messagesRelayed;
+    into.messagesRejected += from.messagesRejected;
+    into.bytesRelayed += from.bytesRelayed;
+    addCounts(into.upstreamErrors, from.upstreamErrors);
+    into.upstreamFailovers += from.upstreamFailovers;
+    for (const auto& [command, histogram] : from.upstreamReplyDuration) {
+        into.upstreamReplyDuration[command].add(histogram);
+    }
+    for (int i = 0; i < 6; ++i) {
+        into.repliesByClass[i] += from.repliesByClass[i];
+    }
+    into.bans += from.bans;
+    into.banRefusals += from.banRefusals;
+    for (int i = 0; i < kTrapSignals; ++i) {
+        into.trapDetections[i] += from.trapDetections[i];
+    }
+    for (const auto& [zone, counts] : from.dnsbl) {
+        auto& sum = into.dnsbl[zone];
+        sum.queries += counts.queries;
+        sum.hits += counts.hits;
+        sum.errors += counts.errors;
+    }
+    into.reloads += from.reloads;
+    into.reloadFailures += from.reloadFailures;
 }
 
 void Metrics::reply(int code) {
@@ -237,6 +298,14 @@ std::string renderPrometheus(const Metrics& m, const ScrapeFigures& live) {
     }
     w.gauge("subproxy_open_sessions", "Customer sessions open now.", m.sessionsOpen);
     w.counter("subproxy_sessions_total", "Customer sessions accepted.", m.sessionsTotal);
+    if (!live.workerSessions.empty()) {
+        // How the kernel spreads connections over the event loops (SO_REUSEPORT): a worker far
+        // behind the others means a few clients hold most sessions.
+        w.family("subproxy_worker_sessions_total", "counter", "Customer sessions accepted, by event loop (workers).");
+        for (std::size_t i = 0; i < live.workerSessions.size(); ++i) {
+            w.sample("subproxy_worker_sessions_total", {{"worker", std::to_string(i)}}, live.workerSessions[i]);
+        }
+    }
     w.counter("subproxy_refused_connections_total",
               "Connections refused at accept (limits, access lists, bans, shutdown, mail loop).", m.connectionsRefused);
     w.counter("subproxy_shed_sessions_total",

@@ -30,6 +30,7 @@ class Histogram {
 public:
     explicit Histogram(std::vector<double> bounds = kLatencyBuckets);
     void observe(double value);
+    void add(const Histogram& other);  // same bounds: every series uses kLatencyBuckets
     const std::vector<double>& bounds() const { return bounds_; }
     // Observations <= bounds()[i] (cumulative, as the exposition format wants).
     std::uint64_t cumulative(std::size_t i) const;
@@ -105,6 +106,10 @@ struct Metrics {
     void upstreamReplied(const std::string& command, double seconds);
 };
 
+// Each event loop counts into its own Metrics (no locks on the hot path); a scrape adds them up.
+// Maps are added key by key; startedAt is left alone (the process's, set once).
+void addMetrics(Metrics& into, const Metrics& from);
+
 // Read at scrape time rather than counted: they change without an event (a ban expires).
 struct ProcessFigures {
     double startTimeSeconds = 0;  // unix time
@@ -116,6 +121,7 @@ struct ProcessFigures {
 };
 struct ScrapeFigures {
     std::uint64_t activeBans = 0;           // bans in force now
+    std::vector<std::uint64_t> workerSessions;  // sessions accepted by each event loop (workers)
     std::optional<ProcessFigures> process;  // nullopt: /proc unreadable, process_* left out
 };
 

@@ -111,6 +111,7 @@ public:
 
     bool dirty() const { return dirty_; }
     void markClean() { dirty_ = false; }
+    void markDirty() { dirty_ = true; }  // a save failed
     const MigrationLimits& limits() const { return limits_; }
     void setLimits(MigrationLimits limits);
 

@@ -79,6 +79,7 @@ class ReloadWarnings(unittest.TestCase):
                 c["auth"] = dict(c["auth"], sasl_service="subproxy2", sasl_config_dir=other_sasl,
                                  workers=2, max_workers=3)
                 c["log_facility"] = "daemon"
+                c["workers"] = 3
                 c["log_file"] = os.path.join(d, "other.log")
                 c["user"] = "nobody"
                 c["group"] = "nogroup"

@@ -318,4 +318,42 @@ BOOST_AUTO_TEST_CASE(json_escapes_and_lists) {
     BOOST_TEST(j.back() == '}');
 }
 
+// Two event loops' counters add up to what one loop would have counted (Hub::metrics).
+BOOST_AUTO_TEST_CASE(metrics_of_two_workers_add_up_to_one) {
+    Metrics one, a, b;
+    auto count = [](Metrics& m, int n, const std::string& mech) {
+        for (int i = 0; i < n; ++i) {
+            ++m.sessionsTotal;
+            ++m.sessionsOpen;
+            m.authResult(mech, i % 2 == 0);
+            m.reply(250);
+            m.trapDetected(TrapSignal::FanOut);
+            m.authAnswered(AuthOutcome::Success, 0.002 * (i + 1));
+            m.upstreamReplied("mail", 0.5);
+            m.upstreamError("timeout");
+            ++m.dnsbl["zen"].hits;
+        }
+    };
+    count(one, 3, "PLAIN");
+    count(one, 4, "LOGIN");
+    count(a, 3, "PLAIN");
+    count(b, 4, "LOGIN");
+    Metrics sum;
+    addMetrics(sum, a);
+    addMetrics(sum, b);
+    ScrapeFigures live;
+    BOOST_TEST(renderPrometheus(sum, live) == renderPrometheus(one, live));
+}
+
+// The per-loop sessions appear as one labelled series each, and only when there are loops.
+BOOST_AUTO_TEST_CASE(worker_sessions_rendered_per_worker) {
+    Metrics m;
+    ScrapeFigures live;
+    BOOST_TEST(renderPrometheus(m, live).find("subproxy_worker_sessions_total") == std::string::npos);
+    live.workerSessions = {7, 5};
+    const std::string text = renderPrometheus(m, live);
+    BOOST_TEST(text.find("subproxy_worker_sessions_total{worker=\"0\"} 7\n") != std::string::npos);
+    BOOST_TEST(text.find("subproxy_worker_sessions_total{worker=\"1\"} 5\n") != std::string::npos);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
