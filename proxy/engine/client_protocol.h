@@ -18,6 +18,7 @@
 #include "ops/config.h"
 #include "wire/data_scanner.h"
 #include "defence/dnsbl_filter.h"
+#include "wire/cidr.h"
 #include "wire/ehlo_caps.h"
 #include "wire/line_reader.h"
 #include "ops/metrics.h"
@@ -29,11 +30,12 @@ namespace subproxy {
 
 // Who the customer is and what it dialled; filled by the listener.
 struct ClientEndpoint {
-    std::string address;      // normalised (no ::ffff:)
+    std::string address;      // normalised (no ::ffff:): logs, XCLIENT
     int port = 0;
     std::string destAddress;  // the address the customer dialled (original destination)
     int destPort = 0;
     bool implicitTls = false;  // accepted on a tls = "implicit" listener
+    IpAddress ip;              // `address`, read once at accept: access list, guard, bans, trap
 };
 
 // What the MSA must be told about the customer (XCLIENT, or the credentials to replay).

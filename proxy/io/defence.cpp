@@ -28,15 +28,11 @@ int Defence::tarpitted() const {
     return tarpitted_;
 }
 
-bool Defence::denied(const Config& config, const std::string& address, const std::string& who) const {
-    if (config.access.deny.empty()) {
+bool Defence::denied(const Config& config, const IpAddress& ip, const std::string& who) const {
+    if (config.access.deny.empty() || checkAccess(config.access, ip) != AccessVerdict::Deny) {
         return false;
     }
-    const auto ip = parseIpAddress(address);
-    if (!ip || checkAccess(config.access, *ip) != AccessVerdict::Deny) {
-        return false;
-    }
-    const Cidr* rule = config.access.deny.find(*ip);
+    const Cidr* rule = config.access.deny.find(ip);
     logWarning(who + ": access: denied by access.deny " + (rule ? rule->str() : std::string()) +
                ", connection refused");
     return true;

@@ -34,7 +34,7 @@ public:
     void reconfigure(const Config& config);
 
     // access.deny (unless access.allow): logs the refusal; true = refuse at accept.
-    bool denied(const Config& config, const std::string& address, const std::string& who) const;
+    bool denied(const Config& config, const IpAddress& ip, const std::string& who) const;
     // Records an intercepted connection; returns the distinct dialled addresses in the window.
     int recordFanOut(const std::string& client, const std::string& dialled);
     // nullptr when trap.tarpit_max sessions are already tarpitted.

@@ -50,18 +50,18 @@ public:
     };
     // At accept, before any work: bans, the per-address session limit, the connection rate.
     // Logs every refusal with the client address.  `who` is "[addr]:port".
-    Admission admit(const std::string& address, const std::string& who);
+    Admission admit(const IpAddress& ip, const std::string& who);
     // The session exists (counts toward guard.max_sessions_per_client) / has gone.
-    void sessionOpened(std::uint64_t id, const std::string& address);
+    void sessionOpened(std::uint64_t id, const IpAddress& ip);
     void sessionClosed(std::uint64_t id);
 
     // A failed AUTH (535): counts it, logs the ban when this one crossed the threshold, and
     // returns how long to hold the 535 (seconds; 0 for trusted networks).
-    double authFailed(const std::string& address, const std::string& who, const std::string& user);
-    void authSucceeded(const std::string& address, const std::string& user);
+    double authFailed(const IpAddress& ip, const std::string& who, const std::string& user);
+    void authSucceeded(const std::string& user);
     // The spambot trap's "ban" action (session_trap.cpp): bans the address for
     // guard.ban_time in the same list, logged like an AUTH ban.  Trusted networks are exempt.
-    void trapBan(const std::string& address, const std::string& who, const std::string& why);
+    void trapBan(const IpAddress& ip, const std::string& who, const std::string& why);
 
     // Bans in force now (the status endpoint's subproxy_active_bans).
     std::size_t activeBans() const;

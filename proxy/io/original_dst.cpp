@@ -17,21 +17,23 @@ namespace subproxy {
 
 Endpoint endpointOf(const struct sockaddr* sa) {
     Endpoint e;
-    char buf[INET6_ADDRSTRLEN] = "";
     if (sa->sa_family == AF_INET) {
         auto* in = reinterpret_cast<const sockaddr_in*>(sa);
-        inet_ntop(AF_INET, &in->sin_addr, buf, sizeof buf);
+        std::memcpy(e.ip.bytes.data(), &in->sin_addr, 4);
         e.port = ntohs(in->sin_port);
     } else if (sa->sa_family == AF_INET6) {
         auto* in6 = reinterpret_cast<const sockaddr_in6*>(sa);
         if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
-            inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12], buf, sizeof buf);
+            std::memcpy(e.ip.bytes.data(), &in6->sin6_addr.s6_addr[12], 4);
         } else {
-            inet_ntop(AF_INET6, &in6->sin6_addr, buf, sizeof buf);
+            e.ip.v6 = true;
+            std::memcpy(e.ip.bytes.data(), &in6->sin6_addr, 16);
         }
         e.port = ntohs(in6->sin6_port);
+    } else {
+        return e;  // not an IP peer: no address
     }
-    e.address = buf;
+    e.address = formatIpAddress(e.ip);
     return e;
 }
 

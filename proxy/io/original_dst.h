@@ -6,10 +6,15 @@
 
 #include <string>
 
+#include "wire/cidr.h"
+
 namespace subproxy {
 
+// Read once from the kernel's sockaddr: the value for the access list, the guard and the bans,
+// the text for logs and XCLIENT.  Nothing parses the text back.
 struct Endpoint {
-    std::string address;  // numeric, "::ffff:1.2.3.4" normalised to "1.2.3.4"
+    IpAddress ip;         // "::ffff:1.2.3.4" normalised to IPv4 1.2.3.4
+    std::string address;  // its numeric text (formatIpAddress)
     int port = 0;
 };
 

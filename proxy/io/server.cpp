@@ -208,12 +208,12 @@ bool Server::refused(const Listener& listener, evutil_socket_t fd, const Endpoin
         return true;
     }
     // Static deny list (access.deny, unless access.allow): refused before any work is done.
-    if (defence().denied(config, client.address, who)) {
+    if (defence().denied(config, client.ip, who)) {
         refuse(fd, "554 5.7.1 " + config.hostname + " Error: access denied for [" + client.address + "]\r\n");
         return true;
     }
     // Bans and per-address limits: refused before any work is done for the client.
-    if (const Guard::Admission admission = guard().admit(client.address, who); !admission.ok) {
+    if (const Guard::Admission admission = guard().admit(client.ip, who); !admission.ok) {
         if (admission.close) {
             ::close(fd);
         } else {
@@ -236,6 +236,7 @@ void Server::accept(const Listener& listener, evutil_socket_t fd, const sockaddr
     evutil_make_socket_nonblocking(fd);
     evutil_make_socket_closeonexec(fd);
     ClientEndpoint endpoint;
+    endpoint.ip = client.ip;
     endpoint.address = client.address;
     endpoint.port = client.port;
     endpoint.destAddress = dest.dialled.address;
@@ -248,7 +249,7 @@ void Server::accept(const Listener& listener, evutil_socket_t fd, const sockaddr
     unauthenticated_.emplace(id, raw);
     unauthenticatedCount_.fetch_add(1, std::memory_order_relaxed);
     hub_.sessionOpened();
-    guard().sessionOpened(id, client.address);
+    guard().sessionOpened(id, client.ip);
     ++metrics_.sessionsTotal;
     ++metrics_.sessionsOpen;
     const bool stress = hub_.openSessions() * 100 >= static_cast<std::size_t>(config.limits.maxSessions) *

@@ -364,7 +364,7 @@ void Session::authFinished(std::uint64_t generation, const AuthResult& result) {
         return;
     }
     if (result.status == AuthResult::Status::Done) {
-        server_.guard().authSucceeded(endpoint_.address, userKey(result.username, defaultRealm(runtime_->config)));
+        server_.guard().authSucceeded(userKey(result.username, defaultRealm(runtime_->config)));
     }
     if (result.status == AuthResult::Status::Temp) {
         // The customer's password was never judged: 454, and nothing for the guard to count.
@@ -389,7 +389,7 @@ bool Session::holdAuthFailure(std::chrono::steady_clock::time_point asked) {
     // that finds no user may be quicker) is hidden inside it.
     // Per-user counts key on the account, not on its spelling (identity.h): a guesser cannot
     // reset them by trying "ALICE", " alice" or "alice@<realm>".
-    double delay = server_.guard().authFailed(endpoint_.address, bracket(endpoint_.address, endpoint_.port),
+    double delay = server_.guard().authFailed(endpoint_.ip, bracket(endpoint_.address, endpoint_.port),
                                               userKey(protocol_.user(), defaultRealm(runtime_->config)));
     if (delay <= 0) {
         return false;
@@ -507,7 +507,7 @@ void Session::upstreamReply(const Reply& reply) {
             return;
         }
         if (reply.code == 235) {
-            server_.guard().authSucceeded(endpoint_.address, userKey(protocol_.user(), defaultRealm(runtime_->config)));
+            server_.guard().authSucceeded(userKey(protocol_.user(), defaultRealm(runtime_->config)));
         }
     }
     protocol_.onUpstreamReply(reply);

@@ -57,7 +57,7 @@ TrapAction Session::trapSignal(TrapSignal signal, const std::string& detail) {
     logWarning(formatTrapLine(signal, action, endpoint_.destAddress, endpoint_.destPort, protocol_.helo(), detail));
     server_.metrics().trapDetected(signal);
     if (action == TrapAction::Ban) {
-        server_.guard().trapBan(endpoint_.address, "[" + endpoint_.address + "]:" + std::to_string(endpoint_.port),
+        server_.guard().trapBan(endpoint_.ip, "[" + endpoint_.address + "]:" + std::to_string(endpoint_.port),
                                 std::string("trap signal ") + trapSignalName(signal));
     }
     return action;
@@ -78,15 +78,15 @@ bool Session::refuseByTrap(TrapSignal signal, const std::string& detail) {
 
 void Session::beginGreeting() {
     const Config& config = runtime_->config;
-    const auto ip = parseIpAddress(endpoint_.address);
-    if (ip && checkAccess(config.access, *ip) == AccessVerdict::Allow) {
+    const IpAddress& ip = endpoint_.ip;
+    if (checkAccess(config.access, ip) == AccessVerdict::Allow) {
         trapExempt_ = true;
         logInfo("access: allowed by access.allow; trap and DNSBL skipped");
     } else {
         Defence& defence = server_.defence();
         // Counted per client key (IPv6 per guard.ipv6_prefix, like bans): a bot on one IPv6
         // customer line can rotate through its whole /64.
-        const std::string client = ip ? clientKey(*ip, config.guard.policy.ipv6Prefix) : endpoint_.address;
+        const std::string client = clientKey(ip, config.guard.policy.ipv6Prefix);
         const int dialled = defence.recordFanOut(client, endpoint_.destAddress);
         if (dialled > config.trap.fanoutLimit &&
             refuseByTrap(TrapSignal::FanOut, "more than " + std::to_string(config.trap.fanoutLimit) +
@@ -94,10 +94,10 @@ void Session::beginGreeting() {
                                                  std::to_string(config.trap.fanoutWindow) + "s")) {
             return;
         }
-        if (ip && !config.dnsbl.zones.empty()) {
+        if (!config.dnsbl.zones.empty()) {
             dnsblDone_ = false;
             dnsbl_ = server_.dnsbl().lookup(
-                config.dnsbl, *ip, [this](const DnsblVerdict& verdict, const std::vector<ZoneResult>& results) {
+                config.dnsbl, ip, [this](const DnsblVerdict& verdict, const std::vector<ZoneResult>& results) {
                     dnsblVerdict(verdict, results);
                 });
         }
