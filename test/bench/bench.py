@@ -14,7 +14,9 @@ Knobs (environment; defaults give a quick run of about two minutes):
   BENCH_LATENCY=N        sessions one at a time for the latencies       (100; full 400)
   BENCH_RATE_SECONDS=S   length of each sessions/s run                  (8; full 20)
   BENCH_WORKERS=N        the "N workers" of the scaling run             (the number of CPUs)
-  BENCH_CAP=P            % of a core each proxy thread/process may use in the rate runs (40)
+  BENCH_CAP=P            % of a core each proxy thread/process may use in the rate runs (30)
+  BENCH_SHARES=W         cpu.shares of the whole bench during the rate runs (32768; 0: 1024, no
+                         priority over other work on the machine)
   BENCH_IDLE=N           authenticated sessions held idle               (2000; full 9000)
   BENCH_IDLE_HOLD=S      seconds they are held                          (5; full 15)
   BENCH_BURST=N          logins opened within one second (subproxy)    (5000; 0: skip)
@@ -43,7 +45,8 @@ STRACE = knob("BENCH_STRACE", 300, 1000)
 LATENCY = knob("BENCH_LATENCY", 100, 400)
 RATE_SECONDS = knob("BENCH_RATE_SECONDS", 8.0, 20.0)
 WORKERS = knob("BENCH_WORKERS", os.cpu_count() or 2, os.cpu_count() or 2)
-CAP = knob("BENCH_CAP", 40, 40)
+CAP = knob("BENCH_CAP", 30, 30)
+SHARES = knob("BENCH_SHARES", 32768, 32768)
 IDLE = knob("BENCH_IDLE", 2000, 9000)
 IDLE_HOLD = knob("BENCH_IDLE_HOLD", 5.0, 15.0)
 BURST = knob("BENCH_BURST", 5000, 5000)
@@ -55,9 +58,9 @@ def say(text):
     print(text, flush=True)
 
 
-def loadgen(mode, port, *args):
+def loadgen(mode, port, *args, preexec=None):
     r = subprocess.run([t.LOADGEN, mode, "-p", str(port)] + [str(a) for a in args],
-                       capture_output=True, text=True)
+                       capture_output=True, text=True, preexec_fn=preexec)
     if r.returncode != 0:
         raise RuntimeError("loadgen %s failed: %s" % (mode, r.stderr.strip()))
     return json.loads(r.stdout.strip().splitlines()[-1])
@@ -114,30 +117,38 @@ def latency_pass(port):
     return {"p50": r["p50_ms"], "p99": r["p99_ms"], "lat_errors": errors_text(r)}
 
 
-def rate_pass(target, workers):
+def rate_pass(target, workers, sink):
     """Sessions/s with every proxy thread/process capped to CAP % of a core (targets.CpuCaps).
-    The proxy was the limit when its event loops used (nearly) all their caps: WORKERS x CAP %."""
-    caps = t.CpuCaps(target, CAP) if t.CpuCaps.available() else None
+    The proxy was the limit when its busiest WORKERS threads/processes (the event loops) each
+    used nearly all of their cap."""
+    caps = t.CpuCaps(target, CAP, SHARES, sink.pids()) if t.CpuCaps.available() else None
     try:
         pids = target.pids()
         c0, h0 = t.cpu_seconds(pids), t.host_busy()
-        th0 = caps.throttled() if caps else (0, 0)
-        r = loadgen("sessions", target.port, "-c", 2 * CONC, "-s", RATE_SECONDS, "-j", THREADS)
+        u0 = caps.snapshot() if caps else {}
+        r = loadgen("sessions", target.port, "-c", 2 * CONC, "-s", RATE_SECONDS, "-j", THREADS,
+                    preexec=caps.join if caps else None)
         c1, h1 = t.cpu_seconds(pids), t.host_busy()
-        th1 = caps.throttled() if caps else (0, 0)
+        u1 = caps.snapshot() if caps else {}
     finally:
         if caps:
             caps.close()
     wall = r["wall_s"]
+    units = []  # (% of a core, % of its periods throttled) per thread/process, busiest first
+    for tid, (cpu, periods, throttled) in u1.items():
+        c, p, th = u0.get(tid, (0.0, 0, 0))
+        units.append((100 * (cpu - c) / wall, 100 * (throttled - th) / max(periods - p, 1)))
+    units.sort(reverse=True)
+    busiest = units[:workers]
     return {"rate": r["rate"], "proxy_cpu": 100 * (c1 - c0) / wall, "loadgen_cpu": 100 * r["cpu_s"] / wall,
-            "host_busy": 100.0 * (h1[0] - h0[0]) / max(h1[1] - h0[1], 1),
-            "throttled": "%d/%d" % (th1[1] - th0[1], th1[0] - th0[0]), "capped": caps is not None,
-            "proxy_bound": caps is not None and 100 * (c1 - c0) / wall >= 0.85 * workers * CAP,
+            "host_busy": 100.0 * (h1[0] - h0[0]) / max(h1[1] - h0[1], 1), "capped": caps is not None,
+            "units": ", ".join("%.0f%% (throttled in %.0f%% of periods)" % u for u in units[:workers + 1]),
+            "proxy_bound": len(busiest) == workers and all(u[0] >= 0.85 * CAP for u in busiest),
             "errors": errors_text(r)}
 
 
 def idle_pass(target):
-    """RSS per authenticated idle session (both legs open), IDLE sessions held IDLE_HOLD s."""
+    """RSS per authenticated idle session (customer and MSA legs open), IDLE held IDLE_HOLD s."""
     loadgen("sessions", target.port, "-c", 10, "-n", 50, "-j", 1)  # first-use costs not counted
     time.sleep(0.5)
     base = t.rss_kib(target.pids())
@@ -151,8 +162,8 @@ def idle_pass(target):
     p.wait()
     held = max(ready["held"], 1)
     return {"rss_kib": (held_rss - base) / held, "held": ready["held"],
-            "idle_failed": ready["failed"] + final["hold_failures"], "open_s": ready["open_s"],
-            "idle_errors": errors_text(final)}
+            "failed": ready["failed"] + final["hold_failures"], "open_s": ready["open_s"],
+            "errors": errors_text(final)}
 
 
 def warm(target):
@@ -172,7 +183,7 @@ def measure(make, workers_ok, tmp, sink):
         say("  %s: latency pass (%d sessions, one at a time)" % (target.name, LATENCY))
         res.update(latency_pass(target.port))
         say("  %s: sessions/s, 1 worker, %d s" % (target.name, RATE_SECONDS))
-        res["rate1"] = rate_pass(target, 1)
+        res["rate1"] = rate_pass(target, 1, sink)
     finally:
         target.stop()
     res["rateN"] = None
@@ -181,15 +192,17 @@ def measure(make, workers_ok, tmp, sink):
         try:
             warm(target)
             say("  %s: sessions/s, %d workers, %d s" % (target.name, WORKERS, RATE_SECONDS))
-            res["rateN"] = rate_pass(target, WORKERS)
+            res["rateN"] = rate_pass(target, WORKERS, sink)
         finally:
             target.stop()
-    target = make(1 if workers_ok else None, upstream_tls=True).start()
-    try:
-        say("  %s: %d idle authenticated sessions for %d s" % (target.name, IDLE, IDLE_HOLD))
-        res.update(idle_pass(target))
-    finally:
-        target.stop()
+    # The MSA leg in plaintext (as nginx's mail proxy keeps it), and for subproxy also in TLS.
+    for leg in ("plain", "tls") if target.name == "subproxy" else ("plain",):
+        target = make(1 if workers_ok else None, upstream_tls=(leg == "tls")).start()
+        try:
+            say("  %s: %d idle authenticated sessions for %d s, MSA leg %s" % (target.name, IDLE, IDLE_HOLD, leg))
+            res["idle_" + leg] = idle_pass(target)
+        finally:
+            target.stop()
     return res
 
 
@@ -235,7 +248,10 @@ def report(sp, ng, direct, burst, workers_note):
         get(ng, "rateN", "rate"), 0, marks=mark("rateN"))
     row("  scaling, N workers / 1 worker     [higher]", ratio_of(sp), ratio_of(ng), 2)
     row("Sessions/s, 1 worker, uncapped       [info]", get(sp, "rate_uncapped"), get(ng, "rate_uncapped"), 0)
-    row("RSS per idle session (KiB)           [lower]", get(sp, "rss_kib"), get(ng, "rss_kib"), 1)
+    row("RSS per idle session (KiB)           [lower]", get(sp, "idle_plain", "rss_kib"),
+        get(ng, "idle_plain", "rss_kib"), 1)
+    row("  the same, subproxy's MSA leg in TLS  [lower]", get(sp, "idle_tls", "rss_kib"),
+        get(ng, "idle_plain", "rss_kib"), 1)
     row("Latency p50 (ms)                     [lower]", get(sp, "p50"), get(ng, "p50"), 2)
     row("Latency p99 (ms)                     [lower]", get(sp, "p99"), get(ng, "p99"), 2)
     added = lambda res, k: res[k] - direct[k] if res else None  # noqa: E731
@@ -258,18 +274,19 @@ def report(sp, ng, direct, burst, workers_note):
             if r is None:
                 say("  %s: n/a (%s)" % (label, workers_note))
                 continue
-            say("  %s: %.0f sessions/s; proxy CPU %.0f%% of a core (cap %s), throttled periods %s; "
-                "load generator CPU %.0f%%, host busy %.0f%% of %d cores; errors: %s"
-                % (label, r["rate"], r["proxy_cpu"], ("%d%% per thread/process" % CAP) if r["capped"]
-                   else "none: no writable cgroup", r["throttled"], r["loadgen_cpu"], r["host_busy"],
-                   os.cpu_count(), r["errors"]))
-            say("    limited by: %s" % ("the proxy (its loops used their CPU caps)" if r["proxy_bound"] else
+            say("  %s: %.0f sessions/s; proxy CPU %.0f%% of a core in all, its busiest threads/processes: %s "
+                "(cap %s); load generator CPU %.0f%%, host busy %.0f%% of %d cores; errors: %s"
+                % (label, r["rate"], r["proxy_cpu"], r["units"], ("%d%% each" % CAP) if r["capped"]
+                   else "none: no writable cgroup", r["loadgen_cpu"], r["host_busy"], os.cpu_count(), r["errors"]))
+            say("    limited by: %s" % ("the proxy (its event loops used their CPU caps)" if r["proxy_bound"] else
                                         "NOT the proxy (below its caps): the load generator or other load "
                                         "on the host; this figure does not measure the proxy"))
-        say("  idle: %d held (%d failed), opened in %.1f s, MSA leg %s; errors: %s"
-            % (res["held"], res["idle_failed"], res["open_s"],
-               "in TLS" if name == "subproxy" else "plaintext (nginx's mail proxy has no upstream TLS)",
-               res["idle_errors"]))
+        for leg in ("plain", "tls"):
+            r = res.get("idle_" + leg)
+            if r is not None:
+                say("  idle, MSA leg %s: %d held (%d failed), opened in %.1f s; errors: %s"
+                    % ("in TLS" if leg == "tls" else "plaintext", r["held"], r["failed"], r["open_s"],
+                       r["errors"]))
     if burst is not None:
         say("")
         say("Burst (subproxy, %s): %d logins opened within %.2f s: 235 %d, 454 %d, other %d, connection "

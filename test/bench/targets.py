@@ -50,6 +50,16 @@ def tasks(pid):
     return sorted(int(t) for t in os.listdir("/proc/%d/task" % pid))
 
 
+def thread_cpu(pid, tid):
+    """CPU seconds of one thread (/proc/PID/stat of a leader would sum its whole process)."""
+    try:
+        with open("/proc/%d/task/%d/stat" % (pid, tid)) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    except FileNotFoundError:
+        return 0.0
+
+
 def host_busy():
     """(busy, total) jiffies of the whole machine, from /proc/stat."""
     with open("/proc/stat") as f:
@@ -131,8 +141,9 @@ class Subproxy:
         return [self.proc.pid]
 
     def cap_units(self):
-        """What the scaling run caps one by one: every thread (event loops, auth workers)."""
-        return tasks(self.proc.pid)
+        """What the scaling run caps one by one: every thread (event loops, auth workers), as
+        (pid, tid)."""
+        return [(self.proc.pid, tid) for tid in tasks(self.proc.pid)]
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
@@ -231,7 +242,7 @@ mail {
         return [self.proc.pid] + self.worker_pids()
 
     def cap_units(self):
-        return self.pids()  # single-threaded processes: the master and each worker
+        return [(pid, pid) for pid in self.pids()]  # single-threaded: the master and each worker
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
@@ -249,38 +260,59 @@ class CpuCaps:
     """Each thread or process of a proxy in its own cgroup v1 cpu group, limited to CAP % of a
     core: N event loops can then use at most N x CAP %, whatever the load generator does with
     the rest of the machine.  New threads (auth workers started on demand) are capped as they
-    appear.  Everything is put back and removed by close()."""
+    appear.  With SHARES > 0 the whole bench (the capped proxy, the load generator started with
+    preexec=caps.join, the sink) runs under one parent group of that cpu.shares weight, so that
+    other work on a shared machine (each task weighs 1024) cannot starve the load generator
+    during the run.  Everything is put back and removed by close()."""
 
     ROOT = "/sys/fs/cgroup/cpu"
 
-    def __init__(self, target, cap_percent):
+    def __init__(self, target, cap_percent, shares=0, also=()):
         self.target = target
         self.base = os.path.join(self.ROOT, "subproxy-bench.%d" % os.getpid())
         os.makedirs(self.base, exist_ok=True)
+        if shares > 0:
+            self._write(self.base, "cpu.shares", shares)
+        self.gen = os.path.join(self.base, "generator")
+        os.makedirs(self.gen, exist_ok=True)
+        self._write(self.gen, "cpu.shares", 2048)  # two load generator threads and the sink
+        self.also = [tid for pid in also for tid in tasks(pid)]
+        for tid in self.also:
+            self._write(self.gen, "tasks", tid)
         with open(os.path.join(self.ROOT, "cpu.cfs_period_us")) as f:
             self.period = int(f.read())
         self.quota = int(self.period * cap_percent / 100)
         self.groups = {}
+        self.pid_of = {}
         self.stopping = False
         self.assign()
         self.thread = threading.Thread(target=self._watch, daemon=True)
         self.thread.start()
 
     @staticmethod
+    def _write(group, name, value):
+        with open(os.path.join(group, name), "w") as f:
+            f.write(str(value))
+
+    def join(self):
+        """preexec_fn of the load generator: its process (and the threads it starts) go into
+        the bench's group."""
+        self._write(self.gen, "tasks", os.getpid())
+
+    @staticmethod
     def available():
         return os.access(os.path.join(CpuCaps.ROOT, "tasks"), os.W_OK)
 
     def assign(self):
-        for tid in self.target.cap_units():
+        for pid, tid in self.target.cap_units():
             if tid in self.groups:
                 continue
+            self.pid_of[tid] = pid
             group = os.path.join(self.base, "t%d" % tid)
             os.makedirs(group, exist_ok=True)
-            with open(os.path.join(group, "cpu.cfs_quota_us"), "w") as f:
-                f.write(str(self.quota))
+            self._write(group, "cpu.cfs_quota_us", self.quota)
             try:
-                with open(os.path.join(group, "tasks"), "w") as f:
-                    f.write(str(tid))
+                self._write(group, "tasks", tid)
             except OSError:
                 pass  # the thread ended meanwhile
             self.groups[tid] = group
@@ -293,28 +325,26 @@ class CpuCaps:
             except OSError:
                 pass
 
-    def throttled(self):
-        """(periods, throttled periods) summed over the groups."""
-        periods = throttled = 0
-        for group in self.groups.values():
+    def snapshot(self):
+        """{tid: (CPU seconds, periods, throttled periods)} of every capped thread/process."""
+        out = {}
+        for tid, group in self.groups.items():
             with open(os.path.join(group, "cpu.stat")) as f:
                 stat = dict(line.split() for line in f)
-            periods += int(stat["nr_periods"])
-            throttled += int(stat["nr_throttled"])
-        return periods, throttled
+            out[tid] = (thread_cpu(self.pid_of[tid], tid), int(stat["nr_periods"]), int(stat["nr_throttled"]))
+        return out
 
     def close(self):
         self.stopping = True
         self.thread.join()
-        for group in self.groups.values():
+        for group in list(self.groups.values()) + [self.gen]:
             try:
                 with open(os.path.join(group, "tasks")) as f:
                     tids = f.read().split()
                 for tid in tids:
-                    with open(os.path.join(self.ROOT, "tasks"), "w") as f:
-                        f.write(tid)
+                    self._write(self.ROOT, "tasks", tid)
             except OSError:
-                pass
+                pass  # ended meanwhile
             os.rmdir(group)
         os.rmdir(self.base)
 
