@@ -15,6 +15,7 @@ Knobs (environment; defaults give a quick run of about two minutes):
   BENCH_RATE_SECONDS=S   length of each sessions/s run                  (8; full 20)
   BENCH_WORKERS=N        the "N workers" of the scaling run             (the number of CPUs)
   BENCH_CAP=P            % of a core each proxy thread/process may use in the rate runs (30)
+  BENCH_CAP_PERIOD_MS=T  cpu.cfs_period_us of the caps, in ms            (100)
   BENCH_SHARES=W         cpu.shares of the whole bench during the rate runs (32768; 0: 1024, no
                          priority over other work on the machine)
   BENCH_IDLE=N           authenticated sessions held idle               (2000; full 9000)
@@ -47,6 +48,7 @@ RATE_SECONDS = knob("BENCH_RATE_SECONDS", 8.0, 20.0)
 WORKERS = knob("BENCH_WORKERS", os.cpu_count() or 2, os.cpu_count() or 2)
 CAP = knob("BENCH_CAP", 30, 30)
 SHARES = knob("BENCH_SHARES", 32768, 32768)
+CAP_PERIOD = knob("BENCH_CAP_PERIOD_MS", 100, 100)
 IDLE = knob("BENCH_IDLE", 2000, 9000)
 IDLE_HOLD = knob("BENCH_IDLE_HOLD", 5.0, 15.0)
 BURST = knob("BENCH_BURST", 5000, 5000)
@@ -121,7 +123,7 @@ def rate_pass(target, workers, sink):
     """Sessions/s with every proxy thread/process capped to CAP % of a core (targets.CpuCaps).
     The proxy was the limit when its busiest WORKERS threads/processes (the event loops) each
     used nearly all of their cap."""
-    caps = t.CpuCaps(target, CAP, SHARES, sink.pids()) if t.CpuCaps.available() else None
+    caps = t.CpuCaps(target, CAP, SHARES, sink.pids(), CAP_PERIOD) if t.CpuCaps.available() else None
     try:
         pids = target.pids()
         c0, h0 = t.cpu_seconds(pids), t.host_busy()
@@ -227,6 +229,7 @@ def row(label, a, b, digits=2, ratio=True, marks=("", "")):
 
 
 def report(sp, ng, direct, burst, workers_note):
+    """The table: one row per figure, subproxy, nginx, and their ratio."""
     def get(res, *keys):
         for k in keys:
             if res is None:
@@ -239,6 +242,7 @@ def report(sp, ng, direct, burst, workers_note):
     row("CPU per session (ms)                 [lower]", get(sp, "cpu_ms"), get(ng, "cpu_ms"), 3)
     row("  load generator CPU per session (ms)", get(sp, "loadgen_ms"), get(ng, "loadgen_ms"), 3, False)
     row("System calls per session             [lower]", get(sp, "syscalls"), get(ng, "syscalls"), 1)
+
     def mark(key):  # "*": the proxy was not the limit of that run
         return tuple("*" if get(res, key, "proxy_bound") is False else "" for res in (sp, ng))
 
@@ -259,6 +263,11 @@ def report(sp, ng, direct, burst, workers_note):
     row("Added latency p99 vs direct (ms)     [lower]", added(sp, "p99"), added(ng, "p99"), 2)
     if "*" in mark("rate1") + mark("rateN"):
         say("  * not limited by the proxy: the load generator or other load on the host was (details below)")
+    report_details(sp, ng, direct, burst, workers_note)
+
+
+def report_details(sp, ng, direct, burst, workers_note):
+    """What is behind the table: per pass, errors, who was the limit, the top system calls."""
     say("")
     say("Direct to the sink (no proxy): latency p50 %.2f ms, p99 %.2f ms; load generator %.3f ms CPU and "
         "sink %.3f ms CPU per session" % (direct["p50"], direct["p99"], direct["loadgen_ms"], direct["sink_ms"]))

@@ -267,7 +267,7 @@ class CpuCaps:
 
     ROOT = "/sys/fs/cgroup/cpu"
 
-    def __init__(self, target, cap_percent, shares=0, also=()):
+    def __init__(self, target, cap_percent, shares=0, also=(), period_ms=100):
         self.target = target
         self.base = os.path.join(self.ROOT, "subproxy-bench.%d" % os.getpid())
         os.makedirs(self.base, exist_ok=True)
@@ -279,8 +279,7 @@ class CpuCaps:
         self.also = [tid for pid in also for tid in tasks(pid)]
         for tid in self.also:
             self._write(self.gen, "tasks", tid)
-        with open(os.path.join(self.ROOT, "cpu.cfs_period_us")) as f:
-            self.period = int(f.read())
+        self.period = period_ms * 1000
         self.quota = int(self.period * cap_percent / 100)
         self.groups = {}
         self.pid_of = {}
@@ -310,6 +309,7 @@ class CpuCaps:
             self.pid_of[tid] = pid
             group = os.path.join(self.base, "t%d" % tid)
             os.makedirs(group, exist_ok=True)
+            self._write(group, "cpu.cfs_period_us", self.period)
             self._write(group, "cpu.cfs_quota_us", self.quota)
             try:
                 self._write(group, "tasks", tid)
