@@ -4,6 +4,7 @@
 #   make deps     install the Debian packages needed to build, test and demo
 #   make certs    self-signed test CA and certificates under certs/
 #   make demo     local Postfix MSA + subproxy in front + one message through it
+#   make bench    subproxy and nginx's mail proxy side by side under the same load (test/bench/)
 #   make install  PREFIX=/usr/local DESTDIR= [sysconfdir=...] [INSTALL_PROGRAM=install] (unstripped)
 
 CXX      ?= g++
@@ -77,6 +78,17 @@ deps:
 soak: proxy/subproxy certs/.stamp
 	test/soak/soak.py
 
+# The benchmark (test/bench/bench.py, README.md "Benchmark"): not a test, not part of all/check.
+# Its load generator and upstream sink are one C++ program on libevent and OpenSSL.
+BENCH_SRCS := $(wildcard test/bench/*.cpp)
+BENCH_OBJS := $(BENCH_SRCS:.cpp=.o)
+
+test/bench/loadgen: $(BENCH_OBJS)
+	$(CXX) $(CXXFLAGS) -o $@ $^ $(LDLIBS)
+
+bench: proxy/subproxy test/bench/loadgen certs/.stamp
+	test/bench/bench.py
+
 demo:
 	$(MAKE) deps
 	$(MAKE) all certs
@@ -112,10 +124,10 @@ manlint:
 
 clean:
 	rm -f proxy/*.o proxy/*/*.o proxy/*/*.d sasl/*.o sasl/*.d test/unit/*.o test/unit/*.d \
-	      proxy/subproxy test/unit/unit_tests
+	      proxy/subproxy test/unit/unit_tests test/bench/*.o test/bench/*.d test/bench/loadgen
 
-.PHONY: all check unit certs deps demo soak install manlint purity clean
--include $(wildcard proxy/*.d proxy/*/*.d sasl/*.d test/unit/*.d)
+.PHONY: all check unit certs deps demo soak bench install manlint purity clean
+-include $(wildcard proxy/*.d proxy/*/*.d sasl/*.d test/unit/*.d test/bench/*.d)
 
 # ---------------------------------------------------------------------------------------------
 # libFuzzer targets (test/fuzz/README.md).  Built with clang into test/fuzz/build/, from their

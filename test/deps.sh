@@ -35,6 +35,8 @@ packages=(
                                                     #   (Debian's, in /usr/share/nodejs; it does not
                                                     #   depend on nodejs itself)
     file binutils                                   # make install's stripped binary checked with file
+    nginx-light libnginx-mod-mail strace            # make bench: nginx's mail proxy measured side by
+                                                    #   side; system calls per session
 )
 
 missing=()
@@ -70,4 +72,10 @@ echo 'postfix postfix/main_mailer_type select No configuration' \
 if [[ " ${missing[*]} " == *" prometheus "* ]] && [ -d /run/systemd/system ]; then
     echo "deps: stopping and disabling the prometheus service (only promtool is needed)"
     "${sudo[@]}" systemctl disable --now prometheus || true
+fi
+# nginx-light is for make bench, which starts its own nginx with its own configuration; the
+# packaged service (port 80) is not wanted on a build or test machine.
+if [[ " ${missing[*]} " == *" nginx-light "* ]] && [ -d /run/systemd/system ]; then
+    echo "deps: stopping and disabling the nginx service (make bench runs its own)"
+    "${sudo[@]}" systemctl disable --now nginx || true
 fi
