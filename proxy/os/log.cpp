@@ -13,6 +13,7 @@
 #include <stdexcept>
 
 #include "os/atomic_file.h"
+#include "os/syslog_client.h"
 #include "wire/text_util.h"
 
 namespace subproxy {
@@ -63,19 +64,19 @@ std::string stamp() {
 }
 
 void emit(int priority, const char* tag, const std::string& line) {
-    syslog(priority, "%s%s", tag, line.c_str());
+    syslogLine(priority, tag + line);
     if (toStderr) {
         std::fprintf(stderr, "subproxy: %s%s\n", tag, line.c_str());
     }
     if (const int fd = fileFd.load(); fd >= 0) {
-        writeLine(fd, stamp() + " subproxy[" + std::to_string(::getpid()) + "]: " + tag + line + "\n");
+        writeLine(fd, stamp() + " subproxy[" + std::to_string(cachedPid()) + "]: " + tag + line + "\n");
     }
 }
 
 }  // namespace
 
 void logOpen(int facility, bool alsoStderr) {
-    openlog("subproxy", LOG_PID | LOG_NDELAY, facility);
+    syslogOpen(facility);
     toStderr = alsoStderr;
 }
 

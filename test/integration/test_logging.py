@@ -11,6 +11,7 @@ import pwd
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import time
 import unittest
@@ -247,3 +248,66 @@ def current_umask():
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class SyslogDatagrams(unittest.TestCase):
+    """What reaches /dev/log, read by a datagram socket bound in a private mount namespace (a
+    tmpfs over /dev, the socket bound over /dev/log): the format glibc's syslog(3) wrote
+    ("<PRI>Mmm dd hh:mm:ss subproxy[PID]: ...", so journald and rsyslog file it as before), the
+    facility and level in PRI, the pid of the process after all, and lines again after the
+    syslog daemon restarted (its socket was replaced)."""
+
+    # /dev becomes a directory of the test's: the real null/zero/urandom/random bound into it,
+    # and the test's datagram socket as its "log".
+    PRE = ("mount --make-rprivate / && for n in null zero urandom random; do touch {d}/dev/$n && "
+           "mount --bind /dev/$n {d}/dev/$n; done && mount --bind {d}/dev /dev && exec {bin} -f -c {conf}")
+
+    def listen(self, path):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        s.bind(path)
+        s.settimeout(0.2)
+        return s
+
+    def drain(self, s, until, timeout=10):
+        lines, deadline = [], time.monotonic() + timeout
+        while time.monotonic() < deadline and not any(until in l for l in lines):
+            try:
+                lines.append(s.recv(65536).decode())
+            except socket.timeout:
+                pass
+        return lines
+
+    def test_lines_reach_dev_log_as_glibc_wrote_them_and_again_after_a_restart(self):
+        p = h.Proxy(name="syslog-dgram")
+        p.config["log_facility"] = "mail"
+        p.write_config()
+        os.mkdir(os.path.join(p.dir, "dev"))
+        path = os.path.join(p.dir, "dev", "log")
+        s = self.listen(path)
+        proc = subprocess.Popen(["unshare", "-m", "sh", "-c", self.PRE.format(d=p.dir, bin=h.SUBPROXY,
+                                                                              conf=p.conf_file)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        try:
+            self.assertTrue(h.wait_port(p.port, proc=proc))
+            c = h.login(p.port)
+            h.send_message(c, "to syslog")
+            c.cmd("QUIT")
+            lines = self.drain(s, "status=sent")
+            sent = [l for l in lines if "status=sent" in l]
+            self.assertEqual(len(sent), 1, lines)
+            # mail (2 << 3) | info (6) = 22; the pid is the daemon's own (exec kept it).
+            self.assertRegex(sent[0], r"^<22>[A-Z][a-z]{2} [ 0-3]\d \d\d:\d\d:\d\d subproxy\[%d\]: " % proc.pid)
+            # The syslog daemon restarts: its socket is made anew at the same path.
+            s.close()
+            os.unlink(path)
+            s = self.listen(path)
+            time.sleep(1.2)  # at most one reconnection try a second
+            c = h.login(p.port)
+            h.send_message(c, "after the restart")
+            c.cmd("QUIT")
+            lines = self.drain(s, "status=sent")
+            self.assertTrue(any("status=sent" in l for l in lines), lines)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(15)
+            s.close()
