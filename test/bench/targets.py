@@ -93,7 +93,7 @@ class Subproxy:
     """subproxy with sasldb AUTH, XCLIENT to the sink; upstream_tls: the MSA leg in STARTTLS."""
     name = "subproxy"
 
-    def __init__(self, tmp, sink, workers=None, upstream_tls=False, max_sessions=9900):
+    def __init__(self, tmp, sink, workers=None, upstream_tls=False, max_sessions=9900, tls_detect_ms=None):
         self.dir = tempfile.mkdtemp(prefix="subproxy.", dir=tmp)
         self.port = h.free_port()
         upstream = {"host": "127.0.0.1", "port": sink.port, "tls": "none", "login": "xclient",
@@ -117,6 +117,10 @@ class Subproxy:
         }
         if workers is not None:
             self.config["workers"] = workers
+        if tls_detect_ms is not None:
+            # The default holds the greeting 200 ms for a ClientHello (a mail program set to
+            # SSL on a STARTTLS port); 0 greets at once, as nginx does.
+            self.config["limits"]["tls_detect_ms"] = tls_detect_ms
         self.conf_file = os.path.join(self.dir, "subproxy.conf")
         with open(self.conf_file, "w") as f:
             for key, value in self.config.items():
