@@ -118,7 +118,8 @@ public:
     // Exponential delay for the nth failure (n >= 1): base * 2^(n-1), at most delayMax.
     double delayFor(unsigned failures) const;
 
-    // State file text: one record per line, "#" comments.  See subproxy(8), FILES.
+    // State file text (ban_list_state.cpp): one record per line, "#" comments.  See subproxy(8),
+    // FILES.
     //   ban KEY UNTIL FAILURES      addr KEY COUNT START      user NAME COUNT START
     // NAME is percent-encoded (bytes outside '!'..'~' and '%').  Times are Unix seconds.
     std::string serialise(std::int64_t now) const;
