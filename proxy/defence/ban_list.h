@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "wire/cidr.h"
+#include "wire/percent_encoding.h"  // the NAME field of the state file
 
 namespace subproxy {
 
@@ -179,8 +180,5 @@ private:
     std::string scratch_;  // load(): a decoded user name, reused from line to line
     bool dirty_ = false;
 };
-
-std::string percentEncode(std::string_view raw);
-bool percentDecode(std::string_view text, std::string& out);
 
 }  // namespace subproxy

@@ -2,10 +2,10 @@
 // arguments of `subproxy -r`: %-escaped fields, and UTC days and times.
 #include "ops/migration_report.h"
 
+#include "wire/percent_encoding.h"
 #include "wire/text_util.h"
 
 #include <algorithm>
-#include <cstdio>
 
 namespace subproxy {
 
@@ -13,57 +13,24 @@ namespace {
 
 constexpr std::int64_t kDay = 86400;
 
-int hexValue(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
 bool isDigits(const std::string& s) {
     return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
 }  // namespace
 
+// The state file's percent-encoding, plus "-" for the empty field (and so "%2D" for a lone "-").
 std::string escapeField(const std::string& s) {
     if (s.empty()) {
         return "-";
     }
-    std::string out;
-    for (char c : s) {
-        const auto byte = static_cast<unsigned char>(c);
-        if (byte <= 0x20 || byte >= 0x7f || c == '%' || (c == '-' && s.size() == 1)) {
-            char buf[4];
-            std::snprintf(buf, sizeof buf, "%%%02X", byte);
-            out += buf;
-        } else {
-            out += c;
-        }
-    }
-    return out;
+    return s == "-" ? "%2D" : percentEncode(s);
 }
 
 std::optional<std::string> unescapeField(const std::string& s) {
-    if (s == "-") {
-        return std::string();
-    }
     std::string out;
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        if (s[i] != '%') {
-            out += s[i];
-            continue;
-        }
-        if (i + 2 >= s.size()) {
-            return std::nullopt;
-        }
-        const int hi = hexValue(s[i + 1]);
-        const int lo = hexValue(s[i + 2]);
-        if (hi < 0 || lo < 0) {
-            return std::nullopt;
-        }
-        out += static_cast<char>(hi * 16 + lo);
-        i += 2;
+    if (s != "-" && !percentDecode(s, out)) {
+        return std::nullopt;
     }
     return out;
 }
