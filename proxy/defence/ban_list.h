@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "wire/cidr.h"
+#include "wire/percent_encoding.h"  // the NAME field of the state file
 
 namespace subproxy {
 
@@ -118,7 +119,8 @@ public:
     // Exponential delay for the nth failure (n >= 1): base * 2^(n-1), at most delayMax.
     double delayFor(unsigned failures) const;
 
-    // State file text: one record per line, "#" comments.  See subproxy(8), FILES.
+    // State file text (ban_list_state.cpp): one record per line, "#" comments.  See subproxy(8),
+    // FILES.
     //   ban KEY UNTIL FAILURES      addr KEY COUNT START      user NAME COUNT START
     // NAME is percent-encoded (bytes outside '!'..'~' and '%').  Times are Unix seconds.
     std::string serialise(std::int64_t now) const;
@@ -178,8 +180,5 @@ private:
     std::string scratch_;  // load(): a decoded user name, reused from line to line
     bool dirty_ = false;
 };
-
-std::string percentEncode(std::string_view raw);
-bool percentDecode(std::string_view text, std::string& out);
 
 }  // namespace subproxy

@@ -17,6 +17,7 @@
 #include <sstream>
 #include <vector>
 
+#include "ops/config_duplicates.h"
 #include "ops/config_reader.h"
 #include "wire/text_util.h"
 
@@ -314,103 +315,6 @@ Config buildConfig(const libconfig::Config& cfg, const std::string& name,
     return config;
 }
 
-// libconfig's parser says only "duplicate setting name" and the line.  The name, its path and
-// where it was first set come from reading the text as libconfig does: comments and strings
-// skipped, a setting being a name followed by '=' or ':', one set of names per group (each
-// group in a list has its own).  The first name seen twice in one group is the one libconfig
-// stopped at.  Empty when the text holds no duplicate (it did not come from this text).
-struct DuplicateSetting {
-    std::string path;  // "upstream.port", "listen.[1].port"
-    int firstLine = 0;
-};
-
-std::optional<DuplicateSetting> findDuplicateSetting(const std::string& text) {
-    struct Scope {
-        std::string path;                       // "" at the top
-        bool list = false;                      // ( ... ): holds unnamed values
-        int items = 0;                          // groups seen so far in a list
-        std::map<std::string, int> names;       // name -> line first set
-    };
-    std::vector<Scope> scopes(1);
-    std::string pending;  // the setting whose value comes next (a group or list opens a scope)
-    int line = 1;
-    const std::size_t n = text.size();
-    const auto isNameStart = [](char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '*'; };
-    const auto isNameChar = [](char c) {
-        return std::isalnum(static_cast<unsigned char>(c)) || c == '*' || c == '_' || c == '-';
-    };
-    const auto skipBlank = [&](std::size_t i) {
-        for (;;) {
-            if (i >= n) {
-                return n;
-            }
-            while (i < n && std::isspace(static_cast<unsigned char>(text[i]))) {
-                line += text[i++] == '\n';
-            }
-            if (i < n && (text[i] == '#' || text.compare(i, 2, "//") == 0)) {
-                i = text.find('\n', i);
-                i = i == std::string::npos ? n : i;
-            } else if (text.compare(i, 2, "/*") == 0) {
-                const std::size_t end = text.find("*/", i + 2);
-                const std::size_t stop = end == std::string::npos ? n : end + 2;
-                line += static_cast<int>(std::count(text.begin() + static_cast<long>(i),
-                                                    text.begin() + static_cast<long>(stop), '\n'));
-                i = stop;
-            } else {
-                return i;
-            }
-        }
-    };
-    for (std::size_t i = skipBlank(0); i < n; i = skipBlank(i)) {
-        const char c = text[i];
-        if (c == '"') {  // a string value; "\"" inside it is not its end
-            for (++i; i < n && text[i] != '"'; ++i) {
-                line += text[i] == '\n';
-                if (text[i] == '\\' && i + 1 < n) {
-                    line += text[++i] == '\n';
-                }
-            }
-            i = std::min(i + 1, n);
-        } else if (c == '@') {  // @include "file": its settings are not in this text
-            i = text.find('\n', i);
-            i = i == std::string::npos ? n : i;
-        } else if (c == '{' || c == '(') {
-            Scope& outer = scopes.back();
-            std::string path = outer.list ? outer.path + ".[" + std::to_string(outer.items++) + "]" : pending;
-            if (!outer.list && !outer.path.empty()) {
-                path = outer.path + "." + pending;
-            }
-            scopes.push_back(Scope{path, c == '(', 0, {}});
-            pending.clear();
-            ++i;
-        } else if ((c == '}' || c == ')') && scopes.size() > 1) {
-            scopes.pop_back();
-            ++i;
-        } else if (isNameStart(c)) {
-            std::size_t end = i;
-            while (end < n && isNameChar(text[end])) {
-                ++end;
-            }
-            const std::string name = text.substr(i, end - i);
-            const int at = line;
-            i = skipBlank(end);
-            if (i < n && (text[i] == '=' || text[i] == ':') && !scopes.back().list) {
-                Scope& scope = scopes.back();
-                const auto [it, inserted] = scope.names.emplace(name, at);
-                if (!inserted) {
-                    return DuplicateSetting{scope.path.empty() ? name : scope.path + "." + name, it->second};
-                }
-                pending = name;
-                ++i;
-            }
-            // else: true, false or a word libconfig will refuse itself
-        } else {
-            ++i;  // numbers, '[' ']' (arrays hold only scalars), ';' ','
-        }
-    }
-    return std::nullopt;
-}
-
 // Any libconfig exception we did not anticipate still becomes a ConfigError.  `text`: the
 // configuration's text when it did not come from a file (parseConfig).
 template <typename Body>
@@ -431,9 +335,8 @@ Config withConfigErrors(const std::string& name, const std::string* text, Body b
                 all << in.rdbuf();
                 source = all.str();
             }
-            if (const auto duplicate = findDuplicateSetting(source)) {
-                message = "duplicate setting " + quoted(duplicate->path) + " (already set at line " +
-                          std::to_string(duplicate->firstLine) + "); remove one of them";
+            if (auto named = duplicateSettingMessage(source)) {
+                message = *named;
             }
         }
         throw ConfigError(where, e.getLine(), message);

@@ -5,11 +5,12 @@
 // transition over time: per UTC day and dialled port, submissions and distinct users, kept for
 // `historyDays`, which answers "is the number of port-25 users going down?".
 //
-// Pure: the state file text is produced and parsed here, and the `subproxy -r` / status page
-// renderings; migration_store.cpp does the file I/O.  Every function that needs the time takes
-// it as an argument (tests inject it).  Bounded: at most `maxEntries` records (the least
-// recently seen is evicted), `historyDays` days of history, and at most `maxEntries` users
-// remembered per port for today's distinct count.
+// Pure: the records and history (migration_report.cpp), the state file text
+// (migration_state_file.cpp), the `subproxy -r` / status page renderings (migration_render.cpp)
+// and the field and date formats they share (migration_fields.cpp); migration_store.cpp does the
+// file I/O.  Every function that needs the time takes it as an argument (tests inject it).
+// Bounded: at most `maxEntries` records (the least recently seen is evicted), `historyDays` days
+// of history, and at most `maxEntries` users remembered per port for today's distinct count.
 #pragma once
 #include <cstdint>
 #include <map>
@@ -115,11 +116,12 @@ public:
     const MigrationLimits& limits() const { return limits_; }
     void setLimits(MigrationLimits limits);
 
-    // State file, version 2 ("subproxy-migration 2"); see serialize() in the .cpp for the
-    // lines.  parse() also takes version 1 files (two tables, users and addresses, no ports)
-    // and converts them: each user becomes a record at its last client address with port 0
-    // (unknown); an address whose last user was unknown becomes a record without a user; the
-    // total goes to port 0.  parse() fills *error with "line N: why" and returns nullopt.
+    // State file, version 2 ("subproxy-migration 2"); see serialize() in
+    // migration_state_file.cpp for the lines.  parse() also takes version 1 files (two tables,
+    // users and addresses, no ports) and converts them: each user becomes a record at its last
+    // client address with port 0 (unknown); an address whose last user was unknown becomes a
+    // record without a user; the total goes to port 0.  parse() fills *error with "line N: why"
+    // and returns nullopt.
     std::string serialize() const;
     static std::optional<MigrationReport> parse(const std::string& text, MigrationLimits limits,
                                                 std::string* error);
@@ -143,6 +145,8 @@ public:
     std::vector<MigrationPortFigures> portFigures(std::int64_t now) const;
 
 private:
+    class StateFileReader;  // parse()'s line reader (migration_state_file.cpp)
+
     void trimRecords();
     void trimHistory();
 

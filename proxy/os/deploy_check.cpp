@@ -85,9 +85,7 @@ std::string startFileProblem(const std::string& path, const std::string& key, co
            hint;
 }
 
-}  // namespace
-
-std::vector<std::string> deploymentProblems(const Config& config, const std::string& configFile) {
+std::vector<std::string> startFileProblems(const Config& config, const std::string& configFile) {
     std::vector<std::string> problems;
     for (std::string problem :
          {startFileProblem(config.daemon.pidFile, "pid_file", "the pid file", configFile,
@@ -99,6 +97,71 @@ std::vector<std::string> deploymentProblems(const Config& config, const std::str
             problems.push_back(std::move(problem));
         }
     }
+    return problems;
+}
+
+// The Cyrus application file and the files it makes Cyrus open as the account.
+void addCyrusNeeds(const Config& config, const std::string& configFile, std::vector<FileNeed>& needs) {
+    const std::string cyrus = sasl::cyrusFilePath(config.auth.saslConfigDir, config.auth.saslService);
+    needs.push_back({cyrus, R_OK, settingLocation(configFile, "auth.sasl_config_dir") +
+                                      ": Cyrus SASL application file"});
+    const auto options = sasl::readCyrusFile(cyrus);
+    // A file Cyrus opens for the account, named in the Cyrus file (or its built-in default).
+    auto needCyrusFile = [&](const char* option, const sasl::CyrusOption& o, int mode, const char* why) {
+        needs.push_back({o.value, mode,
+                         cyrus + (o.line ? ":" + std::to_string(o.line) : "") + ": " + option + " (" + why + ")"});
+    };
+    if (sasl::cyrusOption(options, "pwcheck_method").value.find("saslauthd") != std::string::npos) {
+        // connect(2) to a Unix socket needs write permission on it.
+        needCyrusFile("saslauthd_path", sasl::cyrusOption(options, "saslauthd_path", "/var/run/saslauthd/mux"),
+                      W_OK, "add the user to group sasl");
+    }
+    if (const auto sasldb = sasl::sasldbFile(options)) {
+        needCyrusFile("sasldb_path", *sasldb, R_OK, "read at every AUTH; add the user to group sasl");
+    }
+}
+
+// State files are rewritten by the daemon, after it dropped to the account.
+void addStateFileNeed(const std::string& path, const std::string& key, const std::string& configFile,
+                      std::vector<FileNeed>& needs) {
+    if (path.empty()) {
+        return;
+    }
+    const std::string where = settingLocation(configFile, key);
+    needs.push_back({directoryOf(path), W_OK, where + ": " + key + " directory (written as temp file + rename)"});
+    if (::access(path.c_str(), F_OK) == 0) {
+        needs.push_back({path, R_OK, where + ": " + key});
+    }
+}
+
+// What the account must still be able to open after start-up, and when it does.
+std::vector<FileNeed> filesTheAccountNeeds(const Config& config, const std::string& configFile) {
+    std::vector<FileNeed> needs;
+    needs.push_back({configFile, R_OK, configFile + ": configuration (re-read at SIGHUP)"});
+    needs.push_back({config.tls.cert, R_OK, settingLocation(configFile, "tls.cert") + ": tls.cert (reloaded at SIGHUP)"});
+    needs.push_back({config.tls.key, R_OK, settingLocation(configFile, "tls.key") + ": tls.key (reloaded at SIGHUP)"});
+    if (config.upstream.verify && !config.upstream.caFile.empty()) {
+        needs.push_back({config.upstream.caFile, R_OK,
+                         settingLocation(configFile, "upstream.ca_file") + ": upstream.ca_file (reloaded at SIGHUP)"});
+    }
+    if (config.auth.backend == AuthBackend::Sasl) {
+        addCyrusNeeds(config, configFile, needs);
+    }
+    addStateFileNeed(config.migration.stateFile, "migration.state_file", configFile, needs);
+    addStateFileNeed(config.guard.stateFile, "guard.state_file", configFile, needs);
+    // Made at start by root and handed to the account; one that exists already keeps its
+    // owner, and the account must be able to open it again at SIGUSR1 and SIGHUP.
+    if (!config.logFile.empty() && ::access(config.logFile.c_str(), F_OK) == 0) {
+        needs.push_back({config.logFile, W_OK, settingLocation(configFile, "log_file") +
+                                                   ": log_file (reopened at SIGUSR1 and SIGHUP)"});
+    }
+    return needs;
+}
+
+}  // namespace
+
+std::vector<std::string> deploymentProblems(const Config& config, const std::string& configFile) {
+    std::vector<std::string> problems = startFileProblems(config, configFile);
     if (::getuid() != 0 || config.daemon.user == "root") {
         return problems;
     }
@@ -110,53 +173,7 @@ std::vector<std::string> deploymentProblems(const Config& config, const std::str
         problems.push_back(settingLocation(configFile, key) + ": " + e.what());
         return problems;
     }
-    std::vector<FileNeed> needs;
-    needs.push_back({configFile, R_OK, configFile + ": configuration (re-read at SIGHUP)"});
-    needs.push_back({config.tls.cert, R_OK, settingLocation(configFile, "tls.cert") + ": tls.cert (reloaded at SIGHUP)"});
-    needs.push_back({config.tls.key, R_OK, settingLocation(configFile, "tls.key") + ": tls.key (reloaded at SIGHUP)"});
-    if (config.upstream.verify && !config.upstream.caFile.empty()) {
-        needs.push_back({config.upstream.caFile, R_OK,
-                         settingLocation(configFile, "upstream.ca_file") + ": upstream.ca_file (reloaded at SIGHUP)"});
-    }
-    if (config.auth.backend == AuthBackend::Sasl) {
-        const std::string cyrus = sasl::cyrusFilePath(config.auth.saslConfigDir, config.auth.saslService);
-        needs.push_back({cyrus, R_OK, settingLocation(configFile, "auth.sasl_config_dir") +
-                                          ": Cyrus SASL application file"});
-        const auto options = sasl::readCyrusFile(cyrus);
-        // A file Cyrus opens for the account, named in the Cyrus file (or its built-in default).
-        auto needCyrusFile = [&](const char* option, const sasl::CyrusOption& o, int mode, const char* why) {
-            needs.push_back({o.value, mode,
-                             cyrus + (o.line ? ":" + std::to_string(o.line) : "") + ": " + option + " (" + why + ")"});
-        };
-        if (sasl::cyrusOption(options, "pwcheck_method").value.find("saslauthd") != std::string::npos) {
-            // connect(2) to a Unix socket needs write permission on it.
-            needCyrusFile("saslauthd_path", sasl::cyrusOption(options, "saslauthd_path", "/var/run/saslauthd/mux"),
-                          W_OK, "add the user to group sasl");
-        }
-        if (const auto sasldb = sasl::sasldbFile(options)) {
-            needCyrusFile("sasldb_path", *sasldb, R_OK, "read at every AUTH; add the user to group sasl");
-        }
-    }
-    // State files are rewritten by the daemon, after it dropped to the account.
-    auto stateFile = [&](const std::string& path, const std::string& key) {
-        if (path.empty()) {
-            return;
-        }
-        const std::string where = settingLocation(configFile, key);
-        needs.push_back({directoryOf(path), W_OK, where + ": " + key + " directory (written as temp file + rename)"});
-        if (::access(path.c_str(), F_OK) == 0) {
-            needs.push_back({path, R_OK, where + ": " + key});
-        }
-    };
-    stateFile(config.migration.stateFile, "migration.state_file");
-    stateFile(config.guard.stateFile, "guard.state_file");
-    // Made at start by root and handed to the account; one that exists already keeps its
-    // owner, and the account must be able to open it again at SIGUSR1 and SIGHUP.
-    if (!config.logFile.empty() && ::access(config.logFile.c_str(), F_OK) == 0) {
-        needs.push_back({config.logFile, W_OK, settingLocation(configFile, "log_file") +
-                                                   ": log_file (reopened at SIGUSR1 and SIGHUP)"});
-    }
-    for (auto& p : accountProblems(account, needs)) {
+    for (auto& p : accountProblems(account, filesTheAccountNeeds(config, configFile))) {
         problems.push_back(p);
     }
     return problems;

@@ -49,51 +49,44 @@ void dropPrivileges(const Account& account) {
     }
 }
 
-std::vector<std::string> accountProblems(const Account& account, const std::vector<FileNeed>& files) {
-    std::vector<std::string> problems;
-    int fds[2];
-    if (::pipe(fds) != 0) {
-        problems.push_back(std::string("cannot check file access: pipe: ") + std::strerror(errno));
-        return problems;
-    }
-    const pid_t pid = ::fork();
-    if (pid < 0) {
-        ::close(fds[0]);
-        ::close(fds[1]);
-        problems.push_back(std::string("cannot check file access: fork: ") + std::strerror(errno));
-        return problems;
-    }
-    if (pid == 0) {
-        ::close(fds[0]);
-        std::string out;
-        try {
-            dropPrivileges(account);
-            for (const auto& f : files) {
-                // access() checks the real IDs, which are now the account's.
-                if (::access(f.path.c_str(), f.mode) != 0) {
-                    const char* what = f.mode & W_OK ? (f.mode & R_OK ? "read and write" : "write") : "read";
-                    out += f.where + ": " + f.path + ": user " + account.user + " cannot " + what + " it (" +
-                           std::strerror(errno) + ")\n";
-                }
+namespace {
+
+// In the child, after the fork: drops to the account and tries every file as it.  One
+// "where: path: why" line per problem.
+std::string accessProblemsAs(const Account& account, const std::vector<FileNeed>& files) {
+    std::string out;
+    try {
+        dropPrivileges(account);
+        for (const auto& f : files) {
+            // access() checks the real IDs, which are now the account's.
+            if (::access(f.path.c_str(), f.mode) != 0) {
+                const char* what = f.mode & W_OK ? (f.mode & R_OK ? "read and write" : "write") : "read";
+                out += f.where + ": " + f.path + ": user " + account.user + " cannot " + what + " it (" +
+                       std::strerror(errno) + ")\n";
             }
-        } catch (const std::exception& e) {
-            out += std::string(e.what()) + "\n";
         }
-        std::size_t done = 0;
-        while (done < out.size()) {
-            const ssize_t n = ::write(fds[1], out.data() + done, out.size() - done);
-            if (n <= 0) {
-                break;
-            }
-            done += static_cast<std::size_t>(n);
-        }
-        ::_exit(0);
+    } catch (const std::exception& e) {
+        out += std::string(e.what()) + "\n";
     }
-    ::close(fds[1]);
+    return out;
+}
+
+void writeAll(int fd, const std::string& text) {
+    std::size_t done = 0;
+    while (done < text.size()) {
+        const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+        if (n <= 0) {
+            break;
+        }
+        done += static_cast<std::size_t>(n);
+    }
+}
+
+std::string readAll(int fd) {
     std::string in;
     char buf[4096];
     for (;;) {
-        const ssize_t n = ::read(fds[0], buf, sizeof buf);
+        const ssize_t n = ::read(fd, buf, sizeof buf);
         if (n < 0 && errno == EINTR) {
             continue;
         }
@@ -102,16 +95,46 @@ std::vector<std::string> accountProblems(const Account& account, const std::vect
         }
         in.append(buf, static_cast<std::size_t>(n));
     }
+    return in;
+}
+
+// Every line that ends in '\n' (the child writes only whole lines).
+std::vector<std::string> completeLines(const std::string& text) {
+    std::vector<std::string> lines;
+    std::size_t start = 0;
+    for (std::size_t nl = text.find('\n'); nl != std::string::npos; nl = text.find('\n', start)) {
+        lines.push_back(text.substr(start, nl - start));
+        start = nl + 1;
+    }
+    return lines;
+}
+
+}  // namespace
+
+std::vector<std::string> accountProblems(const Account& account, const std::vector<FileNeed>& files) {
+    int fds[2];
+    if (::pipe(fds) != 0) {
+        return {std::string("cannot check file access: pipe: ") + std::strerror(errno)};
+    }
+    const pid_t pid = ::fork();
+    if (pid < 0) {
+        const int err = errno;
+        ::close(fds[0]);
+        ::close(fds[1]);
+        return {std::string("cannot check file access: fork: ") + std::strerror(err)};
+    }
+    if (pid == 0) {
+        ::close(fds[0]);
+        writeAll(fds[1], accessProblemsAs(account, files));
+        ::_exit(0);
+    }
+    ::close(fds[1]);
+    const std::string report = readAll(fds[0]);
     ::close(fds[0]);
     int status = 0;
     while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
-    std::size_t start = 0;
-    for (std::size_t nl = in.find('\n'); nl != std::string::npos; nl = in.find('\n', start)) {
-        problems.push_back(in.substr(start, nl - start));
-        start = nl + 1;
-    }
-    return problems;
+    return completeLines(report);
 }
 
 }  // namespace subproxy

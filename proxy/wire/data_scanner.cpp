@@ -35,127 +35,137 @@ bool isSpecial(char c) { return c == '\r' || c == '\n' || c == '\0'; }
 }  // namespace
 
 DataScanner::Result DataScanner::feed(std::string_view in, std::string& out) {
-    Result result;
-    if (state_ == kDone) {
-        result.done = true;
-        return result;
-    }
-    const bool normalize = policy_ == BareNewline::Normalize;
-
-    // Body bytes after unstuffing: counted always, written only while the body is clean.
-    auto emit = [&](std::string_view bytes, std::size_t bodyBytes) {
-        size_ += bodyBytes;
-        if (maxSize_ != 0 && size_ > maxSize_) {
-            tooBig_ = true;
-        }
-        if (clean()) {
-            out.append(bytes.data(), bytes.size());
-        }
-    };
-    // A bare CR or LF ends the current line as if it were CRLF; only Normalize keeps the body.
-    auto bareNewline = [&]() {
-        if (!normalize) {
-            bareNewline_ = true;
-        }
-        emit("\r\n", 2);
-        state_ = kNormStart;
-    };
-    // An ordinary byte (or NUL) inside a line.
-    auto midByte = [&](char c) {
-        if (c == '\0') {
-            nul_ = true;
-        }
-        emit(std::string_view(&c, 1), 1);
-        state_ = kMid;
-    };
-
     std::size_t i = 0;
-    while (i < in.size()) {
-        const char c = in[i];
-        switch (state_) {
-        case kLineStart:
-        case kNormStart:
-            if (c == '.') {
-                state_ = state_ == kLineStart ? kDot : kNormDot;
-            } else if (c == '\r') {
-                state_ = kCr;
-            } else if (c == '\n') {
-                bareNewline();
-            } else {
-                midByte(c);
-            }
-            ++i;
-            break;
-        case kDot:
-        case kNormDot:
-            if (c == '\r') {
-                state_ = state_ == kDot ? kDotCr : kNormDotCr;
-            } else if (c == '\n') {
-                emit("..", 1);  // the lone "." line, then its bare newline
-                bareNewline();
-            } else if (c == '.') {
-                emit("..", 1);  // "..x": the line is ".x", stuffed again on output
-                state_ = kMid;
-            } else {
-                midByte(c);  // ".x": the dot was stuffing (RFC 5321 §4.5.2)
-            }
-            ++i;
-            break;
-        case kDotCr:
-        case kNormDotCr:
-            if (c == '\n') {
-                if (state_ == kDotCr) {
-                    state_ = kDone;
-                    result.consumed = i + 1;
-                    result.done = true;
-                    return result;
-                }
-                emit("..\r\n", 3);  // "." CRLF after a bare newline is a data line
-                state_ = kLineStart;
-                ++i;
-            } else {
-                emit("..", 1);
-                bareNewline();  // the CR after "." was bare; `c` is read again below
-            }
-            break;
-        case kMid: {
-            // Fast path: copy the run of ordinary bytes in one go.
-            std::size_t end = i;
-            while (end < in.size() && !isSpecial(in[end])) {
-                ++end;
-            }
-            if (end > i) {
-                emit(in.substr(i, end - i), end - i);
-                i = end;
-                break;
-            }
-            if (c == '\r') {
-                state_ = kCr;
-            } else if (c == '\n') {
-                bareNewline();
-            } else {
-                midByte(c);
-            }
-            ++i;
-            break;
-        }
-        case kCr:
-            if (c == '\n') {
-                emit("\r\n", 2);
-                state_ = kLineStart;
-                ++i;
-            } else {
-                bareNewline();  // bare CR; `c` is read again in the new state
-            }
-            break;
-        default:
-            result.consumed = i;
-            result.done = true;
-            return result;
-        }
+    while (i < in.size() && state_ != kDone) {
+        i += step(in, i, out);
     }
-    result.consumed = in.size();
+    Result result;
+    result.consumed = i;  // after the terminator, the rest belongs to the next command
+    result.done = state_ == kDone;
     return result;
+}
+
+std::size_t DataScanner::step(std::string_view in, std::size_t i, std::string& out) {
+    switch (state_) {
+    case kLineStart:
+    case kNormStart:
+        return atLineStart(in[i], out);
+    case kDot:
+    case kNormDot:
+        return afterDot(in[i], out);
+    case kDotCr:
+    case kNormDotCr:
+        return afterDotCr(in[i], out);
+    case kMid:
+        return inLine(in, i, out);
+    case kCr:
+        return afterCr(in[i], out);
+    default:
+        return 0;  // kDone: feed() stops before reading more
+    }
+}
+
+std::size_t DataScanner::atLineStart(char c, std::string& out) {
+    if (c == '.') {
+        state_ = state_ == kLineStart ? kDot : kNormDot;
+    } else if (c == '\r') {
+        state_ = kCr;
+    } else if (c == '\n') {
+        bareNewline(out);
+    } else {
+        midByte(c, out);
+    }
+    return 1;
+}
+
+std::size_t DataScanner::afterDot(char c, std::string& out) {
+    if (c == '\r') {
+        state_ = state_ == kDot ? kDotCr : kNormDotCr;
+    } else if (c == '\n') {
+        emit("..", 1, out);  // the lone "." line, then its bare newline
+        bareNewline(out);
+    } else if (c == '.') {
+        emit("..", 1, out);  // "..x": the line is ".x", stuffed again on output
+        state_ = kMid;
+    } else {
+        midByte(c, out);  // ".x": the dot was stuffing (RFC 5321 §4.5.2)
+    }
+    return 1;
+}
+
+std::size_t DataScanner::afterDotCr(char c, std::string& out) {
+    if (c != '\n') {
+        emit("..", 1, out);
+        bareNewline(out);  // the CR after "." was bare; `c` is read again in the new state
+        return 0;
+    }
+    if (state_ == kDotCr) {
+        state_ = kDone;  // CRLF "." CRLF: the terminator, consumed with the body
+        return 1;
+    }
+    emit("..\r\n", 3, out);  // "." CRLF after a bare newline is a data line
+    state_ = kLineStart;
+    return 1;
+}
+
+std::size_t DataScanner::inLine(std::string_view in, std::size_t i, std::string& out) {
+    // Fast path: copy the run of ordinary bytes in one go.
+    std::size_t end = i;
+    while (end < in.size() && !isSpecial(in[end])) {
+        ++end;
+    }
+    if (end > i) {
+        emit(in.substr(i, end - i), end - i, out);
+        return end - i;
+    }
+    const char c = in[i];
+    if (c == '\r') {
+        state_ = kCr;
+    } else if (c == '\n') {
+        bareNewline(out);
+    } else {
+        midByte(c, out);
+    }
+    return 1;
+}
+
+std::size_t DataScanner::afterCr(char c, std::string& out) {
+    if (c == '\n') {
+        emit("\r\n", 2, out);
+        state_ = kLineStart;
+        return 1;
+    }
+    bareNewline(out);  // bare CR; `c` is read again in the new state
+    return 0;
+}
+
+// Body bytes after unstuffing: counted always, written only while the body is clean.
+void DataScanner::emit(std::string_view bytes, std::size_t bodyBytes, std::string& out) {
+    size_ += bodyBytes;
+    if (maxSize_ != 0 && size_ > maxSize_) {
+        tooBig_ = true;
+    }
+    if (clean()) {
+        out.append(bytes.data(), bytes.size());
+    }
+}
+
+// A bare CR or LF ends the current line as if it were CRLF; only Normalize keeps the body.
+void DataScanner::bareNewline(std::string& out) {
+    if (policy_ != BareNewline::Normalize) {
+        bareNewline_ = true;
+    }
+    emit("\r\n", 2, out);
+    state_ = kNormStart;
+}
+
+// An ordinary byte (or NUL) inside a line.
+void DataScanner::midByte(char c, std::string& out) {
+    if (c == '\0') {
+        nul_ = true;
+    }
+    emit(std::string_view(&c, 1), 1, out);
+    state_ = kMid;
 }
 
 }  // namespace subproxy

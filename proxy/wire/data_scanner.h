@@ -37,6 +37,19 @@ public:
     std::uint64_t size() const { return size_; }
 
 private:
+    // One step of the state machine per state: each looks at the byte at `in[i]` (kMid at the
+    // run starting there) and returns how many input bytes it used; 0 means the byte is read
+    // again in the new state.
+    std::size_t step(std::string_view in, std::size_t i, std::string& out);
+    std::size_t atLineStart(char c, std::string& out);
+    std::size_t afterDot(char c, std::string& out);
+    std::size_t afterDotCr(char c, std::string& out);
+    std::size_t inLine(std::string_view in, std::size_t i, std::string& out);
+    std::size_t afterCr(char c, std::string& out);
+    void emit(std::string_view bytes, std::size_t bodyBytes, std::string& out);
+    void bareNewline(std::string& out);
+    void midByte(char c, std::string& out);
+
     BareNewline policy_;
     std::uint64_t maxSize_;
     // state machine; defined in the .cpp
