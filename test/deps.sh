@@ -35,6 +35,9 @@ packages=(
                                                     #   (Debian's, in /usr/share/nodejs; it does not
                                                     #   depend on nodejs itself)
     file binutils                                   # make install's stripped binary checked with file
+    libpwquality-dev                                # accounts.passwords: libpwquality judges passwords
+    cracklib-runtime                                #   with cracklib's dictionary (only a Recommends of
+                                                    #   libcrack2; without it every check fails)
 )
 
 missing=()

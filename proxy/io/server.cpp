@@ -106,6 +106,8 @@ Server::Server(std::string configFile, std::shared_ptr<const Runtime> runtime)
     // nothing is served yet, nothing is lost) instead of waiting in libevent's queue.
     guard_ = std::make_unique<Guard>(base(), config.guard);
     guard_->setMetrics(&metrics_);
+    accounts_ = std::make_unique<AccountStore>(base(), config);
+    guard_->setCommandExtension([this](const std::string& line) { return accounts_->command(line); });
     workers_ = std::make_unique<AuthWorkers>(base(), config.auth.backend == AuthBackend::Sasl ? config.auth.workers : 0,
                                              config.auth.maxWorkers);
     for (const auto& lc : config.listeners) {
@@ -134,6 +136,7 @@ Server::~Server() {
     msaCaps_.reset();  // its probe connection and timer need the loop and the resolver
     defence_.reset();  // its resolver needs the loop
     guard_.reset();  // writes the state file; before the loop it lives on goes
+    accounts_.reset();  // likewise
     listeners_.clear();
     workers_.reset();
     // The timers, the resolver and then the loop go with the members, in that order.
@@ -298,6 +301,7 @@ void Server::reload() {
     runtime_ = std::move(next);
     guard_->reconfigure(runtime_->config.guard);
     defence_->reconfigure(runtime_->config);
+    accounts_->reconfigure(runtime_->config);
     msaCaps_->configure(runtime_);  // probe again: the MSA may have changed with the reload
     ++metrics_.reloads;
     metrics_.dnsblZones(dnsblZoneNames(runtime_->config));

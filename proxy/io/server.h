@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "io/account_store.h"
 #include "io/auth_workers.h"
 #include "ops/config.h"
 #include "io/event_handles.h"
@@ -63,6 +64,8 @@ public:
     Defence& defence() { return *defence_; }
     // The MSA's capabilities as last learned, for the EHLO before AUTH.
     MsaCaps& msaCaps() { return *msaCaps_; }
+    // Compromised accounts (issue 12): per-user counters and flags.
+    AccountStore& accounts() { return *accounts_; }
 
 private:
     void accept(const Listener& listener, evutil_socket_t fd, const sockaddr* peer);
@@ -95,6 +98,7 @@ private:
     Metrics metrics_;
     MigrationReport migration_;
     std::unique_ptr<MsaCaps> msaCaps_;  // outlives reloads; its probe lives on the loop
+    std::unique_ptr<AccountStore> accounts_;  // outlives reloads: counters and flags are not configuration
 };
 
 }  // namespace subproxy

@@ -36,7 +36,16 @@ bool validPort(int port) { return port >= 0 && port <= 65535; }
 
 std::string portText(int port) { return port == 0 ? "-" : std::to_string(port); }
 
-// RFC 4180: quoted when it holds a comma, a quote or a line break; quotes doubled.
+
+std::string isoTime(std::int64_t t) { return formatUtc(t, "%Y-%m-%dT%H:%M:%SZ"); }
+
+bool isDigits(const std::string& s) {
+    return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+}  // namespace
+
+// RFC 4180 (also the accounts report): quoted when it holds a comma, a quote or a line break; quotes doubled.
 std::string csvField(const std::string& s) {
     if (s.find_first_of(",\"\r\n") == std::string::npos) {
         return s;
@@ -50,14 +59,6 @@ std::string csvField(const std::string& s) {
     }
     return out + "\"";
 }
-
-std::string isoTime(std::int64_t t) { return formatUtc(t, "%Y-%m-%dT%H:%M:%SZ"); }
-
-bool isDigits(const std::string& s) {
-    return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
-
-}  // namespace
 
 MigrationLimits migrationLimits(const MigrationConfig& config) {
     return {static_cast<std::size_t>(config.maxEntries), config.historyDays};

@@ -1,0 +1,143 @@
+"""Compromised accounts (issue 12), with the real Postfix MSA: per-user sending limits (451 with
+the contact text, nothing past the limit reaches the MSA, another user unaffected, counted on what
+the MSA accepted), one account from many places (several 127.0.0.x client addresses; flagged,
+and with action "refuse" refused until `subproxy -A` clears it), weak passwords (libpwquality
+with cracklib's dictionary), the report (`-r --flags`, --json, --csv), the metrics, and that no
+password is written anywhere."""
+
+import base64
+import csv
+import io
+import json
+import os
+import socket
+import subprocess
+import time
+import unittest
+import urllib.request
+
+import harness as h
+
+CONTACT = "Call the help desk at 0800 555 0100."
+RECIPIENTS = ["alice@example.com", "bob@example.com", "carol@example.com", "dave@example.com",
+              "eve@example.com"]
+
+
+def run(proxy, *args):
+    r = subprocess.run([h.SUBPROXY, "-c", proxy.conf_file, *args], capture_output=True, text=True, timeout=30)
+    return r.returncode, r.stdout, r.stderr
+
+
+def login_from(port, source, user, password, mech="PLAIN"):
+    """(RawClient, code, lines) after AUTH from client address `source`."""
+    c = h.RawClient(port)
+    c.sock.close()
+    c.sock = socket.create_connection(("127.0.0.1", port), timeout=15, source_address=(source, 0))
+    assert c.reply()[0] == 220
+    c.cmd("EHLO customer.example")
+    c.starttls()
+    c.cmd("EHLO customer.example")
+    code, lines = h.auth(c, mech, user, password)
+    return c, code, lines
+
+
+def deliveries(message_id):
+    """Maildir files at the MSA that hold this Message-Id (one per delivered recipient)."""
+    return [path for path, data in h.msa().messages() if message_id.encode() in data]
+
+
+def state_file_settled(path, needle, timeout=5):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if os.path.exists(path) and needle in open(path, errors="replace").read():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def accounts_proxy(name, accounts, **kw):
+    """A proxy with the accounts group, a state file and the control socket (-a/-A ask it)."""
+    p = h.Proxy(name=name, **kw)
+    accounts = dict({"state_file": os.path.join(p.dir, "accounts.state")}, **accounts)
+    p.config["accounts"] = accounts
+    p.config["guard"] = dict(p.config["guard"], control_socket=os.path.join(p.dir, "control.sock"))
+    return p
+
+
+class SendingLimits(unittest.TestCase):
+
+    def setUp(self):
+        self.p = accounts_proxy("accounts-limits", {
+            "contact": CONTACT,
+            "limits": {"window": 3600, "messages": 2, "recipients": 3},
+        }).start()
+
+    def tearDown(self):
+        self.p.stop()
+
+    def test_messages_past_the_limit_get_451_and_never_reach_the_msa(self):
+        c = h.login(self.p.port, "alice")
+        before = len(h.msa().messages())
+        for i in range(2):
+            code, _ = h.send_message(c, "limit-ok-%d" % i)
+            self.assertEqual(code, 250)
+        h.delivered_since(before, 2)
+        # The third MAIL is refused by the proxy: 451 4.7.1 with the contact text.
+        code, lines = c.cmd("MAIL FROM:<alice@example.com>")
+        self.assertEqual(code, 451, lines)
+        text = " ".join(lines)
+        self.assertIn("4.7.1 Sending limit reached", text)
+        self.assertIn("2 messages per 1 hour", text)
+        self.assertIn(CONTACT, text)
+        # Its RCPT and DATA find no transaction at the MSA: nothing is queued.
+        c.send("RCPT TO:<bob@example.com>\r\nDATA\r\n")
+        self.assertEqual(c.reply()[0] // 100, 5)
+        self.assertEqual(c.reply()[0] // 100, 5)
+        c.cmd("QUIT")
+        c.close()
+        time.sleep(1)
+        self.assertEqual(len(h.msa().messages()), before + 2, "a message past the limit reached the MSA")
+        # A new session of the same account is still limited (the count is per account).
+        c = h.login(self.p.port, "alice")
+        self.assertEqual(c.cmd("MAIL FROM:<other@example.com>")[0], 451)
+        c.close()
+        # Another user is unaffected.
+        c = h.login(self.p.port, "bob")
+        code, _ = h.send_message(c, "limit-bob", sender="bob@example.com")
+        self.assertEqual(code, 250)
+        c.close()
+        h.delivered_since(before + 2, 1)
+        log = self.p.log_text()
+        self.assertIn("accounts: sending limit reached: messages=2 limit=2 window=3600s, sasl_username=alice", log)
+        self.assertIn("accounts: flagged sending_limit: messages=2 limit=2 window=3600s, sasl_username=alice", log)
+        self.assertNotIn("sasl_username=bob, accounts", log)
+        code, out, err = run(self.p, "-a")
+        self.assertEqual(code, 0, err)
+        self.assertRegex(out, r"(?m)^alice sending_limit first=\S+ last=\S+ count=2 messages=2 limit=2 window=3600s$")
+        self.assertNotIn("bob", out)
+
+    def test_recipients_counted_on_the_msa_250_only(self):
+        # bob: 3 recipients per hour.  One refused by the MSA itself does not count (the ones
+        # behind it wait for its 501 rather than being refused while it is under way).
+        c = h.login(self.p.port, "bob")
+        mid = "rcpt-limit-%d@test" % os.getpid()
+        c.send("MAIL FROM:<bob@example.com>\r\n" "RCPT TO:<bad address@example.com>\r\n" +
+               "".join("RCPT TO:<%s>\r\n" % r for r in RECIPIENTS) + "DATA\r\n")
+        codes = [c.reply()[0] for _ in range(2 + len(RECIPIENTS) + 1)]
+        # MAIL; the MSA's 501 to the bad address; 3 accepted; 451 451 from the proxy; DATA 354.
+        self.assertEqual(codes, [250, 501, 250, 250, 250, 451, 451, 354], codes)
+        c.send("From: bob@example.com\r\nSubject: rcpt limit\r\nMessage-Id: <%s>\r\n\r\nHi.\r\n.\r\n" % mid)
+        self.assertEqual(c.reply()[0], 250)
+        c.cmd("QUIT")
+        c.close()
+        deadline = time.monotonic() + 10
+        while len(deliveries(mid)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)
+        self.assertEqual(len(deliveries(mid)), 3, "only the 3 recipients within the limit reach the MSA")
+        self.assertIn("accounts: sending limit reached: recipients=3 limit=3 window=3600s, sasl_username=bob",
+                      self.p.log_text())
+
+
+if __name__ == "__main__":
+    unittest.main()
