@@ -3,7 +3,6 @@
 #include <openssl/crypto.h>
 #include <pwquality.h>
 
-#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -29,12 +28,12 @@ std::optional<PasswordQuality> measurePassword(const std::string& password, cons
     pwquality_read_config(settings.get(), nullptr, nullptr);
     void* aux = nullptr;
     const int score = pwquality_check(settings.get(), password.c_str(), nullptr, user.c_str(), &aux);
-    // aux may hold cracklib's message (never the password); only the category is kept.  A
-    // dictionary that cannot be opened fails every password as "based on a dictionary word":
+    // aux is not ours to free: cracklib's static message for PWQ_ERROR_CRACKLIB_CHECK (never
+    // the password), an integer cast to a pointer for the others.  Only the category is kept.
+    // A dictionary that cannot be opened fails every password as "based on a dictionary word":
     // that is no judgement of the password (cracklib-runtime missing or not built).
     const bool noDictionary = score == PWQ_ERROR_CRACKLIB_CHECK && aux != nullptr &&
                               std::strstr(static_cast<const char*>(aux), "error loading dictionary") != nullptr;
-    std::free(aux);
     if (noDictionary) {
         return std::nullopt;
     }

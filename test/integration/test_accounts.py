@@ -49,8 +49,10 @@ def deliveries(message_id):
 def state_file_settled(path, needle, timeout=5):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if os.path.exists(path) and needle in open(path, errors="replace").read():
-            return True
+        if os.path.exists(path):
+            with open(path, errors="replace") as f:
+                if needle in f.read():
+                    return True
         time.sleep(0.1)
     return False
 
@@ -141,3 +143,131 @@ class SendingLimits(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class ManyPlaces(unittest.TestCase):
+
+    def test_refused_from_too_many_addresses_until_cleared(self):
+        p = accounts_proxy("accounts-places", {
+            "contact": CONTACT,
+            "places": {"max_addresses": 2, "action": "refuse", "refuse_code": 454},
+        })
+        with p:
+            for source in ("127.0.0.2", "127.0.0.3"):
+                c, code, _ = login_from(p.port, source, "alice", h.USERS["alice"])
+                self.assertEqual(code, 235)
+                c.close()
+            # The third place crosses max_addresses: flagged and, with action refuse, refused.
+            c, code, lines = login_from(p.port, "127.0.0.4", "alice", h.USERS["alice"])
+            self.assertEqual(code, 454, lines)
+            self.assertIn("4.7.0 Account suspended", " ".join(lines))
+            self.assertIn(CONTACT, " ".join(lines))
+            c.close()
+            # Refused from anywhere, even a place it used before; bob is unaffected.
+            c, code, _ = login_from(p.port, "127.0.0.2", "alice", h.USERS["alice"])
+            self.assertEqual(code, 454)
+            c.close()
+            c, code, _ = login_from(p.port, "127.0.0.4", "bob", h.USERS["bob"])
+            self.assertEqual(code, 235)
+            c.close()
+            log = p.log_text()
+            self.assertRegex(log, r"\[127\.0\.0\.4\]:\d+: accounts: flagged many_addresses: 3 addresses in 86400s "
+                                  r"\(max 2\): 127\.0\.0\.[234], 127\.0\.0\.[234], 127\.0\.0\.[234], sasl_username=alice")
+            self.assertIn("accounts: login refused: account flagged for logins from too many places", log)
+            # -a lists it (asked of the running daemon); -A clears it; then alice logs in again.
+            code, out, err = run(p, "-a")
+            self.assertEqual(code, 0, err)
+            self.assertRegex(out, r"(?m)^alice many_addresses first=\S+ last=\S+ count=3 3 addresses")
+            code, out, err = run(p, "-A", "ALICE")  # any spelling of the account
+            self.assertEqual((code, out), (0, "cleared alice\n"), err)
+            self.assertEqual(run(p, "-a")[1], "")
+            c, code, _ = login_from(p.port, "127.0.0.4", "alice", h.USERS["alice"])
+            self.assertEqual(code, 235)
+            self.assertEqual(h.send_message(c, "after-clear")[0], 250)
+            c.close()
+            code, out, err = run(p, "-A", "alice")
+            self.assertEqual(code, 1)
+            self.assertIn("not flagged", err + out)
+
+    def test_flag_only_by_default_and_cleared_in_the_state_file_without_a_daemon(self):
+        p = accounts_proxy("accounts-places-flag", {"places": {"max_addresses": 1, "max_destinations": 0}})
+        state = p.config["accounts"]["state_file"]
+        with p:
+            for source in ("127.0.0.5", "127.0.0.6"):
+                c, code, _ = login_from(p.port, source, "bob", h.USERS["bob"])
+                self.assertEqual(code, 235)  # action "flag": logged and reported, not refused
+                c.close()
+            self.assertTrue(state_file_settled(state, "flag many_addresses"))
+        code, out, err = run(p, "-r", "--flags", "--json")
+        self.assertEqual(code, 0, err)
+        [entry] = json.loads(out)
+        self.assertEqual(entry["user"], "bob")
+        self.assertEqual(entry["flags"][0]["reason"], "many_addresses")
+        self.assertEqual(entry["flags"][0]["count"], 2)
+        self.assertIn("127.0.0.5", entry["flags"][0]["evidence"])
+        code, out, err = run(p, "-r", "--flags", "--csv")
+        rows = list(csv.DictReader(io.StringIO(out)))
+        self.assertEqual([(r["user"], r["reason"]) for r in rows], [("bob", "many_addresses")])
+        code, out, err = run(p, "-A", "bob")
+        self.assertEqual(code, 0, err)
+        self.assertIn("cleared bob (in %s; no daemon was running)" % state, out)
+        self.assertEqual(run(p, "-r", "--flags")[1], "")
+
+
+class WeakPasswords(unittest.TestCase):
+    WEAK = "password1"
+    STRONG = "h7Gq2Lp9Zx4Rt8Vb1Nc6-qW3e"
+    NOTICE = "Your password is weak: change it at https://isp.example/password"
+
+    def test_dictionary_password_flagged_strong_not_and_never_written(self):
+        users = {"carol": self.WEAK, "dave": self.STRONG}
+        p = accounts_proxy("accounts-passwords", {"passwords": {"min_score": 50, "notice": self.NOTICE}},
+                           sasl_dir=None)
+        p.config["auth"]["sasl_config_dir"] = h.make_sasldb(os.path.join(p.dir, "sasl-weak"), users=users)
+        status = h.free_port()
+        p.config["status"] = {"address": "127.0.0.1", "port": status}
+        state = p.config["accounts"]["state_file"]
+        with p:
+            for mech in ("PLAIN", "LOGIN"):
+                c, code, lines = login_from(p.port, "127.0.0.1", "carol", self.WEAK, mech)
+                self.assertEqual(code, 235, lines)
+                self.assertEqual(lines[0], self.NOTICE)  # 235-notice, then the 235
+                self.assertEqual(h.send_message(c, "weak-" + mech, sender="carol@example.com")[0], 250)
+                c.close()
+            c, code, lines = login_from(p.port, "127.0.0.1", "dave", self.STRONG)
+            self.assertEqual(code, 235)
+            self.assertEqual(lines, ["2.7.0 Authentication successful"])
+            c.close()
+            self.assertTrue(p.wait_log("sasl_username=dave"))
+            self.assertTrue(state_file_settled(state, "flag weak_password"))
+            with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % status, timeout=5) as r:
+                metrics = r.read().decode()
+            code, out, err = run(p, "-a")
+        log = p.log_text()
+        self.assertIn("accounts: flagged weak_password: dictionary word, sasl_username=carol", log)
+        self.assertNotIn("weak_password: dictionary word, sasl_username=dave", log)
+        self.assertIn('subproxy_account_flags_total{reason="weak_password"} 1', metrics)
+        self.assertIn('subproxy_account_password_checks_total{result="weak"} 2', metrics)
+        self.assertIn('subproxy_account_password_checks_total{result="ok"} 1', metrics)
+        self.assertIn('subproxy_account_flags_total{reason="many_destinations"} 0', metrics)
+        self.assertRegex(out, r"(?m)^carol weak_password first=\S+ last=\S+ count=0 dictionary word$")
+        self.assertNotIn("dave", out)
+        report = run(p, "-r", "--flags", "--json")[1] + run(p, "-r", "--flags", "--csv")[1]
+        self.assertIn("carol", report)
+        # No password, nor its base64 (the AUTH payloads), in the log, the state file or the report.
+        with open(state, errors="replace") as f:
+            texts = {"log": log, "state file": f.read(), "report": report + out}
+        for secret in (self.WEAK, self.STRONG):
+            needles = [secret, base64.b64encode(secret.encode()).decode(),
+                       base64.b64encode(b"\0carol\0" + secret.encode()).decode(),
+                       base64.b64encode(b"\0dave\0" + secret.encode()).decode()]
+            for where, text in texts.items():
+                for needle in needles:
+                    self.assertNotIn(needle, text, "%s holds %r" % (where, needle))
+        for path in os.listdir(p.dir):
+            full = os.path.join(p.dir, path)
+            if os.path.isfile(full) and not path.endswith(".conf"):
+                with open(full, "rb") as f:
+                    data = f.read()
+                self.assertNotIn(self.WEAK.encode(), data, full)
+                self.assertNotIn(self.STRONG.encode(), data, full)
