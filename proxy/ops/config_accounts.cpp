@@ -34,6 +34,7 @@ void readOverrides(const Reader& r, const Setting& v, AccountsConfig::Limits& ou
 }
 
 void readLimits(const Reader& r, const Setting& s, AccountsConfig::Limits& out) {
+    // Reads the keys of 'accounts.limits'.
     out.enabled = readEnabled(r, s);
     r.checkKeys(s, {"enabled", "window", "messages", "recipients", "overrides_file"});
     r.optional(s, "window", [&](const Setting& v) { out.window = static_cast<int>(r.readInteger(v, 60, 7 * 86400)); });
@@ -44,6 +45,7 @@ void readLimits(const Reader& r, const Setting& s, AccountsConfig::Limits& out) 
 }
 
 void readPlaces(const Reader& r, const Setting& s, AccountsConfig::Places& out) {
+    // Reads the keys of 'accounts.places'.
     out.enabled = readEnabled(r, s);
     r.checkKeys(s, {"enabled", "window", "max_addresses", "max_destinations", "action", "limited_messages",
                     "limited_recipients", "refuse_code"});
@@ -66,6 +68,7 @@ void readPlaces(const Reader& r, const Setting& s, AccountsConfig::Places& out) 
 }
 
 void readPasswords(const Reader& r, const Setting& s, AccountsConfig::Passwords& out) {
+    // Reads the keys of 'accounts.passwords'.
     out.enabled = readEnabled(r, s);
     r.checkKeys(s, {"enabled", "min_score", "notice"});
     r.optional(s, "min_score", [&](const Setting& v) { out.minScore = static_cast<int>(r.readInteger(v, 0, 100)); });

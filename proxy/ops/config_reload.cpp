@@ -38,7 +38,6 @@ std::vector<std::string> restartOnlyChanges(const Config& running, const Config&
     check(running.migration.stateFile == next.migration.stateFile, "migration.state_file");
     check(running.migration.flushInterval == next.migration.flushInterval, "migration.flush_interval");
     check(running.accounts.stateFile == next.accounts.stateFile, "accounts.state_file");
-    check(running.accounts.flushInterval == next.accounts.flushInterval, "accounts.flush_interval");
     return changed;
 }
 
