@@ -189,6 +189,24 @@ class ManyPlaces(unittest.TestCase):
             self.assertEqual(code, 1)
             self.assertIn("not flagged", err + out)
 
+    def test_backend_upstream_refused_after_the_msas_235(self):
+        # The MSA checks the password; the proxy learns of the login from its 235, closes that
+        # MSA session and answers 535 instead (refuse_code).
+        p = accounts_proxy("accounts-places-upstream", {"places": {"max_addresses": 1, "action": "refuse",
+                                                                   "refuse_code": 535}},
+                           backend="upstream", login="none", mechanisms=("PLAIN", "LOGIN"))
+        with p:
+            c, code, _ = login_from(p.port, "127.0.0.7", "alice", h.USERS["alice"])
+            self.assertEqual(code, 235)
+            c.close()
+            c, code, lines = login_from(p.port, "127.0.0.8", "alice", h.USERS["alice"], "LOGIN")
+            self.assertEqual(code, 535, lines)
+            self.assertIn("5.7.8 Account suspended", " ".join(lines))
+            # The session goes on unauthenticated: MAIL is refused, nothing reaches the MSA.
+            self.assertEqual(c.cmd("MAIL FROM:<alice@example.com>")[0], 530)
+            c.close()
+            self.assertIn("accounts: flagged many_addresses", p.log_text())
+
     def test_flag_only_by_default_and_cleared_in_the_state_file_without_a_daemon(self):
         p = accounts_proxy("accounts-places-flag", {"places": {"max_addresses": 1, "max_destinations": 0}})
         state = p.config["accounts"]["state_file"]
