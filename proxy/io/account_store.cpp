@@ -96,7 +96,10 @@ void AccountStore::reconfigure(const Config& config) {
     flushInterval_ = config.accounts.flushInterval;
 }
 
-std::string AccountStore::key(const std::string& user) const { return userKey(user, realm_); }
+std::string AccountStore::key(const std::string& user) {
+    std::lock_guard<std::mutex> lock(mutex_);  // realm_ changes at SIGHUP, on another thread
+    return userKey(user, realm_);
+}
 
 AccountView AccountStore::view(const std::string& key) {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -147,15 +150,15 @@ std::optional<std::string> AccountStore::command(const std::string& line) {
         return renderAccountFlags(book_.flagged(), MigrationFormat::Text);
     }
     if (sub == "clear" && !user.empty() && extra.empty()) {
-        const auto name = unescapeField(user);  // as -a prints it
+        const std::string account = key(unescapeField(user).value_or(user));  // as -a prints it
         std::string answer;
         {
             std::lock_guard<std::mutex> lock(mutex_);
-            answer = clearAccount(book_, key(name.value_or(user)), user);
+            answer = clearAccount(book_, account, user);
             urgent_ = true;
         }
         if (answer.rfind("cleared", 0) == 0) {
-            logInfo("accounts: flags on " + printable(key(name.value_or(user))) + " cleared by the operator");
+            logInfo("accounts: flags on " + printable(account) + " cleared by the operator");
         }
         return answer;
     }

@@ -35,7 +35,7 @@ public:
     void reconfigure(const Config& config);
 
     // The account's key from its canonical name (userKey: one count whatever the case).
-    std::string key(const std::string& user) const;
+    std::string key(const std::string& user);
 
     // From any thread.
     AccountView view(const std::string& key);
