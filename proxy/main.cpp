@@ -1,4 +1,4 @@
-// subproxy [-f] [-c FILE] [-t] [-r [REPORT OPTIONS]] [-b] [-u ADDR] [-V]   — see man/subproxy.8
+// subproxy [-f] [-c FILE] [-t] [-r [REPORT OPTIONS]] [-b] [-u ADDR] [-a] [-A USER] [-V]   — see man/subproxy.8
 #include <getopt.h>
 #include <unistd.h>
 
@@ -7,6 +7,7 @@
 #include <ctime>
 #include <iostream>
 
+#include "io/account_store.h"
 #include "os/daemon.h"
 #include "io/guard.h"
 #include "os/deploy_check.h"
@@ -22,13 +23,15 @@
 namespace {
 
 void usage() {
-    std::cerr << "usage: subproxy [-f] [-c FILE] [-t] [-r [REPORT OPTIONS]] [-b] [-u ADDR] [-V]\n"
+    std::cerr << "usage: subproxy [-f] [-c FILE] [-t] [-r [REPORT OPTIONS]] [-b] [-u ADDR] [-a] [-A USER] [-V]\n"
                  "  -c FILE  configuration file (default /etc/subproxy/subproxy.conf)\n"
                  "  -f       stay in the foreground; log to stderr as well as syslog\n"
                  "  -t       check the configuration, certificates and SASL setup, then exit\n"
                  "  -r       print the migration report (from migration.state_file), then exit\n"
                  "  -b       list the bans on password guessers (guard.control_socket or guard.state_file)\n"
                  "  -u ADDR  lift the ban on ADDR (an address, or its IPv6 prefix), then exit\n"
+                 "  -a       list the flagged accounts (the running daemon, or accounts.state_file)\n"
+                 "  -A USER  clear the flags on USER's account (lifts accounts.places.action refuse)\n"
                  "  -V       print the version\n"
                  "report options (with -r):\n"
                  "  --json | --csv     machine-readable output (default: a text table)\n"
@@ -36,16 +39,18 @@ void usage() {
                  "  --port N           only what came through dialled port N\n"
                  "  --since T          records with a submission at or after T\n"
                  "  --not-since T      users with no submission since T (all their records)\n"
+                 "  --flags            the flagged accounts (accounts.state_file) instead\n"
                  "  T is a number of days before now, or a date YYYY-MM-DD (00:00 UTC)\n";
 }
 
 // Long options exist only for -r; values above any short option's character.
-enum ReportOption { kJson = 256, kCsv, kHistory, kPort, kSince, kNotSince };
+enum ReportOption { kJson = 256, kCsv, kHistory, kPort, kSince, kNotSince, kFlags };
 
 const option kLongOptions[] = {
     {"json", no_argument, nullptr, kJson},           {"csv", no_argument, nullptr, kCsv},
     {"history", no_argument, nullptr, kHistory},     {"port", required_argument, nullptr, kPort},
     {"since", required_argument, nullptr, kSince},   {"not-since", required_argument, nullptr, kNotSince},
+    {"flags", no_argument, nullptr, kFlags},         // issue 12: flagged accounts
     {"help", no_argument, nullptr, 'h'},             {nullptr, 0, nullptr, 0},
 };
 
@@ -65,6 +70,8 @@ std::string reportOption(int opt, const char* arg, std::int64_t now, subproxy::M
     case kHistory:
         query.history = true;
         return {};
+    case kFlags:
+        return {};  // main() notes it
     case kPort: {
         char* end = nullptr;
         const long port = std::strtol(arg, &end, 10);
@@ -94,11 +101,14 @@ int main(int argc, char** argv) {
     bool check = false;
     bool report = false;
     std::string guardCommand;  // -b, -u ADDR
+    std::string accountsCommand;  // -a, -A USER
+    bool flags = false;           // -r --flags
     subproxy::MigrationQuery query;
     bool reportOptions = false;
     const auto now = static_cast<std::int64_t>(std::time(nullptr));
     int opt;
-    while ((opt = getopt_long(argc, argv, "c:ftrbu:Vh", kLongOptions, nullptr)) != -1) {
+    while ((opt = getopt_long(argc, argv, "c:ftrbu:aA:Vh", kLongOptions, nullptr)) != -1) {
+        flags = flags || opt == kFlags;
         if (opt >= kJson) {
             if (const std::string why = reportOption(opt, optarg, now, query); !why.empty()) {
                 std::cerr << "subproxy: " << why << "\n";
@@ -126,6 +136,12 @@ int main(int argc, char** argv) {
         case 'u':
             guardCommand = std::string("lift ") + optarg;
             break;
+        case 'a':
+            accountsCommand = "list";
+            break;
+        case 'A':
+            accountsCommand = std::string("clear ") + optarg;
+            break;
         case 'V':
             std::cout << "subproxy " SUBPROXY_VERSION "\n";
             return 0;
@@ -139,7 +155,7 @@ int main(int argc, char** argv) {
         return 2;
     }
     if (reportOptions && !report) {
-        std::cerr << "subproxy: --json, --csv, --history, --port, --since and --not-since go with -r\n";
+        std::cerr << "subproxy: --json, --csv, --history, --port, --since, --not-since and --flags go with -r\n";
         return 2;
     }
     if (query.history && query.filter.notSince) {
@@ -155,6 +171,17 @@ int main(int argc, char** argv) {
     }
     if (!guardCommand.empty()) {
         return subproxy::guardCommandLine(configFile, guardCommand);
+    }
+    if (!accountsCommand.empty()) {
+        return subproxy::accountsCommandLine(configFile, accountsCommand);
+    }
+    if (report && flags) {
+        try {
+            return subproxy::printAccountFlags(subproxy::loadConfig(configFile), query.format);
+        } catch (const std::exception& e) {
+            std::cerr << e.what() << "\n";
+            return 1;
+        }
     }
     if (report) {
         try {

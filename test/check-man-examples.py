@@ -4,7 +4,8 @@
 The keys are taken from the configuration reader itself: every r.checkKeys(GROUP, {...}) list
 in proxy/ops/config*.cpp (the lists of accepted keys, so a new key cannot be missed).  The group a
 list belongs to comes from the reader function around it: "each entry of 'X'" (entries of the
-list X), r.optional(root, "X", ...) right before it, or the function's name (readTls -> tls).
+list X), "the keys of 'X.Y'" (a nested group), r.optional(root, "X", ...) right before it, or
+the function's name (readTls -> tls).
 The examples are the .EX/.EE blocks of man/subproxy.conf.5, read as libconfig: nested groups
 and lists give each key its full name ("dnsbl.zones.weight").
 
@@ -33,6 +34,8 @@ def reader_keys(repo):
                 groups.update(names)
             elif re.search(r"each entry of '([\w.]+)'", body):
                 group = re.findall(r"each entry of '([\w.]+)'", body)[-1]
+            elif re.search(r"the keys of '([\w.]+)'", body):
+                group = re.findall(r"the keys of '([\w.]+)'", body)[-1]   # a nested group
             elif re.search(r'r\.optional\(root, "(\w+)"', body):
                 group = re.findall(r'r\.optional\(root, "(\w+)"', body)[-1]
             elif func:

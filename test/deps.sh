@@ -37,6 +37,9 @@ packages=(
     file binutils                                   # make install's stripped binary checked with file
     nginx-light libnginx-mod-mail strace            # make bench: nginx's mail proxy measured side by
                                                     #   side; system calls per session
+    libpwquality-dev                                # accounts.passwords: libpwquality judges passwords
+    cracklib-runtime                                #   with cracklib's dictionary (only a Recommends of
+                                                    #   libcrack2; without it every check fails)
 )
 
 missing=()

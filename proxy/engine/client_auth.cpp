@@ -253,6 +253,11 @@ void ClientProtocol::onAuthResult(const AuthResult& result) {
             authFailed(535, "5.7.8 Error: user name too long", false);
             return;
         }
+        if (accountRefusesLogin()) {
+            refuseFlaggedLogin();
+            return;
+        }
+        startPasswordCheck();  // off the loop, while the MSA session opens
         openUpstream();
         return;
     case AuthResult::Status::Fail:
@@ -309,6 +314,9 @@ void ClientProtocol::authSucceeded() {
     if (!config_.migration.notice.empty() && !clientGone_) {
         host_.sendToClient(noticeLine(235));
     }
+    if (const std::string notice = passwordNoticeLine(); !notice.empty() && !clientGone_) {
+        host_.sendToClient(notice);  // accounts.passwords.notice, for a weak password
+    }
     reply(235, "2.7.0 Authentication successful");
     // Only one input window needs widening: relayed commands keep the command limit.
     reader_.setLimit(static_cast<std::size_t>(config_.limits.commandLineLength));
@@ -361,6 +369,9 @@ void ClientProtocol::onUpstreamReady(const EhloCaps& caps) {
     } else if (config_.auth.backend == AuthBackend::Upstream) {
         setState(State::AuthBackend);
         relay(PendingKind::AuthLine, pendingAuthLine_);
+        return;
+    } else if (passwordCheck_ == PasswordCheck::Pending && !config_.accounts.passwords.notice.empty()) {
+        successHeld_ = true;  // onPasswordChecked() answers: a weak password's notice goes before the 235
         return;
     } else {
         authSucceeded();

@@ -144,6 +144,7 @@ void ClientProtocol::close(const std::string& reason) {
     if (state_ == State::Closed) {
         return;
     }
+    accountReleaseAll();  // what was held against the account's limit and will never be answered
     if (state_ == State::DataBody || (upstreamUp_ && !pending_.empty())) {
         host_.upstreamAbort();
         upstreamUp_ = false;
@@ -216,7 +217,19 @@ void ClientProtocol::processInput() {
                 return;  // what follows DATA is body or command depending on the MSA's answer
             }
         }
-        LineResult r = reader_.next();
+        LineResult r;
+        if (deferred_) {
+            // A MAIL or RCPT put off by the account's limit (client_accounts.cpp): it waits
+            // for this session's own commands under way, and so does everything behind it.
+            if (accountAwaitsReplies()) {
+                return;
+            }
+            r.status = LineResult::Status::Line;
+            r.line = std::move(*deferred_);
+            deferred_.reset();
+        } else {
+            r = reader_.next();
+        }
         // Replies from here on answer this line: ordered behind the MSA's pending ones.
         answeringCommand_ = true;
         const struct Done {

@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "defence/account_policy.h"
 #include "ops/config.h"
 #include "wire/data_scanner.h"
 #include "defence/dnsbl_filter.h"
@@ -110,6 +111,22 @@ public:
         (void)detail;
         return TrapAction::Ignore;
     }
+    // Compromised accounts (issue 12; io/session_accounts.cpp): the host keeps the per-user
+    // counters (account_book.h), the engine decides (account_policy.h, client_accounts.cpp).
+    // `user` is the canonical name.  What the engine holds (a MAIL or RCPT sent, not yet
+    // answered) counts against the limit until it settles it.
+    virtual AccountView accountView(const std::string& user) { (void)user; return {}; }
+    virtual void accountHold(const std::string& user, SendingKind kind) { (void)user; (void)kind; }
+    virtual void accountSettle(const std::string& user, SendingKind kind, bool accepted) {
+        (void)user; (void)kind; (void)accepted;
+    }
+    // A successful AUTH (accounts.places): recorded; the view after it.
+    virtual AccountView accountLogin(const std::string& user) { (void)user; return {}; }
+    // A MAIL or RCPT refused at the limit: the host flags the account.
+    virtual void accountLimited(const std::string& user, const SendingRefusal& refusal) { (void)user; (void)refusal; }
+    // accounts.passwords: judge the password off the loop, answer with onPasswordChecked().
+    // The host wipes its copy right after the check and keeps nothing of it.
+    virtual void checkPassword(const std::string& user, const std::string& password) { (void)user; (void)password; }
 };
 
 class ClientProtocol {
@@ -157,6 +174,8 @@ public:
     void onClientGone(const std::string& why);
     // SIGTERM after the grace time: 421 4.3.2 unless a reply from the MSA is awaited.
     void onShutdown();
+    // accounts.passwords: the check asked by checkPassword() is done.
+    void onPasswordChecked(bool weak);
     // The DNSBL verdict for this client (dnsbl.decision = "mail"); before start().
     void setDnsblVerdict(const DnsblVerdict& verdict) { dnsbl_ = verdict; }
 
@@ -184,6 +203,7 @@ private:
         PendingKind kind;
         std::string detail;  // the sender for Mail
         std::string after;   // our own replies to commands pipelined behind it (RFC 2920 order)
+        bool accountHeld = false;  // a MAIL or RCPT held against the account's limit
     };
 
     void setState(State next);
@@ -284,6 +304,27 @@ private:
     bool trapUnauthenticated(const Command& cmd);
     DnsblVerdict dnsbl_;
     bool sawInput_ = false;          // the first bytes are checked for a TLS/SSL hello
+
+    // Compromised accounts (issue 12, client_accounts.cpp).
+    // relay() for MAIL and RCPT: refused with 451 at the account's limit, else held against it.
+    void relayCounted(PendingKind kind, const std::string& line, SendingKind sending, std::string detail = {});
+    bool accountRefusesSending(SendingKind kind, const std::string& line);  // true: 451 sent, or deferred
+    void accountReply(const Pending& done, bool positive);
+    void accountEndTransaction();
+    void accountReleaseAll();                      // the session ends: what is held goes
+    bool accountRefusesLogin();                    // true: flagged for its places, action "refuse"
+    void refuseFlaggedLogin();                     // 454 or 535 (accounts.places.refuse_code)
+    bool accountRefusesMsaLogin();                 // backend "upstream", at the MSA's 235
+    void startPasswordCheck();
+    std::string passwordNoticeLine() const;        // "235-notice\r\n" for a weak password, or ""
+    // The limit is reached only with this session's own commands under way: their replies
+    // decide (a refused RCPT does not count), so the command waits for them in deferred_.
+    bool accountAwaitsReplies(SendingKind kind) const;
+    bool accountAwaitsReplies() const;
+    std::optional<std::string> deferred_;
+    bool accountTransactionHeld_ = false;          // the open transaction's message is held
+    enum class PasswordCheck { None, Pending, Weak, Fine } passwordCheck_ = PasswordCheck::None;
+    bool successHeld_ = false;  // the 235 waits for the password check (its notice goes first)
 };
 
 }  // namespace subproxy

@@ -112,7 +112,7 @@ void ClientProtocol::cmdMail(const Command& cmd) {
         }
         line += " " + param;
     }
-    relay(PendingKind::Mail, line, path->path);
+    relayCounted(PendingKind::Mail, line, SendingKind::Message, path->path);
 }
 
 void ClientProtocol::cmdRcpt(const Command& cmd) {
@@ -120,7 +120,7 @@ void ClientProtocol::cmdRcpt(const Command& cmd) {
     if (!path) {
         // Nothing here is ours to enforce (unlike MAIL's AUTH= and SIZE=): the MSA judges the
         // line as sent, and its reply keeps its place among the pipelined ones (RFC 2920).
-        relay(PendingKind::Rcpt, "RCPT " + cmd.arg);
+        relayCounted(PendingKind::Rcpt, "RCPT " + cmd.arg, SendingKind::Recipient);
         return;
     }
     // Canonical form whatever the customer sent ("TO: bob@x"): the MSA may be strict.
@@ -128,7 +128,7 @@ void ClientProtocol::cmdRcpt(const Command& cmd) {
     for (const auto& param : path->params) {
         line += " " + param;
     }
-    relay(PendingKind::Rcpt, line);
+    relayCounted(PendingKind::Rcpt, line, SendingKind::Recipient);
 }
 
 void ClientProtocol::relay(PendingKind kind, const std::string& line, std::string detail) {
@@ -159,6 +159,10 @@ void ClientProtocol::onUpstreamReply(const Reply& msaReply) {
     }
     const Pending done = pending_.front();
     pending_.pop_front();
+    accountReply(done, msaReply.positive());
+    if (done.kind == PendingKind::AuthLine && msaReply.code == 235 && accountRefusesMsaLogin()) {
+        return;
+    }
     if (done.kind == PendingKind::EhloReset && !clientGone_) {
         // The EHLO after AUTH is ours to answer (the MSA's capabilities, filtered); the MSA
         // only had to forget its transaction.
@@ -206,6 +210,10 @@ void ClientProtocol::onUpstreamReply(const Reply& msaReply) {
         if (sent) {
             host_.messageAccepted(user_);
         }
+        if (accountTransactionHeld_) {
+            accountTransactionHeld_ = false;
+            host_.accountSettle(user_, SendingKind::Message, sent);  // the final 250 counts the message
+        }
         // Our own fields before the customer's text (the sender may hold spaces and "x=y"),
         // so that one grep answers "who still sends through port 25", and queue_id= joins the
         // line to the MSA's log.
@@ -243,6 +251,7 @@ void ClientProtocol::onUpstreamReply(const Reply& msaReply) {
             user_ = canonicalUser(user_, defaultRealm(config_));
             markAuthenticated();
             setState(State::Command);
+            startPasswordCheck();  // accounts.passwords: flagged in the log and report, no notice here
             count([&](Metrics& m) { m.authResult(authMech_, true); });
             reader_.setLimit(static_cast<std::size_t>(config_.limits.commandLineLength));
             host_.logInfo("SASL " + authMech_ + " authentication succeeded (verified by the MSA), sasl_username=" +
@@ -276,6 +285,7 @@ void ClientProtocol::onUpstreamReply(const Reply& msaReply) {
 }
 
 void ClientProtocol::endTransaction() {
+    accountEndTransaction();
     inTransaction_ = false;
     mailFrom_.clear();
     rcptAccepted_ = 0;
@@ -376,6 +386,7 @@ void ClientProtocol::onUpstreamFailed(UpstreamFailure kind, const std::string& d
     }
     (void)wasUp;
     reply(421, "4.4.2 " + config_.hostname + " Error: lost connection to the mail server, try again later");
+    accountReleaseAll();
     pending_.clear();
     heldReplyBytes_ = 0;
     close("MSA connection lost");

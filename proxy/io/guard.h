@@ -12,7 +12,9 @@
 #include <atomic>
 #include <cstdint>
 #include <ctime>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -71,6 +73,10 @@ public:
     // The operator's commands, as served on the control socket and by `subproxy -b/-u`.
     // "list", "lift ADDRESS", "stats".  Returns the reply text (lines ending in \n).
     std::string command(const std::string& line);
+    // More commands on the same socket (the accounts store's "accounts ..."): asked first; an
+    // empty optional leaves the line to the guard.  Set before the control socket serves.
+    using CommandExtension = std::function<std::optional<std::string>(const std::string& line)>;
+    void setCommandExtension(CommandExtension extension) { extension_ = std::move(extension); }
 
 private:
     // After a ban: on disk within a second, one write (and one fsync) for a whole burst of bans,
@@ -105,11 +111,18 @@ private:
     bool saveFailing_ = false;   // the last state file write failed (logged once)
     evconnlistener* control_ = nullptr;
     std::unordered_set<bufferevent*> controlConns_;
+    CommandExtension extension_;
 };
 
 // `subproxy -b` / `-u ADDRESS`: asks the running daemon over guard.control_socket; when no
 // daemon answers, reads (and for a lift, rewrites) guard.state_file itself.  Prints the
 // answer; returns the exit code.
 int guardCommandLine(const std::string& configFile, const std::string& command);
+
+// One command line to the running daemon over guard.control_socket: true with its answer, or
+// false with *connectError (0: no socket configured).  And whether a daemon runs (its pid file
+// or a listener on the socket), for callers that would otherwise fall back to the state file.
+bool askGuardDaemon(const GuardConfig& guard, const std::string& command, std::string& answer, int& connectError);
+bool guardDaemonRunning(const Config& config);
 
 }  // namespace subproxy

@@ -99,6 +99,11 @@ std::string runningDaemonProblem(const Config& config, int connectError, bool li
 // Control socket: one command line in, the answer out, then close.
 
 std::string Guard::command(const std::string& line) {
+    if (extension_) {
+        if (auto answer = extension_(line)) {
+            return *answer;
+        }
+    }
     const std::int64_t now = wallNow();
     std::istringstream in(line);
     std::string verb, arg, extra;
@@ -204,6 +209,36 @@ void Guard::controlDone(bufferevent* bev) {
 // ---------------------------------------------------------------------------------------------
 // Command line (a separate process: blocking I/O is fine here)
 
+bool askGuardDaemon(const GuardConfig& g, const std::string& command, std::string& answer, int& connectError) {
+    sockaddr_un sun;
+    connectError = 0;
+    if (g.controlSocket.empty() || !fillSockaddr(g.controlSocket, sun)) {
+        return false;
+    }
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&sun), sizeof sun) == 0) {
+        const std::string line = command + "\n";
+        bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+        char buf[4096];
+        ssize_t n;
+        while (ok && (n = ::read(fd, buf, sizeof buf)) > 0) {
+            answer.append(buf, static_cast<std::size_t>(n));
+        }
+        ::close(fd);
+        return true;
+    }
+    connectError = errno;
+    if (fd >= 0) {
+        ::close(fd);
+    }
+    return false;
+}
+
+bool guardDaemonRunning(const Config& config) {
+    return (!config.daemon.pidFile.empty() && runningSubproxyPid(config.daemon.pidFile) != 0) ||
+           (!config.guard.controlSocket.empty() && someoneListensOn(config.guard.controlSocket));
+}
+
 int guardCommandLine(const std::string& configFile, const std::string& command) {
     Config config;
     try {
@@ -213,27 +248,10 @@ int guardCommandLine(const std::string& configFile, const std::string& command) 
         return 1;
     }
     const GuardConfig& g = config.guard;
-    sockaddr_un sun;
     int connectError = 0;
-    if (!g.controlSocket.empty() && fillSockaddr(g.controlSocket, sun)) {
-        const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&sun), sizeof sun) == 0) {
-            const std::string line = command + "\n";
-            bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
-            std::string answer;
-            char buf[4096];
-            ssize_t n;
-            while (ok && (n = ::read(fd, buf, sizeof buf)) > 0) {
-                answer.append(buf, static_cast<std::size_t>(n));
-            }
-            ::close(fd);
-            std::cout << answer;
-            return answer.rfind("error:", 0) == 0 ? 1 : 0;
-        }
-        connectError = errno;
-        if (fd >= 0) {
-            ::close(fd);
-        }
+    if (std::string answer; askGuardDaemon(g, command, answer, connectError)) {
+        std::cout << answer;
+        return answer.rfind("error:", 0) == 0 ? 1 : 0;
     }
     if (const std::string problem = runningDaemonProblem(config, connectError, command != "list"); !problem.empty()) {
         std::cerr << "subproxy: " << (command == "list" ? std::string("cannot list the bans")

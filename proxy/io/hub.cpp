@@ -39,6 +39,8 @@ Hub::Hub(std::string configFile, std::shared_ptr<const Runtime> runtime)
     // a SIGTERM or SIGINT meanwhile keeps its default action (the process ends at once;
     // nothing is served yet, nothing is lost) instead of waiting in libevent's queue.
     guard_ = std::make_unique<Guard>(base(), config.guard);
+    accounts_ = std::make_unique<AccountStore>(base(), config);
+    guard_->setCommandExtension([this](const std::string& line) { return accounts_->command(line); });
     authPool_ = std::make_unique<AuthPool>(config.auth.backend == AuthBackend::Sasl ? config.auth.workers : 0,
                                            config.auth.maxWorkers);
     defence_ = std::make_unique<Defence>(config);
@@ -65,6 +67,7 @@ Hub::~Hub() {
     workers_.clear();
     msaCaps_.reset();  // its probe connection and timer need the loop and the resolver
     guard_.reset();    // writes the state file; before the loop it lives on goes
+    accounts_.reset();  // likewise
     mailbox_.reset();
 }
 
@@ -190,6 +193,7 @@ void Hub::reload() {
     runtime_ = std::move(next);
     guard_->reconfigure(runtime_->config.guard);
     defence_->reconfigure(runtime_->config);
+    accounts_->reconfigure(runtime_->config);
     msaCaps_->configure(runtime_);  // probe again: the MSA may have changed with the reload
     ++metrics_.reloads;
     migration_.with([&](MigrationReport& r) { r.setLimits(migrationLimits(runtime_->config.migration)); });

@@ -46,6 +46,7 @@ public:
     Guard& guard() { return *guard_; }
     Defence& defence() { return *defence_; }
     MsaCaps& msaCaps() { return *msaCaps_; }
+    AccountStore& accounts() { return *accounts_; }
     AuthPool& authPool() { return *authPool_; }
     Locked<MigrationReport>& migration() { return migration_; }
 
@@ -80,6 +81,7 @@ private:
     std::unique_ptr<Defence> defence_;  // outlives reloads: fan-out history, tarpit count, greet cache
     std::unique_ptr<MsaCaps> msaCaps_;  // outlives reloads; its probe lives on the control loop
     std::unique_ptr<AuthPool> authPool_;
+    std::unique_ptr<AccountStore> accounts_;  // outlives reloads: counters and flags are not configuration
     Locked<MigrationReport> migration_;
     Metrics metrics_;  // the control loop's own: reloads, start time
     std::atomic<std::uint64_t> nextSessionId_{1};

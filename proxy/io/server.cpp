@@ -152,6 +152,7 @@ void Server::run() {
 Guard& Server::guard() { return hub_.guard(); }
 Defence& Server::defence() { return hub_.defence(); }
 MsaCaps& Server::msaCaps() { return hub_.msaCaps(); }
+AccountStore& Server::accounts() { return hub_.accounts(); }
 MigrationRecorder Server::migration() { return MigrationRecorder(hub_.migration()); }
 
 Session* Server::findSession(std::uint64_t id) {

@@ -16,6 +16,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "io/account_store.h"
 #include "io/auth_workers.h"
 #include "io/defence.h"
 #include "io/dnsbl.h"
@@ -98,6 +99,7 @@ public:
     Guard& guard();
     Defence& defence();
     MsaCaps& msaCaps();
+    AccountStore& accounts();  // compromised accounts (issue 12): per-user counters and flags
     DnsblResolver& dnsbl() { return *dnsbl_; }
 
 private:

@@ -66,6 +66,13 @@ public:
     void authAnswered(AuthOutcome outcome) override;
     void upstreamCommandSent(const char* command) override;
     TrapAction trapSignal(TrapSignal signal, const std::string& detail) override;  // session_trap.cpp
+    // Compromised accounts (session_accounts.cpp).
+    AccountView accountView(const std::string& user) override;
+    void accountHold(const std::string& user, SendingKind kind) override;
+    void accountSettle(const std::string& user, SendingKind kind, bool accepted) override;
+    AccountView accountLogin(const std::string& user) override;
+    void accountLimited(const std::string& user, const SendingRefusal& refusal) override;
+    void checkPassword(const std::string& user, const std::string& password) override;
 
     // UpstreamEvents
     void upstreamReady(const EhloCaps& caps) override;

@@ -12,6 +12,7 @@
 #include "defence/dnsbl_filter.h" // issue 3: DNSBL zones
 #include "defence/trap.h"         // issue 3: spambot trap
 #include "defence/ban_list.h"     // issue 3: password guessers, per-address limits
+#include "defence/account_policy.h" // issue 12: compromised accounts
 
 namespace subproxy {
 
@@ -169,6 +170,7 @@ struct Config {
     AccessConfig access;  // issue 3 item 3
     DnsblConfig dnsbl;
     GuardConfig guard;    // issue 3 items 1 and 4
+    AccountsConfig accounts;  // issue 12: compromised accounts
 };
 
 // A configuration problem, printed as "FILE:LINE: message".

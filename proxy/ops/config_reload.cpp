@@ -38,6 +38,7 @@ std::vector<std::string> restartOnlyChanges(const Config& running, const Config&
     check(running.guard.controlSocket == next.guard.controlSocket, "guard.control_socket");
     check(running.migration.stateFile == next.migration.stateFile, "migration.state_file");
     check(running.migration.flushInterval == next.migration.flushInterval, "migration.flush_interval");
+    check(running.accounts.stateFile == next.accounts.stateFile, "accounts.state_file");
     return changed;
 }
 

@@ -104,6 +104,16 @@ void addMetrics(Metrics& into, const Metrics& from) {
     }
     into.reloads += from.reloads;
     into.reloadFailures += from.reloadFailures;
+    for (int i = 0; i < kFlagReasons; ++i) {
+        into.accounts.flags[i] += from.accounts.flags[i];
+    }
+    for (int i = 0; i < 2; ++i) {
+        into.accounts.limitRefusals[i] += from.accounts.limitRefusals[i];
+    }
+    into.accounts.loginRefusals += from.accounts.loginRefusals;
+    for (int i = 0; i < 3; ++i) {
+        into.accounts.passwordChecks[i] += from.accounts.passwordChecks[i];
+    }
 }
 
 void Metrics::reply(int code) {
@@ -286,6 +296,26 @@ void renderProcess(Writer& w, const ProcessFigures& p) {
     w.sample("process_start_time_seconds", {}, number(p.startTimeSeconds));
 }
 
+// Compromised accounts (issue 12): every reason, limit and result from the start.
+void renderAccounts(Writer& w, const AccountCounts& a) {
+    w.family("subproxy_account_flags_total", "counter", "Accounts flagged, by reason (accounts group).");
+    for (int i = 0; i < kFlagReasons; ++i) {
+        w.sample("subproxy_account_flags_total", {{"reason", flagReasonName(static_cast<FlagReason>(i))}}, a.flags[i]);
+    }
+    w.family("subproxy_account_limit_refusals_total", "counter",
+             "MAIL (messages) or RCPT (recipients) refused with 451 at the account's sending limit.");
+    w.sample("subproxy_account_limit_refusals_total", {{"limit", "messages"}}, a.limitRefusals[0]);
+    w.sample("subproxy_account_limit_refusals_total", {{"limit", "recipients"}}, a.limitRefusals[1]);
+    w.counter("subproxy_account_login_refusals_total",
+              "Logins refused: the account is flagged for its places and accounts.places.action is refuse.",
+              a.loginRefusals);
+    w.family("subproxy_account_password_checks_total", "counter", "Password strength checks after AUTH, by result.");
+    const char* results[] = {"weak", "ok", "error"};
+    for (int i = 0; i < 3; ++i) {
+        w.sample("subproxy_account_password_checks_total", {{"result", results[i]}}, a.passwordChecks[i]);
+    }
+}
+
 }  // namespace
 
 std::string renderPrometheus(const Metrics& m, const ScrapeFigures& live) {
@@ -371,6 +401,7 @@ std::string renderPrometheus(const Metrics& m, const ScrapeFigures& live) {
     }
     w.counter("subproxy_reloads_total", "Successful configuration reloads (SIGHUP).", m.reloads);
     w.counter("subproxy_reload_failures_total", "Rejected configuration reloads (SIGHUP).", m.reloadFailures);
+    renderAccounts(w, m.accounts);
     return w.str();
 }
 

@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "defence/account_policy.h"  // kFlagReasons, flagReasonName
 #include "defence/trap.h"  // TrapSignal, trapSignalName
 
 namespace subproxy {
@@ -58,6 +59,14 @@ inline constexpr std::array<const char*, 3> kAuthOutcomes = {"success", "failure
 inline constexpr std::array<const char*, 8> kRelayedCommands = {"mail", "rcpt", "data", "end_of_data",
                                                                 "rset", "noop", "quit", "auth"};
 
+// Compromised accounts (issue 12); rendered with the rest by renderPrometheus.
+struct AccountCounts {
+    std::uint64_t flags[kFlagReasons] = {};  // accounts flagged, by FlagReason
+    std::uint64_t limitRefusals[2] = {};     // 451 at the limit: [0] messages (MAIL), [1] recipients (RCPT)
+    std::uint64_t loginRefusals = 0;         // AUTH refused: flagged for its places, action "refuse"
+    std::uint64_t passwordChecks[3] = {};    // [0] weak, [1] not weak, [2] the check failed
+};
+
 struct Metrics {
     Metrics();  // the series known in advance, at 0
 
@@ -93,6 +102,7 @@ struct Metrics {
     std::map<std::string, DnsblCounts> dnsbl;  // by zone name (dnsbl.zones' name)
     std::uint64_t reloads = 0;
     std::uint64_t reloadFailures = 0;
+    AccountCounts accounts;
 
     void reply(int code);
     void authResult(const std::string& mechanism, bool ok);

@@ -14,7 +14,12 @@ namespace {
 
 std::string portText(int port) { return port == 0 ? "-" : std::to_string(port); }
 
-// RFC 4180: quoted when it holds a comma, a quote or a line break; quotes doubled.
+std::string isoTime(std::int64_t t) { return formatUtc(t, "%Y-%m-%dT%H:%M:%SZ"); }
+
+}  // namespace
+
+// RFC 4180 (also the accounts report): quoted when it holds a comma, a quote or a line break;
+// quotes doubled.
 std::string csvField(const std::string& s) {
     if (s.find_first_of(",\"\r\n") == std::string::npos) {
         return s;
@@ -28,10 +33,6 @@ std::string csvField(const std::string& s) {
     }
     return out + "\"";
 }
-
-std::string isoTime(std::int64_t t) { return formatUtc(t, "%Y-%m-%dT%H:%M:%SZ"); }
-
-}  // namespace
 
 std::string MigrationReport::recordsText(const MigrationFilter& filter) const {
     const auto rows = select(filter);

@@ -162,6 +162,8 @@ private:
 // "%XX" for bytes <= 0x20, >= 0x7f and '%'; "-" for the empty string.
 std::string escapeField(const std::string& s);
 std::optional<std::string> unescapeField(const std::string& s);
+// A CSV field (RFC 4180): quoted when it holds a comma, a quote or a line break.
+std::string csvField(const std::string& s);
 // "2026-11-22 11:25:35" (UTC).
 std::string formatTime(std::int64_t t);
 // Days since 1970-01-01 of a UTC time (floor, also before 1970), and back to "2026-11-22".

@@ -50,6 +50,7 @@ class ReloadWarnings(unittest.TestCase):
             "pid_file": os.path.join(d, "subproxy.pid"),
             "status": {"address": "127.0.0.1", "port": h.free_port()},
             "migration": {"state_file": os.path.join(d, "migration.state"), "flush_interval": 60},
+            "accounts": {"state_file": os.path.join(d, "accounts.state")},
         })
         p.config["guard"] = dict(p.config["guard"], state_file=os.path.join(d, "guard.state"),
                                  control_socket=os.path.join(d, "control"))
@@ -89,6 +90,7 @@ class ReloadWarnings(unittest.TestCase):
                 c["guard"] = dict(c["guard"], state_file=os.path.join(d, "g2.state"),
                                   control_socket=os.path.join(d, "control2"))
                 c["migration"] = {"state_file": os.path.join(d, "m2.state"), "flush_interval": 30}
+                c["accounts"] = {"state_file": os.path.join(d, "a2.state"), "flush_interval": 5}
 
             reload(everything)
             # Applied at once to new sessions, while the listener kept its old socket.

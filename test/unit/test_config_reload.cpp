@@ -57,6 +57,9 @@ BOOST_AUTO_TEST_CASE(every_restart_only_key_is_named) {
     BOOST_TEST(changes("", "migration = { state_file = \"/m\"; flush_interval = 5; };") ==
                    (Keys{"migration.state_file", "migration.flush_interval"}),
                boost::test_tools::per_element());
+    // accounts.flush_interval, the windows and the limits apply at once; the file does not move.
+    BOOST_TEST(changes("", "accounts = { state_file = \"/a\"; flush_interval = 5; limits = { messages = 1; }; };") ==
+                   (Keys{"accounts.state_file"}), boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_CASE(status_endpoint_keys) {

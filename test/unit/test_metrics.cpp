@@ -332,6 +332,10 @@ BOOST_AUTO_TEST_CASE(metrics_of_two_workers_add_up_to_one) {
             m.upstreamReplied("mail", 0.5);
             m.upstreamError("timeout");
             ++m.dnsbl["zen"].hits;
+            ++m.accounts.flags[i % kFlagReasons];
+            ++m.accounts.limitRefusals[i % 2];
+            ++m.accounts.loginRefusals;
+            ++m.accounts.passwordChecks[i % 3];
         }
     };
     count(one, 3, "PLAIN");
