@@ -8,17 +8,9 @@
 #include <iostream>
 
 #include "io/account_store.h"
-#include "os/daemon.h"
 #include "io/guard.h"
+#include "io/startup.h"
 #include "os/deploy_check.h"
-#include "os/fd_limits.h"
-#include "os/log.h"
-#include "io/migration_store.h"
-#include "os/pidfile.h"
-#include "os/privileges.h"
-#include "io/status_http.h"
-#include "sasl_server.h"
-#include "io/hub.h"
 
 namespace {
 
@@ -93,55 +85,41 @@ std::string reportOption(int opt, const char* arg, std::int64_t now, subproxy::M
     }
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+// What the command line asks for.
+struct CommandLine {
     std::string configFile = "/etc/subproxy/subproxy.conf";
     bool foreground = false;
     bool check = false;
     bool report = false;
-    std::string guardCommand;  // -b, -u ADDR
+    std::string guardCommand;     // -b, -u ADDR
     std::string accountsCommand;  // -a, -A USER
     bool flags = false;           // -r --flags
     subproxy::MigrationQuery query;
     bool reportOptions = false;
-    const auto now = static_cast<std::int64_t>(std::time(nullptr));
+};
+
+// Reads argv into `cl`; -1 to go on, else the exit code (usage, -V, a bad option).
+int parseCommandLine(int argc, char** argv, std::int64_t now, CommandLine& cl) {
     int opt;
     while ((opt = getopt_long(argc, argv, "c:ftrbu:aA:Vh", kLongOptions, nullptr)) != -1) {
-        flags = flags || opt == kFlags;
+        cl.flags = cl.flags || opt == kFlags;
         if (opt >= kJson) {
-            if (const std::string why = reportOption(opt, optarg, now, query); !why.empty()) {
+            if (const std::string why = reportOption(opt, optarg, now, cl.query); !why.empty()) {
                 std::cerr << "subproxy: " << why << "\n";
                 return 2;
             }
-            reportOptions = true;
+            cl.reportOptions = true;
             continue;
         }
         switch (opt) {
-        case 'c':
-            configFile = optarg;
-            break;
-        case 'f':
-            foreground = true;
-            break;
-        case 't':
-            check = true;
-            break;
-        case 'r':
-            report = true;
-            break;
-        case 'b':
-            guardCommand = "list";
-            break;
-        case 'u':
-            guardCommand = std::string("lift ") + optarg;
-            break;
-        case 'a':
-            accountsCommand = "list";
-            break;
-        case 'A':
-            accountsCommand = std::string("clear ") + optarg;
-            break;
+        case 'c': cl.configFile = optarg; break;
+        case 'f': cl.foreground = true; break;
+        case 't': cl.check = true; break;
+        case 'r': cl.report = true; break;
+        case 'b': cl.guardCommand = "list"; break;
+        case 'u': cl.guardCommand = std::string("lift ") + optarg; break;
+        case 'a': cl.accountsCommand = "list"; break;
+        case 'A': cl.accountsCommand = std::string("clear ") + optarg; break;
         case 'V':
             std::cout << "subproxy " SUBPROXY_VERSION "\n";
             return 0;
@@ -154,146 +132,55 @@ int main(int argc, char** argv) {
         usage();
         return 2;
     }
-    if (reportOptions && !report) {
+    if (cl.reportOptions && !cl.report) {
         std::cerr << "subproxy: --json, --csv, --history, --port, --since, --not-since and --flags go with -r\n";
         return 2;
     }
-    if (query.history && query.filter.notSince) {
+    if (cl.query.history && cl.query.filter.notSince) {
         std::cerr << "subproxy: --not-since selects users; the --history table counts days\n";
         return 2;
     }
-    if (!configFile.empty() && configFile[0] != '/') {
+    if (!cl.configFile.empty() && cl.configFile[0] != '/') {
         // SIGHUP re-reads it after the daemon changed to /.
         if (char* cwd = ::getcwd(nullptr, 0)) {
-            configFile = std::string(cwd) + "/" + configFile;
+            cl.configFile = std::string(cwd) + "/" + cl.configFile;
             std::free(cwd);
         }
     }
-    if (!guardCommand.empty()) {
-        return subproxy::guardCommandLine(configFile, guardCommand);
-    }
-    if (!accountsCommand.empty()) {
-        return subproxy::accountsCommandLine(configFile, accountsCommand);
-    }
-    if (report && flags) {
-        try {
-            return subproxy::printAccountFlags(subproxy::loadConfig(configFile), query.format);
-        } catch (const std::exception& e) {
-            std::cerr << e.what() << "\n";
-            return 1;
-        }
-    }
-    if (report) {
-        try {
-            return subproxy::printMigrationReport(subproxy::loadConfig(configFile), query, now);
-        } catch (const std::exception& e) {
-            std::cerr << e.what() << "\n";
-            return 1;
-        }
-    }
-    if (check) {
-        int rc = subproxy::checkConfiguration(configFile);
-        if (rc == 0) {
-            const subproxy::Config config = subproxy::loadConfig(configFile);
-            // Files the unprivileged account must still reach after start-up.
-            for (const auto& problem : subproxy::deploymentProblems(config, configFile)) {
-                std::cerr << problem << "\n";
-                rc = 1;
-            }
-            // Worth fixing, but the daemon runs safely with them: printed, the status stays.
-            for (const auto& warning : subproxy::deploymentWarnings(config, configFile)) {
-                std::cerr << warning << "\n";
-            }
-            // Also a warning, not an error: the daemon runs, but sheds load early (issue 8).
-            const std::string fds = subproxy::fileLimitWarning(config, subproxy::raiseFileLimit());
-            if (!fds.empty()) {
-                std::cerr << subproxy::settingLocation(configFile, "limits.max_sessions") << ": warning: " << fds
-                          << "\n";
-            }
-        }
-        if (rc == 0) {
-            std::cout << configFile << ": configuration OK\n";
-        }
-        return rc;
-    }
-    std::shared_ptr<const subproxy::Runtime> runtime;
+    return -1;
+}
+
+// -r: the migration report, or with --flags the flagged accounts.
+int printReport(const CommandLine& cl, std::int64_t now) {
     try {
-        runtime = subproxy::loadRuntime(configFile);
-    } catch (const subproxy::ConfigError& e) {
+        const subproxy::Config config = subproxy::loadConfig(cl.configFile);
+        return cl.flags ? subproxy::printAccountFlags(config, cl.query.format)
+                        : subproxy::printMigrationReport(config, cl.query, now);
+    } catch (const std::exception& e) {
         std::cerr << e.what() << "\n";
         return 1;
-    } catch (const std::exception& e) {
-        std::cerr << configFile << ": " << e.what() << "\n";
-        return 1;
     }
-    const auto& config = runtime->config;
-    // Start-up problems go to the terminal too; only a daemon that made it stops using stderr.
-    subproxy::logOpen(subproxy::syslogFacility(config.logFacility), true);
-    try {
-        // Root: bind, load keys, initialise SASL, then become config.daemon.user.
-        const bool dropping = ::getuid() == 0 && config.daemon.user != "root";
-        subproxy::Account account;
-        if (dropping) {
-            account = subproxy::lookupAccount(config.daemon.user, config.daemon.group);
-        }
-        // First, so that the file has every line; and while still root: log_file may live in
-        // a directory only root can write (/var/log).  A file made here goes to the account we
-        // drop to, which reopens it at SIGUSR1 and SIGHUP.
-        if (!config.logFile.empty()) {
-            subproxy::logOpenFile(config.logFile, dropping ? std::optional<subproxy::FileOwner>(
-                                                                 subproxy::FileOwner{account.uid, account.gid})
-                                                           : std::nullopt);
-        }
-        if (::getuid() == 0 && !dropping) {
-            subproxy::logWarning("running as root (user = \"root\"): every session is served with full privileges");
-        }
-        if (const std::string fds = subproxy::fileLimitWarning(config, subproxy::raiseFileLimit()); !fds.empty()) {
-            subproxy::logWarning(fds);
-        }
-        if (config.auth.backend == subproxy::AuthBackend::Sasl) {
-            subproxy::sasl::initialize(config.auth.saslService, config.auth.saslConfigDir);
-        }
-        // Fork before the event loop and the SASL worker threads exist; the parent exits
-        // once the child serves, with the child's status when it fails first.
-        subproxy::Daemonizer daemonizer;
-        if (!foreground) {
-            daemonizer.detach();
-        }
-        // Before binding: a second instance names the running one rather than "address in use".
-        std::unique_ptr<subproxy::PidFile> pidFile;
-        if (!config.daemon.pidFile.empty()) {
-            pidFile = std::make_unique<subproxy::PidFile>(config.daemon.pidFile, account.uid, account.gid, dropping);
-        }
-        subproxy::Hub hub(configFile, runtime);  // binds the listeners of every worker
-        std::unique_ptr<subproxy::StatusHttp> status;
-        if (config.status.enabled) {
-            status = std::make_unique<subproxy::StatusHttp>(
-                hub.base(), config.status, [&hub](std::vector<std::uint64_t>* perWorker) { return hub.metrics(perWorker); },
-                hub.migration(),
-                [&hub, configFile] {
-                    return "\"config_file\": " + subproxy::jsonString(configFile) +
-                           ", \"pid\": " + std::to_string(::getpid()) +
-                           ", \"hostname\": " + subproxy::jsonString(hub.runtime().config.hostname);
-                },
-                [&hub] { return static_cast<std::uint64_t>(hub.guard().activeBans()); },
-                dropping ? account.uid : static_cast<uid_t>(-1), dropping ? account.gid : static_cast<gid_t>(-1));
-        }
-        if (dropping) {
-            subproxy::dropPrivileges(account);
-            subproxy::logInfo("running as user " + config.daemon.user + " (uid " + std::to_string(account.uid) +
-                              ", gid " + std::to_string(account.gid) + ")");
-        }
-        // After the drop: the state file is written by the account that will keep writing it.
-        subproxy::MigrationStore store(hub.base(), hub.migration(), config.migration.stateFile,
-                                       config.migration.flushInterval);
-        if (status) {
-            subproxy::logInfo("status endpoint on " + status->url());
-        }
-        subproxy::logToStderr(foreground);
-        daemonizer.ready();
-        return hub.run();
-    } catch (const std::exception& e) {
-        subproxy::logError(e.what());
-        return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const auto now = static_cast<std::int64_t>(std::time(nullptr));
+    CommandLine cl;
+    if (const int rc = parseCommandLine(argc, argv, now, cl); rc >= 0) {
+        return rc;
     }
+    if (!cl.guardCommand.empty()) {
+        return subproxy::guardCommandLine(cl.configFile, cl.guardCommand);
+    }
+    if (!cl.accountsCommand.empty()) {
+        return subproxy::accountsCommandLine(cl.configFile, cl.accountsCommand);
+    }
+    if (cl.report) {
+        return printReport(cl, now);
+    }
+    if (cl.check) {
+        return subproxy::runConfigurationCheck(cl.configFile);
+    }
+    return subproxy::runDaemon(cl.configFile, cl.foreground);
 }
