@@ -34,6 +34,7 @@ struct ClientEndpoint {
     std::string destAddress;  // the address the customer dialled (original destination)
     int destPort = 0;
     bool implicitTls = false;  // accepted on a tls = "implicit" listener
+    std::string via;           // behind a load balancer: "PROXY v2 from [10.0.0.5]:4711"
 };
 
 // What the MSA must be told about the customer (XCLIENT, or the credentials to replay).

@@ -15,6 +15,7 @@
 #include "io/original_dst.h"
 #include "sasl_server.h"
 #include "io/session.h"
+#include "wire/cidr.h"
 #include "wire/text_util.h"
 
 namespace subproxy {
@@ -54,6 +55,18 @@ std::vector<std::string> saslProblems(const Config& config) {
         }
     }
     return problems;
+}
+
+bool sameBlocks(const CidrList& a, const CidrList& b) {
+    if (a.size() != b.size()) {
+        return false;
+    }
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        if (a.blocks()[i].str() != b.blocks()[i].str()) {
+            return false;
+        }
+    }
+    return true;
 }
 
 // The configured DNSBL zones' series exist from the start (Metrics::dnsblZones).
@@ -106,6 +119,7 @@ Server::Server(std::string configFile, std::shared_ptr<const Runtime> runtime)
     // nothing is served yet, nothing is lost) instead of waiting in libevent's queue.
     guard_ = std::make_unique<Guard>(base(), config.guard);
     guard_->setMetrics(&metrics_);
+    intake_ = std::make_unique<ProxyIntake>(base());
     workers_ = std::make_unique<AuthWorkers>(base(), config.auth.backend == AuthBackend::Sasl ? config.auth.workers : 0,
                                              config.auth.maxWorkers);
     for (const auto& lc : config.listeners) {
@@ -131,6 +145,7 @@ Server::Server(std::string configFile, std::shared_ptr<const Runtime> runtime)
 
 Server::~Server() {
     sessions_.clear();
+    intake_.reset();  // its events need the loop
     msaCaps_.reset();  // its probe connection and timer need the loop and the resolver
     defence_.reset();  // its resolver needs the loop
     guard_.reset();  // writes the state file; before the loop it lives on goes
@@ -180,20 +195,66 @@ void refuse(evutil_socket_t fd, const std::string& reply) {
 void Server::accept(const Listener& listener, evutil_socket_t fd, const sockaddr* peer) {
     const Config& config = runtime_->config;
     const Endpoint client = endpointOf(peer);
-    const Destination dest = originalDestination(fd);
     const std::string who = "[" + client.address + "]:" + std::to_string(client.port);
     if (stopping_) {
         ++metrics_.connectionsRefused;
         refuse(fd, "421 4.3.2 " + config.hostname + " Service shutting down, try again later\r\n");
         return;
     }
-    if (sessions_.size() >= static_cast<std::size_t>(config.limits.maxSessions) && !shedOne()) {
+    // Connections still sending their PROXY header hold a descriptor too.
+    if (sessions_.size() + intake_->pending() >= static_cast<std::size_t>(config.limits.maxSessions) && !shedOne()) {
         logWarning(who + ": too many sessions (limits.max_sessions=" + std::to_string(config.limits.maxSessions) +
                    ", all authenticated or authenticating), connection refused");
         ++metrics_.connectionsRefused;
         refuse(fd, "421 4.3.2 " + config.hostname + " Error: too many connections, try again later\r\n");
         return;
     }
+    if (!listener.config().proxyProtocol) {
+        admit(listener.config(), listener.name(), fd, client, originalDestination(fd), false);
+        return;
+    }
+    // Behind a load balancer: the peer is the balancer; the customer is named by its PROXY
+    // header.  Only a trusted peer may name one: anyone else could claim any address.  No
+    // reply to the rest: whatever connects here is not an SMTP client of ours.
+    if (!listener.config().trustedProxies.contains(client.address)) {
+        logWarning(who + ": not in trusted_proxies of listener " + listener.name() + "; connection closed");
+        ++metrics_.connectionsRefused;
+        ::close(fd);
+        return;
+    }
+    evutil_make_socket_nonblocking(fd);
+    intake_->start(fd, who, config.limits.proxyHeaderTimeout,
+                   [this, lc = listener.config(), name = listener.name(), client,
+                    who](evutil_socket_t sock, const std::optional<ProxyHeader>& header) {
+                       if (!header) {
+                           ++metrics_.connectionsRefused;  // logged and closed by the intake
+                           return;
+                       }
+                       if (stopping_) {
+                           ++metrics_.connectionsRefused;
+                           refuse(sock, "421 4.3.2 " + runtime_->config.hostname +
+                                            " Service shutting down, try again later\r\n");
+                           return;
+                       }
+                       if (header->local) {
+                           // The balancer's own health check: served as a connection from it.
+                           logInfo(who + ": PROXY v2 LOCAL (the balancer's health check)");
+                           admit(lc, name, sock, client, originalDestination(sock), false);
+                           return;
+                       }
+                       Destination dest;
+                       dest.dialled = {formatIpAddress(header->destination), header->destinationPort};
+                       dest.local = dest.dialled;
+                       const Endpoint customer{formatIpAddress(header->source), header->sourcePort};
+                       admit(lc, name, sock, customer, dest, true, "PROXY v" + std::to_string(header->version) +
+                                                                      " from " + who);
+                   });
+}
+
+void Server::admit(const ListenerConfig& listener, const std::string& listenerName, evutil_socket_t fd,
+                   const Endpoint& client, const Destination& dest, bool proxied, const std::string& via) {
+    const Config& config = runtime_->config;
+    const std::string who = "[" + client.address + "]:" + std::to_string(client.port);
     bool dialsOriginal = false;
     for (const auto& h : config.upstream.hosts) {
         dialsOriginal = dialsOriginal || h == "original";
@@ -201,7 +262,8 @@ void Server::accept(const Listener& listener, evutil_socket_t fd, const sockaddr
     // Intercepted: netfilter rewrote the destination (REDIRECT/DNAT), or, with TPROXY, the socket
     // landed on an address:port that is not our listener's.  A customer that reached us
     // directly has no "original" destination to relay to: dialling it would dial ourselves.
-    const bool intercepted = dest.redirected || dest.local.port != listener.config().port;
+    // Behind a balancer the dialled address is the one its header names.
+    const bool intercepted = proxied || dest.redirected || dest.local.port != listener.port;
     if (dialsOriginal && !intercepted) {
         logWarning(who + ": mail loop: dialled address [" + dest.dialled.address + "]:" +
                    std::to_string(dest.dialled.port) + " is this proxy itself; connection refused");
@@ -232,9 +294,10 @@ void Server::accept(const Listener& listener, evutil_socket_t fd, const sockaddr
     endpoint.port = client.port;
     endpoint.destAddress = dest.dialled.address;
     endpoint.destPort = dest.dialled.port;
-    endpoint.implicitTls = listener.config().tls == ListenerTls::Implicit;
+    endpoint.implicitTls = listener.tls == ListenerTls::Implicit;
+    endpoint.via = via;
     const std::uint64_t id = nextId_++;
-    auto session = std::make_unique<Session>(*this, id, runtime_, fd, endpoint, listener.name());
+    auto session = std::make_unique<Session>(*this, id, runtime_, fd, endpoint, listenerName);
     Session* raw = session.get();
     sessions_.emplace(id, std::move(session));
     unauthenticated_.emplace(id, raw);
@@ -285,7 +348,8 @@ void Server::reload() {
     for (std::size_t i = 0; listenersSame && i < listeners_.size(); ++i) {
         const auto& a = listeners_[i]->config();
         const auto& b = fresh.listeners[i];
-        listenersSame = a.address == b.address && a.port == b.port && a.tls == b.tls && a.transparent == b.transparent;
+        listenersSame = a.address == b.address && a.port == b.port && a.tls == b.tls && a.transparent == b.transparent &&
+                        a.proxyProtocol == b.proxyProtocol && sameBlocks(a.trustedProxies, b.trustedProxies);
     }
     if (!listenersSame) {
         logWarning("reload: changes to listen take effect at the next restart");
@@ -311,6 +375,7 @@ void Server::beginShutdown() {
     }
     stopping_ = true;
     listeners_.clear();  // stop accepting at once
+    intake_->clear();    // no session yet: nothing to finish
     logInfo("shutting down: " + std::to_string(sessions_.size()) + " sessions, up to " +
             std::to_string(runtime_->config.limits.shutdownGrace) + "s to finish");
     if (sessions_.empty()) {

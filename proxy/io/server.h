@@ -20,6 +20,8 @@
 #include "ops/metrics.h"
 #include "ops/migration_report.h"
 #include "io/msa_caps.h"
+#include "io/original_dst.h"
+#include "io/proxy_intake.h"
 #include "io/tls.h"
 
 namespace subproxy {
@@ -66,6 +68,11 @@ public:
 
 private:
     void accept(const Listener& listener, evutil_socket_t fd, const sockaddr* peer);
+    // The checks on the customer's address (mail loop, access list, bans and per-address
+    // limits), then the session.  At accept, or on a proxy_protocol listener once the header
+    // has named the customer (`proxied`; `via` says by whom, for the log).
+    void admit(const ListenerConfig& listener, const std::string& listenerName, evutil_socket_t fd,
+               const Endpoint& client, const Destination& dest, bool proxied, const std::string& via = {});
     // At max_sessions: closes the oldest unauthenticated session that is not waiting for the
     // password backend.  False when every session has authenticated (or is authenticating).
     bool shedOne();
@@ -95,6 +102,7 @@ private:
     Metrics metrics_;
     MigrationReport migration_;
     std::unique_ptr<MsaCaps> msaCaps_;  // outlives reloads; its probe lives on the loop
+    std::unique_ptr<ProxyIntake> intake_;  // proxy_protocol listeners: headers being read
 };
 
 }  // namespace subproxy

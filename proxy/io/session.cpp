@@ -66,7 +66,7 @@ Session::~Session() {
 
 void Session::start(bool stress) {
     logInfo("connect to " + bracket(endpoint_.destAddress, endpoint_.destPort) + " via " + listenerName_ +
-            (stress ? " (under stress: shorter timeouts until AUTH)" : ""));
+            (endpoint_.via.empty() ? "" : " (" + endpoint_.via + ")") + (stress ? " (under stress: shorter timeouts until AUTH)" : ""));
     const Limits& limits = runtime_->config.limits;
     protocol_.setStress(stress);
     // One bound on the whole pre-AUTH phase: a byte every few seconds resets every idle timer,
