@@ -35,6 +35,7 @@ struct ClientEndpoint {
     int destPort = 0;
     bool implicitTls = false;  // accepted on a tls = "implicit" listener
     std::string via;           // behind a load balancer: "PROXY v2 from [10.0.0.5]:4711"
+    std::string name;          // XCLIENT NAME=: a confirmed host name, "[TEMPUNAVAIL]"; empty: "[UNAVAILABLE]"
 };
 
 // What the MSA must be told about the customer (XCLIENT, or the credentials to replay).

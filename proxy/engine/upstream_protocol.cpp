@@ -54,7 +54,9 @@ std::vector<std::string> buildXclient(const UpstreamIdentity& identity, const Eh
         attributes.emplace_back("LOGIN", encodeXtext(identity.login));
     }
     add("HELO", identity.helo);
-    add("NAME", "[UNAVAILABLE]");  // we do no reverse lookups; Postfix logs "unknown"
+    // The forward-confirmed name (io/client_name), or Postfix's words for none: with
+    // [UNAVAILABLE] and [TEMPUNAVAIL] Postfix logs "unknown" and checks no name.
+    add("NAME", identity.client.name.empty() ? "[UNAVAILABLE]" : identity.client.name);
     add("PROTO", "ESMTP");
     add("DESTADDR", xclientAddress(identity.client.destAddress));
     add("DESTPORT", identity.client.destPort ? std::to_string(identity.client.destPort) : "");

@@ -138,6 +138,7 @@ Server::Server(std::string configFile, std::shared_ptr<const Runtime> runtime)
     grace_.reset(evtimer_new(base(), &Server::graceCb, this));
     defence_ = std::make_unique<Defence>(base(), config);
     msaCaps_ = std::make_unique<MsaCaps>(base(), dns());
+    clientNames_ = std::make_unique<ClientNameResolver>(base(), config.clientName);
     metrics_.startedAt = static_cast<std::int64_t>(std::time(nullptr));
     metrics_.dnsblZones(dnsblZoneNames(config));
     migration_.setLimits(migrationLimits(config.migration));
@@ -146,6 +147,7 @@ Server::Server(std::string configFile, std::shared_ptr<const Runtime> runtime)
 Server::~Server() {
     sessions_.clear();
     intake_.reset();  // its events need the loop
+    clientNames_.reset();  // after the sessions, whose lookups it serves
     msaCaps_.reset();  // its probe connection and timer need the loop and the resolver
     defence_.reset();  // its resolver needs the loop
     guard_.reset();  // writes the state file; before the loop it lives on goes
@@ -362,6 +364,7 @@ void Server::reload() {
     runtime_ = std::move(next);
     guard_->reconfigure(runtime_->config.guard);
     defence_->reconfigure(runtime_->config);
+    clientNames_->reconfigure(runtime_->config.clientName);
     msaCaps_->configure(runtime_);  // probe again: the MSA may have changed with the reload
     ++metrics_.reloads;
     metrics_.dnsblZones(dnsblZoneNames(runtime_->config));

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "io/auth_workers.h"
+#include "io/client_name.h"
 #include "ops/config.h"
 #include "io/event_handles.h"
 #include "io/defence.h"
@@ -65,6 +66,8 @@ public:
     Defence& defence() { return *defence_; }
     // The MSA's capabilities as last learned, for the EHLO before AUTH.
     MsaCaps& msaCaps() { return *msaCaps_; }
+    // The customer's host name (forward-confirmed reverse DNS; client_name group).
+    ClientNameResolver& clientNames() { return *clientNames_; }
 
 private:
     void accept(const Listener& listener, evutil_socket_t fd, const sockaddr* peer);
@@ -103,6 +106,7 @@ private:
     MigrationReport migration_;
     std::unique_ptr<MsaCaps> msaCaps_;  // outlives reloads; its probe lives on the loop
     std::unique_ptr<ProxyIntake> intake_;  // proxy_protocol listeners: headers being read
+    std::unique_ptr<ClientNameResolver> clientNames_;  // outlives reloads; its queries live on the loop
 };
 
 }  // namespace subproxy

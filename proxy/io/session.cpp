@@ -77,6 +77,7 @@ void Session::start(bool stress) {
     evtimer_add(preAuthTimer_.get(), &deadline);
     bufferevent_setcb(bev_.get(), &Session::readCb, &Session::writeCb, &Session::eventCb, this);
     bufferevent_enable(bev_.get(), EV_READ | EV_WRITE);
+    lookUpClientName();
     beginGreeting();  // session_trap.cpp: greet wait, DNSBL, fan-out, then protocol_.start()
 }
 
@@ -210,7 +211,7 @@ void Session::closeClient(const std::string& reason) {
     closing_ = true;
     closeReason_ = reason;
     authCancel();
-    if (upstream_) {
+    if (upstream_ || waitingUpstream_) {
         upstreamAbort();
     }
     if (!bev_) {
@@ -458,13 +459,48 @@ void Session::authCancel() {
 
 void Session::upstreamOpen(const UpstreamIdentity& identity) {
     awaitedReplies_.clear();  // a new MSA session answers none of the old one's commands
-    if (upstream_) {
+    if (upstream_ || waitingUpstream_) {
         upstreamAbort();
     }
+    if (namePending_) {
+        waitingUpstream_ = identity;  // opened by clientNameKnown(), within client_name.timeout_ms
+        return;
+    }
+    openUpstream(identity);
+}
+
+void Session::openUpstream(UpstreamIdentity identity) {
+    identity.client.name = clientName_;
     const Config& config = runtime_->config;
     upstream_ = std::make_unique<Upstream>(server_.base(), server_.dns(), runtime_->clientTls.get(), config,
                                            identity, config.auth.backend == AuthBackend::Sasl, *this);
     upstream_->start();
+}
+
+void Session::lookUpClientName() {
+    const ClientNameConfig& config = runtime_->config.clientName;
+    const auto ip = parseIpAddress(endpoint_.address);
+    if (!config.lookup || !ip) {
+        return;
+    }
+    namePending_ = true;
+    nameLookup_ = server_.clientNames().lookup(*ip, config.timeoutMs,
+                                               [this](const ClientName& name) { clientNameKnown(name); });
+}
+
+void Session::clientNameKnown(const ClientName& name) {
+    namePending_ = false;  // nameLookup_ stays: it is still on the stack
+    clientName_ = name.status == ClientName::Status::Confirmed ? name.name : name.xclientValue();
+    if (name.status == ClientName::Status::Confirmed) {
+        logInfo("client name " + name.name + " (forward-confirmed)");
+    } else {
+        logInfo("client name unknown " + name.xclientValue() + ": " + name.detail);
+    }
+    if (waitingUpstream_ && !closing_) {
+        UpstreamIdentity identity = std::move(*waitingUpstream_);
+        waitingUpstream_.reset();
+        openUpstream(std::move(identity));
+    }
 }
 
 void Session::upstreamSend(std::string_view bytes) {
@@ -475,6 +511,7 @@ void Session::upstreamSend(std::string_view bytes) {
 }
 
 void Session::upstreamAbort() {
+    waitingUpstream_.reset();
     if (upstream_) {
         upstream_->shutdown();
         retired_.push_back(std::move(upstream_));

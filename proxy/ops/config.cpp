@@ -208,6 +208,14 @@ void readLimits(const Reader& r, const Setting& s, Limits& out) {
     }
 }
 
+void readClientName(const Reader& r, const Setting& s, ClientNameConfig& out) {
+    r.requireGroup(s);
+    r.checkKeys(s, {"lookup", "timeout_ms", "nameserver"});
+    r.optional(s, "lookup", [&](const Setting& v) { out.lookup = r.readBool(v); });
+    r.optional(s, "timeout_ms", [&](const Setting& v) { out.timeoutMs = static_cast<int>(r.readInteger(v, 100, 30000)); });
+    r.optional(s, "nameserver", [&](const Setting& v) { out.nameservers = readNameservers(r, v); });
+}
+
 void readReplies(const Reader& r, const Setting& s, Replies& out) {
     r.requireGroup(s);
     r.checkKeys(s, {"auth_required", "tls_required", "auth_failed"});
@@ -302,7 +310,7 @@ Config buildConfig(const libconfig::Config& cfg, const std::string& name,
                        "data_bare_newline", "log_facility", "log_file",
                        "pid_file", "user", "group", "status", "migration",
                        "guard",
-                       "trap", "access", "dnsbl"});
+                       "trap", "access", "dnsbl", "client_name"});
     config.hostname = root.exists("hostname") ? r.readLineText(root["hostname"]) : defaultHostname();
     if (!root.exists("listen")) {
         throw ConfigError(name, 0, "missing required setting 'listen'");
@@ -330,6 +338,7 @@ Config buildConfig(const libconfig::Config& cfg, const std::string& name,
     readDeployment(r, root, config);
     r.optional(root, "guard", [&](const Setting& v) { readGuard(r, v, config.guard); });
     readAbuseDefence(r, root, config);
+    r.optional(root, "client_name", [&](const Setting& v) { readClientName(r, v, config.clientName); });
     checkCombinations(r, root, config, name);
     return config;
 }

@@ -99,6 +99,13 @@ struct Limits {
     int proxyHeaderTimeout = 5;     // seconds for a listener's PROXY header (Postfix's 5 s)
 };
 
+// The customer's host name (forward-confirmed reverse DNS) for the log and XCLIENT NAME=.
+struct ClientNameConfig {
+    bool lookup = true;
+    int timeoutMs = 2000;                  // PTR and the A/AAAA check together
+    std::vector<std::string> nameservers;  // empty: /etc/resolv.conf
+};
+
 
 // What a legacy customer reads when refused: each says what to change in the mail program
 // (RFC 5321 §4.5.3.1.5: a reply line is at most 512 octets, so at most kMaxReplyText here).
@@ -175,6 +182,7 @@ struct Config {
     AccessConfig access;  // issue 3 item 3
     DnsblConfig dnsbl;
     GuardConfig guard;    // issue 3 items 1 and 4
+    ClientNameConfig clientName;  // issue 11 item 5
 };
 
 // A configuration problem, printed as "FILE:LINE: message".

@@ -1,4 +1,4 @@
-// Issue 11: PROXY protocol listeners and upstream.
+// Issue 11: PROXY protocol listeners and upstream, the customer's host name lookup.
 #include <boost/test/unit_test.hpp>
 
 #include "config_fixture.h"
@@ -21,6 +21,9 @@ BOOST_AUTO_TEST_CASE(defaults) {
     BOOST_TEST(c.listeners[0].trustedProxies.empty());
     BOOST_TEST(c.limits.proxyHeaderTimeout == 5);
     BOOST_TEST(!c.upstream.proxyProtocol);
+    BOOST_TEST(c.clientName.lookup);
+    BOOST_TEST(c.clientName.timeoutMs == 2000);
+    BOOST_TEST(c.clientName.nameservers.empty());
 }
 
 BOOST_AUTO_TEST_CASE(proxy_protocol_listener) {
@@ -66,6 +69,21 @@ BOOST_AUTO_TEST_CASE(upstream_proxy_protocol_and_login) {
     const std::string e = configError(kMinimalConfig + "upstream = {\n  proxy_protocol = true;\n};\n");
     BOOST_TEST(e.find("test.conf:4:") == 0, e);
     BOOST_TEST(e.find("login = \"xclient\"") != std::string::npos, e);
+}
+
+BOOST_AUTO_TEST_CASE(client_name_group) {
+    const Config c = parseConfig(
+        kMinimalConfig + "client_name = { lookup = false; timeout_ms = 500; nameserver = [ \"127.0.0.1:5353\" ]; };\n",
+        "t.conf");
+    BOOST_TEST(!c.clientName.lookup);
+    BOOST_TEST(c.clientName.timeoutMs == 500);
+    BOOST_TEST(c.clientName.nameservers.size() == 1u);
+    BOOST_TEST(configError(kMinimalConfig + "client_name = { timeout_ms = 50; };\n").find("timeout_ms") !=
+               std::string::npos);
+    const std::string ns = configError(kMinimalConfig + "client_name = { nameserver = [ \"dns.example\" ]; };\n");
+    BOOST_TEST(ns.find("in 'client_name.nameserver'") != std::string::npos, ns);
+    BOOST_TEST(configError(kMinimalConfig + "client_name = { lookups = true; };\n").find("lookups") !=
+               std::string::npos);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
