@@ -226,31 +226,35 @@ void Server::accept(const Listener& listener, evutil_socket_t fd, const sockaddr
     }
     evutil_make_socket_nonblocking(fd);
     intake_->start(fd, who, config.limits.proxyHeaderTimeout,
-                   [this, lc = listener.config(), name = listener.name(), client,
-                    who](evutil_socket_t sock, const std::optional<ProxyHeader>& header) {
-                       if (!header) {
-                           ++metrics_.connectionsRefused;  // logged and closed by the intake
-                           return;
-                       }
-                       if (stopping_) {
-                           ++metrics_.connectionsRefused;
-                           refuse(sock, "421 4.3.2 " + runtime_->config.hostname +
-                                            " Service shutting down, try again later\r\n");
-                           return;
-                       }
-                       if (header->local) {
-                           // The balancer's own health check: served as a connection from it.
-                           logInfo(who + ": PROXY v2 LOCAL (the balancer's health check)");
-                           admit(lc, name, sock, client, originalDestination(sock), false);
-                           return;
-                       }
-                       Destination dest;
-                       dest.dialled = {formatIpAddress(header->destination), header->destinationPort};
-                       dest.local = dest.dialled;
-                       const Endpoint customer{formatIpAddress(header->source), header->sourcePort};
-                       admit(lc, name, sock, customer, dest, true, "PROXY v" + std::to_string(header->version) +
-                                                                      " from " + who);
+                   [this, lc = listener.config(), name = listener.name(), client](
+                       evutil_socket_t sock, const std::optional<ProxyHeader>& header) {
+                       proxyHeaderRead(lc, name, sock, client, header);
                    });
+}
+
+void Server::proxyHeaderRead(const ListenerConfig& listener, const std::string& listenerName, evutil_socket_t fd,
+                             const Endpoint& balancer, const std::optional<ProxyHeader>& header) {
+    if (!header) {
+        ++metrics_.connectionsRefused;  // logged and closed by the intake
+        return;
+    }
+    if (stopping_) {
+        ++metrics_.connectionsRefused;
+        refuse(fd, "421 4.3.2 " + runtime_->config.hostname + " Service shutting down, try again later\r\n");
+        return;
+    }
+    const std::string who = "[" + balancer.address + "]:" + std::to_string(balancer.port);
+    if (header->local) {
+        // The balancer's own health check: served as a connection from it.
+        logInfo(who + ": PROXY v2 LOCAL (the balancer's health check)");
+        admit(listener, listenerName, fd, balancer, originalDestination(fd), false);
+        return;
+    }
+    Destination dest;
+    dest.dialled = {formatIpAddress(header->destination), header->destinationPort};
+    dest.local = dest.dialled;
+    const Endpoint customer{formatIpAddress(header->source), header->sourcePort};
+    admit(listener, listenerName, fd, customer, dest, true, "PROXY v" + std::to_string(header->version) + " from " + who);
 }
 
 void Server::admit(const ListenerConfig& listener, const std::string& listenerName, evutil_socket_t fd,

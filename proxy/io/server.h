@@ -76,6 +76,9 @@ private:
     // has named the customer (`proxied`; `via` says by whom, for the log).
     void admit(const ListenerConfig& listener, const std::string& listenerName, evutil_socket_t fd,
                const Endpoint& client, const Destination& dest, bool proxied, const std::string& via = {});
+    // A proxy_protocol listener's header is in (or the intake gave up): admit the customer.
+    void proxyHeaderRead(const ListenerConfig& listener, const std::string& listenerName, evutil_socket_t fd,
+                         const Endpoint& balancer, const std::optional<ProxyHeader>& header);
     // At max_sessions: closes the oldest unauthenticated session that is not waiting for the
     // password backend.  False when every session has authenticated (or is authenticating).
     bool shedOne();
