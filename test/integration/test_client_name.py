@@ -49,14 +49,11 @@ class ClientName(unittest.TestCase):
     def setUpClass(cls):
         h.msa()
         cls.dns = h.Dnsmasq(RECORDS, local_zones=("test", "0.0.127.in-addr.arpa"))
+        cls.addClassCleanup(cls.dns.stop)   # also when the proxy below fails to start
         cls.proxy = h.Proxy(name="fcrdns", extra={"client_name": {
             "lookup": True, "timeout_ms": 3000, "nameserver": ["127.0.0.1:%d" % cls.dns.port]}})
         cls.proxy.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.proxy.stop()
-        cls.dns.stop()
+        cls.addClassCleanup(cls.proxy.stop)
 
     def submitted(self, source, subject):
         before = len(h.msa().messages())

@@ -281,12 +281,9 @@ class ProxyProtocolOut(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.msa = h.PostfixMsa(os.path.join(h.workdir(), "msa-pp"), h.free_port(), h.CERTS)
+        cls.addClassCleanup(cls.msa.stop)   # safe after a failed start
         cls.msa.start()
         cls.msa.postconf(smtpd_upstream_proxy_protocol="haproxy")
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.msa.stop()
 
     def test_msa_receives_the_customers_address(self):
         since = len(self.msa.log_text())
