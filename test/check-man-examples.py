@@ -39,7 +39,7 @@ def reader_keys(repo):
             elif re.search(r'r\.optional\(root, "(\w+)"', body):
                 group = re.findall(r'r\.optional\(root, "(\w+)"', body)[-1]
             elif func:
-                group = func[-1].group(1).lower()
+                group = re.sub(r"(?<=[a-z])(?=[A-Z])", "_", func[-1].group(1)).lower()  # readClientName -> client_name
             else:
                 raise SystemExit("%s: cannot tell the group of checkKeys at offset %d" % (path, m.start()))
             for name in names:

@@ -84,6 +84,8 @@ upstream = {
   server_name = "msa.test";
   login = "xclient";
 };
+# 127.0.0.1 has no name worth a DNS query.
+client_name = { lookup = false; };
 EOF_CONF
 
 echo "== Starting subproxy on 127.0.0.1:$proxy_port (config $conf)"

@@ -13,6 +13,7 @@ packages=(
     iproute2 iptables                               # namespace/REDIRECT interception tests
     groff-base mandoc                               # man page lint
     dnsmasq-base                                    # a real DNS server serving the test DNSBL zones
+    haproxy                                         # a real load balancer sending PROXY v1/v2 headers (test_proxy_protocol.py)
     python3-prometheus-client nftables systemd      # metrics parser, nft example, systemd-analyze
     prometheus                                      # promtool check metrics, the reference linter of
                                                     #   /metrics (test_metrics.py); the package is the
@@ -81,4 +82,10 @@ fi
 if [[ " ${missing[*]} " == *" nginx-light "* ]] && [ -d /run/systemd/system ]; then
     echo "deps: stopping and disabling the nginx service (make bench runs its own)"
     "${sudo[@]}" systemctl disable --now nginx || true
+fi
+# haproxy likewise: the tests run their own instances (test_proxy_protocol.py); the system one
+# is not wanted on a build machine.
+if [[ " ${missing[*]} " == *" haproxy "* ]] && [ -d /run/systemd/system ]; then
+    echo "deps: stopping and disabling the haproxy service (the tests start their own)"
+    "${sudo[@]}" systemctl disable --now haproxy || true
 fi

@@ -36,6 +36,8 @@ struct ClientEndpoint {
     std::string destAddress;  // the address the customer dialled (original destination)
     int destPort = 0;
     bool implicitTls = false;  // accepted on a tls = "implicit" listener
+    std::string via;           // behind a load balancer: "PROXY v2 from [10.0.0.5]:4711"
+    std::string name;          // XCLIENT NAME=: a confirmed host name, "[TEMPUNAVAIL]"; empty: "[UNAVAILABLE]"
     IpAddress ip;              // `address`, read once at accept: access list, guard, bans, trap
 };
 

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "wire/base64.h"
+#include "wire/proxy_header.h"
 #include "wire/sasl_payload.h"
 #include "wire/text_util.h"
 #include "wire/xtext.h"
@@ -53,7 +54,9 @@ std::vector<std::string> buildXclient(const UpstreamIdentity& identity, const Eh
         attributes.emplace_back("LOGIN", encodeXtext(identity.login));
     }
     add("HELO", identity.helo);
-    add("NAME", "[UNAVAILABLE]");  // we do no reverse lookups; Postfix logs "unknown"
+    // The forward-confirmed name (io/client_name), or Postfix's words for none: with
+    // [UNAVAILABLE] and [TEMPUNAVAIL] Postfix logs "unknown" and checks no name.
+    add("NAME", identity.client.name.empty() ? "[UNAVAILABLE]" : identity.client.name);
     add("PROTO", "ESMTP");
     add("DESTADDR", xclientAddress(identity.client.destAddress));
     add("DESTPORT", identity.client.destPort ? std::to_string(identity.client.destPort) : "");
@@ -74,6 +77,24 @@ std::vector<std::string> buildXclient(const UpstreamIdentity& identity, const Eh
         commands.push_back(current);
     }
     return commands;
+}
+
+std::string upstreamProxyHeader(const ClientEndpoint& client) {
+    ProxyHeader header;
+    const auto source = parseIpAddress(client.address);
+    if (!source) {
+        header.local = true;  // no customer: the MSA uses our own address, as for a health check
+        return buildProxyHeaderV2(header);
+    }
+    header.source = *source;
+    header.sourcePort = client.port;
+    if (const auto dialled = parseIpAddress(client.destAddress)) {
+        header.destination = *dialled;
+        header.destinationPort = client.destPort;
+    } else {
+        header.destination = IpAddress{source->v6, {}};  // unknown: the unspecified address
+    }
+    return buildProxyHeaderV2(header);
 }
 
 UpstreamDialog::UpstreamDialog(const UpstreamConfig& config, std::string ourHelo, UpstreamIdentity identity,

@@ -58,6 +58,10 @@ private:
     std::vector<std::string> xclient_;  // XCLIENT commands still to send
 };
 
+// upstream.proxy_protocol: the PROXY v2 header that opens an MSA connection, naming the
+// customer and the address it dialled; LOCAL when there is no customer (the capability probe).
+std::string upstreamProxyHeader(const ClientEndpoint& client);
+
 // The XCLIENT commands for `identity`, each under 512 octets, ADDR in the last one
 // (XCLIENT_README).  Only attributes the MSA advertised are sent.
 std::vector<std::string> buildXclient(const UpstreamIdentity& identity, const EhloCaps& caps, bool sendLogin);

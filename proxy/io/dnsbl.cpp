@@ -8,6 +8,7 @@
 
 #include <arpa/inet.h>
 
+#include "io/nameservers.h"
 #include "os/log.h"
 
 namespace subproxy {
@@ -41,20 +42,7 @@ DnsblResolver::~DnsblResolver() {
 
 void DnsblResolver::setNameservers(const std::vector<std::string>& nameservers) {
     nameservers_ = nameservers;
-    evdns_base_clear_nameservers_and_suspend(dns_);
-    if (nameservers.empty()) {
-        // The system resolver; only the nameserver lines matter (no search: DNS_QUERY_NO_SEARCH).
-        if (evdns_base_resolv_conf_parse(dns_, DNS_OPTION_NAMESERVERS, "/etc/resolv.conf") != 0) {
-            logWarning("dnsbl: cannot read nameservers from /etc/resolv.conf; DNSBL lookups will fail");
-        }
-    } else {
-        for (const std::string& ns : nameservers) {
-            if (evdns_base_nameserver_ip_add(dns_, ns.c_str()) != 0) {
-                logWarning("dnsbl: cannot use nameserver " + ns);
-            }
-        }
-    }
-    evdns_base_resume(dns_);
+    useNameservers(dns_, nameservers, "dnsbl");
 }
 
 void DnsblResolver::reconfigure(const DnsblConfig& config) {

@@ -14,6 +14,22 @@
 
 namespace subproxy {
 
+namespace {
+
+bool sameBlocks(const CidrList& a, const CidrList& b) {
+    if (a.size() != b.size()) {
+        return false;
+    }
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        if (a.blocks()[i].str() != b.blocks()[i].str()) {
+            return false;
+        }
+    }
+    return true;
+}
+
+}  // namespace
+
 int workerCount(const Config& config) {
     if (config.workers > 0) {
         return config.workers;
@@ -181,7 +197,8 @@ void Hub::reload() {
     for (std::size_t i = 0; listenersSame && i < fresh.listeners.size(); ++i) {
         const auto& a = started_.listeners[i];
         const auto& b = fresh.listeners[i];
-        listenersSame = a.address == b.address && a.port == b.port && a.tls == b.tls && a.transparent == b.transparent;
+        listenersSame = a.address == b.address && a.port == b.port && a.tls == b.tls && a.transparent == b.transparent &&
+                        a.proxyProtocol == b.proxyProtocol && sameBlocks(a.trustedProxies, b.trustedProxies);
     }
     if (!listenersSame) {
         logWarning("reload: changes to listen take effect at the next restart");

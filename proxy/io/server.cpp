@@ -17,6 +17,7 @@
 #include "io/original_dst.h"
 #include "sasl_server.h"
 #include "io/session.h"
+#include "wire/cidr.h"
 #include "wire/text_util.h"
 
 namespace subproxy {
@@ -122,6 +123,8 @@ Server::Server(Hub& hub, int index, std::shared_ptr<const Runtime> runtime, bool
     }
     const Config& config = runtime_->config;
     dnsbl_ = std::make_unique<DnsblResolver>(base(), config.dnsbl);
+    clientNames_ = std::make_unique<ClientNameResolver>(base(), config.clientName);
+    intake_ = std::make_unique<ProxyIntake>(base());
     for (const auto& lc : config.listeners) {
         auto listener = std::make_unique<Listener>(
             base(), lc, "421 4.3.2 " + config.hostname + " Error: too many connections, try again later\r\n",
@@ -137,6 +140,8 @@ Server::Server(Hub& hub, int index, std::shared_ptr<const Runtime> runtime, bool
 
 Server::~Server() {
     sessions_.clear();
+    intake_.reset();       // its events need the loop
+    clientNames_.reset();  // after the sessions, whose lookups it serves
     dnsbl_.reset();  // its resolver needs the loop
     listeners_.clear();
     mailbox_.reset();
@@ -180,20 +185,79 @@ void Server::sessionClosed(std::uint64_t id) {
     }
 }
 
-bool Server::refused(const Listener& listener, evutil_socket_t fd, const Endpoint& client, const Destination& dest,
-                     const std::string& who) {
+bool Server::refusedAtCapacity(evutil_socket_t fd, const std::string& who) {
     const Config& config = runtime_->config;
     if (stopping_) {
         refuse(fd, "421 4.3.2 " + config.hostname + " Service shutting down, try again later\r\n");
         return true;
     }
-    if (hub_.openSessions() >= static_cast<std::size_t>(config.limits.maxSessions) && !shedOne() &&
-        !hub_.shedElsewhere(index_)) {
+    // Connections still sending their PROXY header hold a descriptor too.
+    if (hub_.openSessions() + intake_->pending() >= static_cast<std::size_t>(config.limits.maxSessions) &&
+        !shedOne() && !hub_.shedElsewhere(index_)) {
         logWarning(who + ": too many sessions (limits.max_sessions=" + std::to_string(config.limits.maxSessions) +
                    ", all authenticated or authenticating), connection refused");
         refuse(fd, "421 4.3.2 " + config.hostname + " Error: too many connections, try again later\r\n");
         return true;
     }
+    return false;
+}
+
+void Server::accept(const Listener& listener, evutil_socket_t fd, const sockaddr* peer) {
+    const Endpoint client = endpointOf(peer);
+    const std::string who = "[" + client.address + "]:" + std::to_string(client.port);
+    if (refusedAtCapacity(fd, who)) {
+        ++metrics_.connectionsRefused;
+        return;
+    }
+    if (!listener.config().proxyProtocol) {
+        admit(listener.config(), listener.name(), fd, client, originalDestination(fd), false);
+        return;
+    }
+    // Behind a load balancer: the peer is the balancer; the customer is named by its PROXY
+    // header.  Only a trusted peer may name one: anyone else could claim any address.  No
+    // reply to the rest: whatever connects here is not an SMTP client of ours.
+    if (!listener.config().trustedProxies.contains(client.ip)) {
+        logWarning(who + ": not in trusted_proxies of listener " + listener.name() + "; connection closed");
+        ++metrics_.connectionsRefused;
+        ::close(fd);
+        return;
+    }
+    evutil_make_socket_nonblocking(fd);
+    intake_->start(fd, who, runtime_->config.limits.proxyHeaderTimeout,
+                   [this, lc = listener.config(), name = listener.name(), client](
+                       evutil_socket_t sock, const std::optional<ProxyHeader>& header) {
+                       proxyHeaderRead(lc, name, sock, client, header);
+                   });
+}
+
+void Server::proxyHeaderRead(const ListenerConfig& listener, const std::string& listenerName, evutil_socket_t fd,
+                             const Endpoint& balancer, const std::optional<ProxyHeader>& header) {
+    if (!header) {
+        ++metrics_.connectionsRefused;  // logged and closed by the intake
+        return;
+    }
+    if (stopping_) {
+        ++metrics_.connectionsRefused;
+        refuse(fd, "421 4.3.2 " + runtime_->config.hostname + " Service shutting down, try again later\r\n");
+        return;
+    }
+    const std::string who = "[" + balancer.address + "]:" + std::to_string(balancer.port);
+    if (header->local) {
+        // The balancer's own health check: served as a connection from it.
+        logInfo(who + ": PROXY v2 LOCAL (the balancer's health check)");
+        admit(listener, listenerName, fd, balancer, originalDestination(fd), false);
+        return;
+    }
+    Destination dest;
+    dest.dialled = {header->destination, formatIpAddress(header->destination), header->destinationPort};
+    dest.local = dest.dialled;
+    const Endpoint customer{header->source, formatIpAddress(header->source), header->sourcePort};
+    admit(listener, listenerName, fd, customer, dest, true, "PROXY v" + std::to_string(header->version) + " from " + who);
+}
+
+bool Server::refusedForAddress(const ListenerConfig& listener, evutil_socket_t fd, const Endpoint& client,
+                               const Destination& dest, bool proxied, const std::string& who) {
+    const Config& config = runtime_->config;
     bool dialsOriginal = false;
     for (const auto& h : config.upstream.hosts) {
         dialsOriginal = dialsOriginal || h == "original";
@@ -201,7 +265,8 @@ bool Server::refused(const Listener& listener, evutil_socket_t fd, const Endpoin
     // Intercepted: netfilter rewrote the destination (REDIRECT/DNAT), or, with TPROXY, the socket
     // landed on an address:port that is not our listener's.  A customer that reached us
     // directly has no "original" destination to relay to: dialling it would dial ourselves.
-    const bool intercepted = dest.redirected || dest.local.port != listener.config().port;
+    // Behind a balancer the dialled address is the one its header names.
+    const bool intercepted = proxied || dest.redirected || dest.local.port != listener.port;
     if (dialsOriginal && !intercepted) {
         logWarning(who + ": mail loop: dialled address [" + dest.dialled.address + "]:" +
                    std::to_string(dest.dialled.port) + " is this proxy itself; connection refused");
@@ -225,12 +290,11 @@ bool Server::refused(const Listener& listener, evutil_socket_t fd, const Endpoin
     return false;
 }
 
-void Server::accept(const Listener& listener, evutil_socket_t fd, const sockaddr* peer) {
+void Server::admit(const ListenerConfig& listener, const std::string& listenerName, evutil_socket_t fd,
+                   const Endpoint& client, const Destination& dest, bool proxied, const std::string& via) {
     const Config& config = runtime_->config;
-    const Endpoint client = endpointOf(peer);
-    const Destination dest = originalDestination(fd);
     const std::string who = "[" + client.address + "]:" + std::to_string(client.port);
-    if (refused(listener, fd, client, dest, who)) {
+    if (refusedForAddress(listener, fd, client, dest, proxied, who)) {
         ++metrics_.connectionsRefused;
         return;
     }
@@ -242,9 +306,10 @@ void Server::accept(const Listener& listener, evutil_socket_t fd, const sockaddr
     endpoint.port = client.port;
     endpoint.destAddress = dest.dialled.address;
     endpoint.destPort = dest.dialled.port;
-    endpoint.implicitTls = listener.config().tls == ListenerTls::Implicit;
+    endpoint.implicitTls = listener.tls == ListenerTls::Implicit;
+    endpoint.via = via;
     const std::uint64_t id = hub_.nextSessionId();
-    auto session = std::make_unique<Session>(*this, id, runtime_, fd, endpoint, listener.name());
+    auto session = std::make_unique<Session>(*this, id, runtime_, fd, endpoint, listenerName);
     Session* raw = session.get();
     sessions_.emplace(id, std::move(session));
     unauthenticated_.emplace(id, raw);
@@ -276,6 +341,7 @@ void Server::setRuntime(std::shared_ptr<const Runtime> runtime) {
     // Sessions in progress keep the runtime they started with (shared_ptr).
     runtime_ = std::move(runtime);
     dnsbl_->reconfigure(runtime_->config.dnsbl);
+    clientNames_->reconfigure(runtime_->config.clientName);
     metrics_.dnsblZones(dnsblZoneNames(runtime_->config));
 }
 
@@ -285,6 +351,7 @@ void Server::beginShutdown() {
     }
     stopping_ = true;
     listeners_.clear();  // stop accepting at once
+    intake_->clear();    // no session yet: nothing to finish
     if (sessions_.empty()) {
         finishShutdown();
         return;

@@ -18,6 +18,7 @@
 
 #include "io/account_store.h"
 #include "io/auth_workers.h"
+#include "io/client_name.h"
 #include "io/defence.h"
 #include "io/dnsbl.h"
 #include "io/guard.h"
@@ -27,6 +28,7 @@
 #include "io/mailbox.h"
 #include "io/msa_caps.h"
 #include "io/original_dst.h"
+#include "io/proxy_intake.h"
 #include "io/tls.h"
 #include "ops/config.h"
 #include "ops/metrics.h"
@@ -101,12 +103,24 @@ public:
     MsaCaps& msaCaps();
     AccountStore& accounts();  // compromised accounts (issue 12): per-user counters and flags
     DnsblResolver& dnsbl() { return *dnsbl_; }
+    // The customer's host name (forward-confirmed reverse DNS; client_name group).
+    ClientNameResolver& clientNames() { return *clientNames_; }
 
 private:
     void accept(const Listener& listener, evutil_socket_t fd, const sockaddr* peer);
-    // The checks at accept; true when the connection was refused (and closed).
-    bool refused(const Listener& listener, evutil_socket_t fd, const Endpoint& client, const Destination& dest,
-                 const std::string& who);
+    // Shutting down, or full (limits.max_sessions, after shedding): refused and closed.
+    bool refusedAtCapacity(evutil_socket_t fd, const std::string& who);
+    // The checks on the customer's address (mail loop, access list, bans and per-address
+    // limits), then the session.  At accept, or on a proxy_protocol listener once the header
+    // has named the customer (`proxied`; `via` says by whom, for the log).
+    void admit(const ListenerConfig& listener, const std::string& listenerName, evutil_socket_t fd,
+               const Endpoint& client, const Destination& dest, bool proxied, const std::string& via = {});
+    // True when refused (and closed).
+    bool refusedForAddress(const ListenerConfig& listener, evutil_socket_t fd, const Endpoint& client,
+                           const Destination& dest, bool proxied, const std::string& who);
+    // A proxy_protocol listener's header is in (or the intake gave up): admit the customer.
+    void proxyHeaderRead(const ListenerConfig& listener, const std::string& listenerName, evutil_socket_t fd,
+                         const Endpoint& balancer, const std::optional<ProxyHeader>& header);
     void finishShutdown();
     static void graceCb(evutil_socket_t, short, void* self);
 
@@ -118,6 +132,8 @@ private:
     std::unique_ptr<Mailbox> mailbox_;  // before authWorkers_, which posts to it
     AuthWorkers authWorkers_;
     std::unique_ptr<DnsblResolver> dnsbl_;
+    std::unique_ptr<ClientNameResolver> clientNames_;  // its queries live on this loop
+    std::unique_ptr<ProxyIntake> intake_;              // proxy_protocol listeners: headers being read
     std::vector<std::unique_ptr<Listener>> listeners_;
     std::unordered_map<std::uint64_t, std::unique_ptr<Session>> sessions_;
     // Sessions that have not authenticated, oldest first (ids only grow): whom to shed first.

@@ -66,7 +66,7 @@ Session::~Session() {
 
 void Session::start(bool stress) {
     logInfo("connect to " + bracket(endpoint_.destAddress, endpoint_.destPort) + " via " + listenerName_ +
-            (stress ? " (under stress: shorter timeouts until AUTH)" : ""));
+            (endpoint_.via.empty() ? "" : " (" + endpoint_.via + ")") + (stress ? " (under stress: shorter timeouts until AUTH)" : ""));
     const Limits& limits = runtime_->config.limits;
     protocol_.setStress(stress);
     // One bound on the whole pre-AUTH phase: a byte every few seconds resets every idle timer,
@@ -77,6 +77,7 @@ void Session::start(bool stress) {
     evtimer_add(preAuthTimer_.get(), &deadline);
     bufferevent_setcb(bev_.get(), &Session::readCb, &Session::writeCb, &Session::eventCb, this);
     bufferevent_enable(bev_.get(), EV_READ | EV_WRITE);
+    lookUpClientName();
     beginGreeting();  // session_trap.cpp: greet wait, DNSBL, fan-out, then protocol_.start()
 }
 
@@ -213,7 +214,7 @@ void Session::closeClient(const std::string& reason) {
     closing_ = true;
     closeReason_ = reason;
     authCancel();
-    if (upstream_) {
+    if (upstream_ || waitingUpstream_) {
         upstreamAbort();
     }
     if (!bev_) {
@@ -461,13 +462,47 @@ void Session::authCancel() {
 
 void Session::upstreamOpen(const UpstreamIdentity& identity) {
     awaitedReplies_.clear();  // a new MSA session answers none of the old one's commands
-    if (upstream_) {
+    if (upstream_ || waitingUpstream_) {
         upstreamAbort();
     }
+    if (namePending_) {
+        waitingUpstream_ = identity;  // opened by clientNameKnown(), within client_name.timeout_ms
+        return;
+    }
+    openUpstream(identity);
+}
+
+void Session::openUpstream(UpstreamIdentity identity) {
+    identity.client.name = clientName_;
     const Config& config = runtime_->config;
     upstream_ = std::make_unique<Upstream>(server_.base(), server_.dns(), runtime_->clientTls.get(), config,
                                            identity, config.auth.backend == AuthBackend::Sasl, *this);
     upstream_->start();
+}
+
+void Session::lookUpClientName() {
+    const ClientNameConfig& config = runtime_->config.clientName;
+    if (!config.lookup) {
+        return;
+    }
+    namePending_ = true;
+    nameLookup_ = server_.clientNames().lookup(endpoint_.ip, config.timeoutMs,
+                                               [this](const ClientName& name) { clientNameKnown(name); });
+}
+
+void Session::clientNameKnown(const ClientName& name) {
+    namePending_ = false;  // nameLookup_ stays: it is still on the stack
+    clientName_ = name.status == ClientName::Status::Confirmed ? name.name : name.xclientValue();
+    if (name.status == ClientName::Status::Confirmed) {
+        logInfo("client name " + name.name + " (forward-confirmed)");
+    } else {
+        logInfo("client name unknown " + name.xclientValue() + ": " + name.detail);
+    }
+    if (waitingUpstream_ && !closing_) {
+        UpstreamIdentity identity = std::move(*waitingUpstream_);
+        waitingUpstream_.reset();
+        openUpstream(std::move(identity));
+    }
 }
 
 void Session::upstreamSend(std::string_view bytes) {
@@ -478,6 +513,7 @@ void Session::upstreamSend(std::string_view bytes) {
 }
 
 void Session::upstreamAbort() {
+    waitingUpstream_.reset();
     if (upstream_) {
         upstream_->shutdown();
         retired_.push_back(std::move(upstream_));

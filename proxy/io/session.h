@@ -15,6 +15,7 @@
 #include <functional>
 
 #include "engine/client_protocol.h"
+#include "io/client_name.h"
 #include "io/defence.h"
 #include "io/dnsbl.h"
 #include "io/upstream.h"
@@ -107,6 +108,11 @@ private:
     static void preAuthCb(evutil_socket_t, short, void* self);
     // The MSA's reply to the oldest relayed command arrived: into its histogram.
     void timeUpstreamReply();
+    // The customer's host name (client_name group): looked up from the start; the MSA session
+    // waits for it (at most client_name.timeout_ms) because XCLIENT NAME= carries it.
+    void lookUpClientName();
+    void clientNameKnown(const ClientName& name);
+    void openUpstream(UpstreamIdentity identity);
 
     // Spambot trap and connection filtering (session_trap.cpp): the greeting gate (greet wait
     // with a 220- teaser, DNSBL verdict), pregreet, fan-out, tarpit stutter.
@@ -173,6 +179,10 @@ private:
     std::chrono::steady_clock::time_point started_;
     EventPtr preAuthTimer_;  // limits.pre_auth_timeout: the total time allowed before AUTH
     int preAuthSeconds_ = 0;
+    std::unique_ptr<ClientNameLookup> nameLookup_;  // cancels its queries when the session goes
+    bool namePending_ = false;
+    std::string clientName_;  // XCLIENT NAME= value once known; empty: "[UNAVAILABLE]"
+    std::optional<UpstreamIdentity> waitingUpstream_;  // upstreamOpen() while the name is pending
 };
 
 }  // namespace subproxy

@@ -228,6 +228,11 @@ void Upstream::onEvent(short what) {
     if (what & BEV_EVENT_CONNECTED) {
         if (!connected_) {
             connected_ = true;
+            if (config_.upstream.proxyProtocol) {
+                // Before anything else, TLS included (Postfix smtpd_upstream_proxy_protocol):
+                // the MSA learns the customer's address from it instead of from XCLIENT.
+                send(upstreamProxyHeader(identity_.client));
+            }
             if (config_.upstream.tls == UpstreamTls::Implicit) {
                 wrapTls();
             }

@@ -31,7 +31,7 @@ void readListener(const Reader& r, const Setting& s, ListenerConfig& out) {
     if (!s.isGroup()) {
         r.fail(s, "each entry of 'listen' must be a group { address = ...; port = ...; }");
     }
-    r.checkKeys(s, {"address", "port", "tls", "transparent"});
+    r.checkKeys(s, {"address", "port", "tls", "transparent", "proxy_protocol", "trusted_proxies"});
     if (!s.exists("address")) {
         r.fail(s, "missing required setting " + quoted(s.getPath() + ".address"));
     }
@@ -45,6 +45,17 @@ void readListener(const Reader& r, const Setting& s, ListenerConfig& out) {
             v, {{"starttls", ListenerTls::StartTls}, {"implicit", ListenerTls::Implicit}});
     });
     r.optional(s, "transparent", [&](const Setting& v) { out.transparent = r.readBool(v); });
+    r.optional(s, "proxy_protocol", [&](const Setting& v) { out.proxyProtocol = r.readBool(v); });
+    r.optional(s, "trusted_proxies", [&](const Setting& v) { readCidrs(r, v, out.trustedProxies); });
+    // Trusting every peer would let anyone on the network claim any address: the access list,
+    // bans and logs would believe it.  So no default, and no list without the header.
+    if (out.proxyProtocol && out.trustedProxies.empty()) {
+        r.fail(s, quoted(s.getPath() + ".proxy_protocol") + " needs " + quoted(s.getPath() + ".trusted_proxies") +
+                      ": the load balancers' addresses, whose PROXY headers are believed");
+    }
+    if (!out.proxyProtocol && s.exists("trusted_proxies")) {
+        r.fail(s["trusted_proxies"], quoted(s.getPath() + ".trusted_proxies") + " is used only with proxy_protocol = true");
+    }
 }
 
 void readListen(const Reader& r, const Setting& s, Config& config) {
@@ -126,7 +137,7 @@ void readUpstream(const Reader& r, const Setting& s, UpstreamConfig& out) {
     r.requireGroup(s);
     r.checkKeys(s, {"host", "port", "tls", "verify", "ca_file", "server_name", "login",
                     "helo_name", "connect_timeout", "reply_timeout", "data_done_timeout",
-                    "probe_interval"});
+                    "probe_interval", "proxy_protocol"});
     r.optional(s, "host", [&](const Setting& v) { out.hosts = r.readStringList(v); });
     r.optional(s, "port",
                [&](const Setting& v) { out.port = static_cast<int>(r.readInteger(v, 1, 65535)); });
@@ -143,6 +154,7 @@ void readUpstream(const Reader& r, const Setting& s, UpstreamConfig& out) {
                                                   {"replay", UpstreamLogin::Replay},
                                                   {"none", UpstreamLogin::None}});
     });
+    r.optional(s, "proxy_protocol", [&](const Setting& v) { out.proxyProtocol = r.readBool(v); });
     r.optional(s, "helo_name", [&](const Setting& v) { out.heloName = r.readString(v); });
     r.optional(s, "connect_timeout",
                [&](const Setting& v) { out.connectTimeout = r.readPositiveInt(v); });
@@ -160,7 +172,7 @@ void readLimits(const Reader& r, const Setting& s, Limits& out) {
                     "max_auth_failures", "greeting_timeout", "command_timeout", "data_timeout",
                     "tls_handshake_timeout", "max_message_size", "max_pipelined",
                     "shutdown_grace", "pre_auth_timeout", "stress_threshold", "stress_command_timeout",
-                    "stress_pre_auth_timeout", "tls_detect_ms"});
+                    "stress_pre_auth_timeout", "tls_detect_ms", "proxy_header_timeout"});
     const std::pair<const char*, int*> ints[] = {
         {"max_sessions", &out.maxSessions},
         {"command_line_length", &out.commandLineLength},
@@ -176,6 +188,7 @@ void readLimits(const Reader& r, const Setting& s, Limits& out) {
         {"pre_auth_timeout", &out.preAuthTimeout},
         {"stress_command_timeout", &out.stressCommandTimeout},
         {"stress_pre_auth_timeout", &out.stressPreAuthTimeout},
+        {"proxy_header_timeout", &out.proxyHeaderTimeout},
     };
     for (const auto& [key, target] : ints) {
         int* field = target;
@@ -194,6 +207,14 @@ void readLimits(const Reader& r, const Setting& s, Limits& out) {
                    ") must not be smaller than 'limits.command_line_length' (" +
                    std::to_string(out.commandLineLength) + ")");
     }
+}
+
+void readClientName(const Reader& r, const Setting& s, ClientNameConfig& out) {
+    r.requireGroup(s);
+    r.checkKeys(s, {"lookup", "timeout_ms", "nameserver"});
+    r.optional(s, "lookup", [&](const Setting& v) { out.lookup = r.readBool(v); });
+    r.optional(s, "timeout_ms", [&](const Setting& v) { out.timeoutMs = static_cast<int>(r.readInteger(v, 100, 30000)); });
+    r.optional(s, "nameserver", [&](const Setting& v) { out.nameservers = readNameservers(r, v); });
 }
 
 void readReplies(const Reader& r, const Setting& s, Replies& out) {
@@ -255,6 +276,14 @@ void checkCombinations(const Reader& r, const Setting& root, Config& config,
                "login = \"none\" with auth.backend = \"sasl\" hands the MSA anonymous sessions; "
                "use \"xclient\" or \"replay\"");
     }
+    if (config.upstream.proxyProtocol && config.upstream.login == UpstreamLogin::Xclient) {
+        // The MSA takes the header's address as the client's: Postfix then checks
+        // smtpd_authorized_xclient_hosts against the customer, not against the proxy.
+        r.fail(root["upstream"].exists("proxy_protocol") ? root["upstream"]["proxy_protocol"] : root["upstream"],
+               "proxy_protocol = true cannot be combined with login = \"xclient\" (the MSA would check its "
+               "XCLIENT permission against the customer's address); use login = \"replay\", or backend "
+               "\"upstream\" with login = \"none\"");
+    }
     if (replay && config.auth.backend == AuthBackend::Upstream) {
         r.fail(root["upstream"]["login"],
                "login = \"replay\" cannot be used with auth.backend = \"upstream\" (the MSA "
@@ -282,7 +311,7 @@ Config buildConfig(const libconfig::Config& cfg, const std::string& name,
                        "data_bare_newline", "log_facility", "log_file", "workers",
                        "pid_file", "user", "group", "status", "migration",
                        "guard", "accounts",
-                       "trap", "access", "dnsbl"});
+                       "trap", "access", "dnsbl", "client_name"});
     config.hostname = root.exists("hostname") ? r.readLineText(root["hostname"]) : defaultHostname();
     if (!root.exists("listen")) {
         throw ConfigError(name, 0, "missing required setting 'listen'");
@@ -312,6 +341,7 @@ Config buildConfig(const libconfig::Config& cfg, const std::string& name,
     r.optional(root, "guard", [&](const Setting& v) { readGuard(r, v, config.guard); });
     r.optional(root, "accounts", [&](const Setting& v) { readAccounts(r, v, config.accounts); });
     readAbuseDefence(r, root, config);
+    r.optional(root, "client_name", [&](const Setting& v) { readClientName(r, v, config.clientName); });
     checkCombinations(r, root, config, name);
     return config;
 }

@@ -27,6 +27,10 @@ struct ListenerConfig {
     int port = 0;
     ListenerTls tls = ListenerTls::StartTls;
     bool transparent = false;  // IP_TRANSPARENT / IPV6_TRANSPARENT (TPROXY)
+    // Behind a load balancer: every connection starts with a PROXY v1/v2 header naming the
+    // customer, taken only from a peer in trustedProxies (required then).
+    bool proxyProtocol = false;
+    CidrList trustedProxies;
 };
 
 struct TlsConfig {
@@ -59,6 +63,9 @@ struct UpstreamConfig {
     std::string caFile = "/etc/ssl/certs/ca-certificates.crt";
     std::string serverName;  // empty: the host name
     UpstreamLogin login = UpstreamLogin::Xclient;
+    // A PROXY v2 header with the customer's addresses first on every MSA connection (Postfix
+    // smtpd_upstream_proxy_protocol = haproxy); the probe sends LOCAL.
+    bool proxyProtocol = false;
     std::string heloName;     // our EHLO name towards the MSA; empty: hostname
     int connectTimeout = 30;  // seconds, per host
     int replyTimeout = 300;   // seconds for any MSA reply but the end-of-data one
@@ -90,7 +97,16 @@ struct Limits {
     int stressThreshold = 80;       // percent of max_sessions in use that means "under stress"
     int stressCommandTimeout = 10;  // idle seconds before AUTH for sessions begun under stress
     int stressPreAuthTimeout = 30;  // pre_auth_timeout for sessions begun under stress
+    int proxyHeaderTimeout = 5;     // seconds for a listener's PROXY header (Postfix's 5 s)
 };
+
+// The customer's host name (forward-confirmed reverse DNS) for the log and XCLIENT NAME=.
+struct ClientNameConfig {
+    bool lookup = true;
+    int timeoutMs = 2000;                  // PTR and the A/AAAA check together
+    std::vector<std::string> nameservers;  // empty: /etc/resolv.conf
+};
+
 
 // What a legacy customer reads when refused: each says what to change in the mail program
 // (RFC 5321 §4.5.3.1.5: a reply line is at most 512 octets, so at most kMaxReplyText here).
@@ -171,6 +187,7 @@ struct Config {
     DnsblConfig dnsbl;
     GuardConfig guard;    // issue 3 items 1 and 4
     AccountsConfig accounts;  // issue 12: compromised accounts
+    ClientNameConfig clientName;  // issue 11 item 5
 };
 
 // A configuration problem, printed as "FILE:LINE: message".

@@ -3,6 +3,49 @@
 
 namespace subproxy::config_detail {
 
+std::vector<std::string> readCidrs(const Reader& r, const Setting& s, CidrList& out) {
+    std::vector<std::string> texts;
+    if (s.getType() == Setting::TypeString || s.isArray() || s.isList()) {
+        if ((s.isArray() || s.isList()) && s.getLength() == 0) {
+            return texts;  // an empty list is fine: nothing listed
+        }
+        texts = r.readStringList(s);
+    } else {
+        r.fail(s, quoted(s.getPath()) + " must be a list of addresses or CIDR blocks");
+    }
+    for (const auto& text : texts) {
+        if (!out.add(text)) {
+            r.fail(s, "invalid address or CIDR block \"" + printable(text) + "\" in " + quoted(s.getPath()));
+        }
+    }
+    return texts;
+}
+
+std::vector<std::string> readNameservers(const Reader& r, const Setting& v) {
+    std::vector<std::string> nameservers = r.readStringList(v);
+    for (const std::string& ns : nameservers) {
+        // "1.2.3.4", "1.2.3.4:5353", "::1", "[::1]:5353"
+        std::string host = ns;
+        long port = 53;
+        const auto colon = ns.rfind(':');
+        if (!ns.empty() && ns[0] == '[') {
+            const auto close = ns.find(']');
+            host = ns.substr(1, close == std::string::npos ? 0 : close - 1);
+            if (close != std::string::npos && close + 1 < ns.size()) {
+                port = ns[close + 1] == ':' ? std::strtol(ns.c_str() + close + 2, nullptr, 10) : -1;
+            }
+        } else if (colon != std::string::npos && ns.find(':') == colon) {
+            host = ns.substr(0, colon);
+            port = std::strtol(ns.c_str() + colon + 1, nullptr, 10);
+        }
+        if (!parseIpAddress(host) || port < 1 || port > 65535) {
+            r.fail(v, "invalid nameserver \"" + printable(ns) + "\" in " + quoted(v.getPath()) + ": expected a numeric "
+                      "address with an optional port (\"127.0.0.1:5353\", \"[::1]:53\")");
+        }
+    }
+    return nameservers;
+}
+
 namespace {
 
 std::string readDnsblReply(const Reader& r, const Setting& v) {
@@ -60,24 +103,6 @@ void readTrap(const Reader& r, const Setting& s, TrapConfig& out) {
         r.optional(s, key, [&](const Setting& v) { *field.first = static_cast<int>(r.readInteger(v, min, field.second)); });
     }
     out.greetWaitMs *= 1000;
-}
-
-std::vector<std::string> readCidrs(const Reader& r, const Setting& s, CidrList& out) {
-    std::vector<std::string> texts;
-    if (s.getType() == Setting::TypeString || s.isArray() || s.isList()) {
-        if ((s.isArray() || s.isList()) && s.getLength() == 0) {
-            return texts;  // an empty list is fine: nothing listed
-        }
-        texts = r.readStringList(s);
-    } else {
-        r.fail(s, quoted(s.getPath()) + " must be a list of addresses or CIDR blocks");
-    }
-    for (const auto& text : texts) {
-        if (!out.add(text)) {
-            r.fail(s, "invalid address or CIDR block \"" + printable(text) + "\" in " + quoted(s.getPath()));
-        }
-    }
-    return texts;
 }
 
 std::string besideConfig(const std::string& configFile, const std::string& path) {
@@ -166,29 +191,7 @@ void readDnsbl(const Reader& r, const Setting& s, DnsblConfig& out) {
         out.decision = r.readEnum<DnsblDecision>(v, {{"connect", DnsblDecision::Connect}, {"mail", DnsblDecision::Mail}});
     });
     r.optional(s, "block_authenticated", [&](const Setting& v) { out.blockAuthenticated = r.readBool(v); });
-    r.optional(s, "nameserver", [&](const Setting& v) {
-        out.nameservers = r.readStringList(v);
-        for (const std::string& ns : out.nameservers) {
-            // "1.2.3.4", "1.2.3.4:5353", "::1", "[::1]:5353"
-            std::string host = ns;
-            long port = 53;
-            const auto colon = ns.rfind(':');
-            if (!ns.empty() && ns[0] == '[') {
-                const auto close = ns.find(']');
-                host = ns.substr(1, close == std::string::npos ? 0 : close - 1);
-                if (close != std::string::npos && close + 1 < ns.size()) {
-                    port = ns[close + 1] == ':' ? std::strtol(ns.c_str() + close + 2, nullptr, 10) : -1;
-                }
-            } else if (colon != std::string::npos && ns.find(':') == colon) {
-                host = ns.substr(0, colon);
-                port = std::strtol(ns.c_str() + colon + 1, nullptr, 10);
-            }
-            if (!parseIpAddress(host) || port < 1 || port > 65535) {
-                r.fail(v, "invalid nameserver \"" + printable(ns) + "\" in 'dnsbl.nameserver': expected a numeric "
-                          "address with an optional port (\"127.0.0.1:5353\", \"[::1]:53\")");
-            }
-        }
-    });
+    r.optional(s, "nameserver", [&](const Setting& v) { out.nameservers = readNameservers(r, v); });
     r.optional(s, "timeout", [&](const Setting& v) { out.timeout = static_cast<int>(r.readInteger(v, 1, 60)); });
     r.optional(s, "negative_ttl", [&](const Setting& v) { out.negativeTtl = static_cast<int>(r.readInteger(v, 0, 86400)); });
     r.optional(s, "max_ttl", [&](const Setting& v) { out.maxTtl = static_cast<int>(r.readInteger(v, 0, 7 * 86400)); });

@@ -277,5 +277,9 @@ void readDeployment(const Reader& r, const Setting& root, Config& config);  // c
 void readAbuseDefence(const Reader& r, const Setting& root, Config& config);  // config_defence.cpp
 void readGuard(const Reader& r, const Setting& s, GuardConfig& out);  // config_defence.cpp
 void readAccounts(const Reader& r, const Setting& s, AccountsConfig& out);  // config_accounts.cpp
+// A list of addresses and CIDR blocks into `out`; returns the texts (config_defence.cpp).
+std::vector<std::string> readCidrs(const Reader& r, const Setting& s, CidrList& out);
+// A list of nameservers: numeric addresses with an optional port (config_defence.cpp).
+std::vector<std::string> readNameservers(const Reader& r, const Setting& v);
 
 }  // namespace subproxy::config_detail

@@ -158,6 +158,9 @@ class Proxy:
             # them (extra={"guard": ...}): many tests fail AUTH on purpose, all from 127.0.0.1.
             # test_guard.py covers the guard itself.
             "guard": {"auth_delay": 0, "ban_threshold": 0, "max_sessions_per_client": 0},
+            # No reverse lookups unless a test serves the names (test_client_name.py): the
+            # default resolver is this machine's, and test traffic stays on loopback.
+            "client_name": {"lookup": False},
         }
         # A test that leaves a client hanging must not wait out the 30 s production drain
         # when it stops the proxy; tests of the drain set their own.
@@ -216,6 +219,38 @@ class Proxy:
                 return True
             time.sleep(0.05)
         return False
+
+
+class Dnsmasq:
+    """A real DNS server (dnsmasq) on 127.0.0.1:<port> answering only from `records`, its
+    command-line options ("--host-record=name,addr", "--ptr-record=...", "--local=/zone/");
+    authoritative for `local_zones`, so that other names there are NXDOMAIN.  queries_log()
+    is its log of the queries it got."""
+
+    def __init__(self, records, local_zones=()):
+        self.dir = tempfile.mkdtemp(prefix="dnsmasq.", dir=workdir())
+        self.port = free_port()
+        self.log = os.path.join(self.dir, "queries.log")
+        args = [shutil.which("dnsmasq") or "/usr/sbin/dnsmasq", "--keep-in-foreground", "--port=%d" % self.port,
+                "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv", "--no-hosts",
+                "--local-ttl=300", "--log-queries", "--log-facility=" + self.log, "--user=root",
+                "--pid-file=" + os.path.join(self.dir, "pid")]
+        args += ["--local=/%s/" % z for z in local_zones] + list(records)
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and "started" not in self.queries_log():
+            time.sleep(0.05)
+
+    def queries_log(self):
+        try:
+            with open(self.log, errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(5)
 
 
 def subproxy_for_others():

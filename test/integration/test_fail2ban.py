@@ -282,6 +282,7 @@ class ForwardBan(unittest.TestCase):
             "guard": {"auth_delay": 0, "ban_threshold": 0, "max_sessions_per_client": 0},
             "limits": {"shutdown_grace": 1},
             "log_file": os.path.join(d, "mail.log"),
+            "client_name": {"lookup": False},   # no reverse lookups off loopback (harness.py)
         }
         conf_file = os.path.join(d, "subproxy.conf")
         with open(conf_file, "w") as f:

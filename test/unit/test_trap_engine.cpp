@@ -52,7 +52,7 @@ struct Fixture {
     TrapHost host;
     std::optional<ClientProtocol> engine;
     void start(const DnsblVerdict& verdict = {}) {
-        engine.emplace(config, ClientEndpoint{"192.0.2.1", 1234, "198.51.100.25", 25, false, *parseIpAddress("192.0.2.1")}, host);
+        engine.emplace(config, ClientEndpoint{"192.0.2.1", 1234, "198.51.100.25", 25, false, {}, {}, *parseIpAddress("192.0.2.1")}, host);
         engine->setDnsblVerdict(verdict);
         engine->start();
         host.out();

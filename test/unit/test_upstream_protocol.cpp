@@ -9,6 +9,7 @@
 
 #include "wire/base64.h"
 #include "engine/upstream_protocol.h"
+#include "wire/proxy_header.h"
 #include "wire/xtext.h"
 
 namespace subproxy {
@@ -524,6 +525,34 @@ BOOST_AUTO_TEST_CASE(custom_helo_name_towards_msa) {
     UpstreamDialog d(kDefaultConfig, "relay.isp.example", identity(), false, true);
     auto a = d.onReply(kGreeting);
     BOOST_TEST(a.send == "EHLO relay.isp.example\r\n");
+}
+
+BOOST_AUTO_TEST_CASE(proxy_header_names_the_customer) {
+    ClientEndpoint client;
+    client.address = "192.0.2.7";
+    client.port = 51234;
+    client.destAddress = "198.51.100.25";
+    client.destPort = 25;
+    ProxyParse p = parseProxyHeader(upstreamProxyHeader(client));
+    BOOST_REQUIRE(p.status == ProxyParse::Status::Done);
+    BOOST_TEST(p.header.version == 2);
+    BOOST_TEST(!p.header.local);
+    BOOST_TEST(formatIpAddress(p.header.source) == "192.0.2.7");
+    BOOST_TEST(p.header.sourcePort == 51234);
+    BOOST_TEST(formatIpAddress(p.header.destination) == "198.51.100.25");
+    BOOST_TEST(p.header.destinationPort == 25);
+
+    client.address = "2001:db8::7";  // the dialled address is IPv4: unspecified IPv6, port 0
+    p = parseProxyHeader(upstreamProxyHeader(client));
+    BOOST_REQUIRE(p.status == ProxyParse::Status::Done);
+    BOOST_TEST(formatIpAddress(p.header.source) == "2001:db8::7");
+    BOOST_TEST(formatIpAddress(p.header.destination) == "::");
+    BOOST_TEST(p.header.destinationPort == 0);
+
+    // The capability probe has no customer: LOCAL.
+    p = parseProxyHeader(upstreamProxyHeader(ClientEndpoint{}));
+    BOOST_REQUIRE(p.status == ProxyParse::Status::Done);
+    BOOST_TEST(p.header.local);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
