@@ -62,6 +62,26 @@ void checkNotTaken(const sockaddr_storage& ss, socklen_t len, bool v6, const std
     }
 }
 
+// The listen address as a sockaddr; throws when it is not a numeric address of its family.
+socklen_t listenAddress(const ListenerConfig& config, bool v6, const std::string& name, sockaddr_storage& ss) {
+    if (v6) {
+        auto* in6 = reinterpret_cast<sockaddr_in6*>(&ss);
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons(static_cast<uint16_t>(config.port));
+        if (inet_pton(AF_INET6, config.address.c_str(), &in6->sin6_addr) != 1) {
+            throw std::runtime_error("listen " + name + ": not an IPv6 address");
+        }
+        return sizeof *in6;
+    }
+    auto* in = reinterpret_cast<sockaddr_in*>(&ss);
+    in->sin_family = AF_INET;
+    in->sin_port = htons(static_cast<uint16_t>(config.port));
+    if (inet_pton(AF_INET, config.address.c_str(), &in->sin_addr) != 1) {
+        throw std::runtime_error("listen " + name + ": not an IPv4 address");
+    }
+    return sizeof *in;
+}
+
 constexpr auto kReportInterval = std::chrono::seconds(10);
 constexpr long kPauseMicros = 100 * 1000;  // sessions end meanwhile and give descriptors back
 
@@ -76,25 +96,8 @@ Listener::Listener(event_base* base, const ListenerConfig& config, std::string b
                    Sharing sharing)
     : config_(config), busyReply_(std::move(busyReply)), onAccept_(std::move(onAccept)) {
     sockaddr_storage ss{};
-    socklen_t len = 0;
     const bool v6 = config.address.find(':') != std::string::npos;
-    if (v6) {
-        auto* in6 = reinterpret_cast<sockaddr_in6*>(&ss);
-        in6->sin6_family = AF_INET6;
-        in6->sin6_port = htons(static_cast<uint16_t>(config.port));
-        if (inet_pton(AF_INET6, config.address.c_str(), &in6->sin6_addr) != 1) {
-            throw std::runtime_error("listen " + name() + ": not an IPv6 address");
-        }
-        len = sizeof *in6;
-    } else {
-        auto* in = reinterpret_cast<sockaddr_in*>(&ss);
-        in->sin_family = AF_INET;
-        in->sin_port = htons(static_cast<uint16_t>(config.port));
-        if (inet_pton(AF_INET, config.address.c_str(), &in->sin_addr) != 1) {
-            throw std::runtime_error("listen " + name() + ": not an IPv4 address");
-        }
-        len = sizeof *in;
-    }
+    const socklen_t len = listenAddress(config, v6, name(), ss);
     if (sharing == Sharing::First) {
         checkNotTaken(ss, len, v6, name());
     }
