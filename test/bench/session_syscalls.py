@@ -9,16 +9,13 @@ to the proxy for a second run of N sessions and prints the system calls per sess
     python3 test/bench/session_syscalls.py [N] [--strace]
 """
 import os
-import signal
-import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 import harness as h  # noqa: E402
 
-BODY = ("Subject: bench\r\n\r\n" + ("x" * 78 + "\r\n") * 25).encode()  # ~2 kB
+BODY = ("x" * 78 + "\r\n") * 25  # with the headers, ~2 kB
 
 
 def cpu_seconds(pid):
@@ -29,10 +26,8 @@ def cpu_seconds(pid):
 
 def session(port):
     c = h.login(port)
-    c.send("MAIL FROM:<alice@example.com>\r\nRCPT TO:<bob@example.com>\r\nDATA\r\n")
-    assert [c.reply()[0] for _ in range(3)] == [250, 250, 354]
-    c.send(BODY + b".\r\n")
-    assert c.reply()[0] == 250
+    code, _ = h.send_message(c, "bench", body=BODY)
+    assert code == 250
     c.cmd("QUIT")
     c.close()
 
@@ -40,26 +35,6 @@ def session(port):
 def run(port, n):
     for _ in range(n):
         session(port)
-
-
-def traced(pid, port, n):
-    """strace -f -c over n sessions: {call: count}."""
-    out = tempfile.mktemp(prefix="strace.", suffix=".txt")
-    tracer = subprocess.Popen(["strace", "-f", "-c", "-o", out, "-p", str(pid)], stderr=subprocess.DEVNULL)
-    time.sleep(1.0)  # attached to every thread
-    run(port, n)
-    time.sleep(0.5)  # the last session's teardown
-    tracer.send_signal(signal.SIGINT)
-    tracer.wait()
-    calls = {}
-    with open(out) as f:
-        for line in f:
-            parts = line.split()
-            # % time, seconds, usecs/call, calls, [errors], syscall
-            if len(parts) >= 5 and parts[0][0].isdigit() and parts[-1] != "total":
-                calls[parts[-1]] = int(parts[3])
-    os.unlink(out)
-    return calls
 
 
 def main():
@@ -74,7 +49,7 @@ def main():
             print("sessions=%d wall=%.1fs (client-bound) proxy_cpu=%.2fs -> %.3f ms CPU per session"
                   % (n, wall, cpu, 1000 * cpu / n))
             if "--strace" in sys.argv:
-                calls = traced(p.proc.pid, p.port, n)
+                calls = h.strace_counts(p.proc.pid, lambda: run(p.port, n))
                 total = sum(calls.values())
                 print("system calls per session: %.1f" % (total / n))
                 for name, count in sorted(calls.items(), key=lambda kv: -kv[1]):
