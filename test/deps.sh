@@ -9,6 +9,7 @@ packages=(
     libevent-dev libssl-dev libsasl2-dev libconfig++-dev libboost-test-dev
     libsasl2-modules libsasl2-modules-db sasl2-bin    # PLAIN/LOGIN/CRAM-MD5 + sasldb, saslpasswd2
     postfix swaks curl python3 openssl              # the test MSA and real clients
+    strace                                          # system calls per session (test_syscalls.py, test/bench)
     libnet-ssleay-perl libio-socket-inet6-perl      # swaks' TLS and IPv6 (only "Recommends")
     iproute2 iptables                               # namespace/REDIRECT interception tests
     groff-base mandoc                               # man page lint

@@ -1,6 +1,6 @@
 // The MSA-side handshake: pure protocol, no I/O.  Greeting, EHLO, STARTTLS (or implicit TLS),
 // EHLO again, then the customer's identity: Postfix XCLIENT (EHLO once more after its 220) or
-// the customer's own PLAIN/LOGIN credentials.  upstream.cpp runs it on a bufferevent.
+// the customer's own PLAIN/LOGIN credentials.  upstream.cpp runs it on a Stream (io/stream.h).
 #pragma once
 #include <string>
 #include <vector>

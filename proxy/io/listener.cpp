@@ -132,8 +132,10 @@ Listener::Listener(event_base* base, const ListenerConfig& config, std::string b
         throw std::runtime_error("listen " + name() + ": listen: " + std::strerror(errno));
     }
     // Backlog 0: listen() is done; -1 would make libevent call listen(fd, 128) again.
-    listener_.reset(evconnlistener_new(base, &Listener::acceptCallback, this, LEV_OPT_CLOSE_ON_FREE, 0,
-                                       fd.fd));
+    // LEV_OPT_CLOSE_ON_EXEC: accept4() hands over sockets already non-blocking and close-on-exec,
+    // so no fcntl per connection.
+    listener_.reset(evconnlistener_new(base, &Listener::acceptCallback, this,
+                                       LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd.fd));
     if (!listener_) {
         throw std::runtime_error("listen " + name() + ": evconnlistener_new failed");
     }

@@ -222,7 +222,6 @@ void Server::accept(const Listener& listener, evutil_socket_t fd, const sockaddr
         ::close(fd);
         return;
     }
-    evutil_make_socket_nonblocking(fd);
     intake_->start(fd, who, runtime_->config.limits.proxyHeaderTimeout,
                    [this, lc = listener.config(), name = listener.name(), client](
                        evutil_socket_t sock, const std::optional<ProxyHeader>& header) {
@@ -298,9 +297,7 @@ void Server::admit(const ListenerConfig& listener, const std::string& listenerNa
         ++metrics_.connectionsRefused;
         return;
     }
-    evutil_make_socket_nonblocking(fd);
-    evutil_make_socket_closeonexec(fd);
-    ClientEndpoint endpoint;
+    ClientEndpoint endpoint;  // fd: non-blocking and close-on-exec from accept4 (Listener)
     endpoint.ip = client.ip;
     endpoint.address = client.address;
     endpoint.port = client.port;

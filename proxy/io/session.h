@@ -1,8 +1,9 @@
-// One customer connection: the libevent side of ClientProtocol.  Owns the customer's
-// bufferevent (plain, then an OpenSSL filter after STARTTLS: the transport is swapped, the
-// protocol never sees SSL*), the MSA connection and the SASL attempt in flight.
+// One customer connection: the libevent side of ClientProtocol.  Owns the customer's Stream
+// (plain, then TLS over the same socket after STARTTLS: the protocol never sees SSL*), the
+// MSA connection and the SASL attempt in flight.  session.cpp: life and the customer's side;
+// session_auth.cpp: SASL on the workers and the guard's penalty; session_upstream.cpp: the
+// MSA's side; session_trap.cpp: the spambot trap; session_metrics.cpp: latency histograms.
 #pragma once
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 
 #include <chrono>
@@ -18,6 +19,7 @@
 #include "io/client_name.h"
 #include "io/defence.h"
 #include "io/dnsbl.h"
+#include "io/stream.h"
 #include "io/upstream.h"
 
 namespace subproxy {
@@ -28,7 +30,7 @@ namespace sasl {
 class Attempt;
 }
 
-class Session : public ClientProtocolHost, public UpstreamEvents {
+class Session : public ClientProtocolHost, public UpstreamEvents, private StreamEvents {
 public:
     Session(Server& server, std::uint64_t id, std::shared_ptr<const Runtime> runtime, evutil_socket_t fd,
             ClientEndpoint endpoint, std::string listenerName);
@@ -83,6 +85,11 @@ public:
     void upstreamFailover(const std::string& failed, const std::string& why, const std::string& next) override;
 
 private:
+    // StreamEvents: the customer's socket
+    void streamData(std::string_view bytes) override;
+    void streamWritten() override;
+    void streamEvent(StreamEvent what) override;
+
     struct AuthJob;
     void runAuth(std::function<AuthResult(sasl::Attempt&)> step);
     void authFinished(std::uint64_t generation, const AuthResult& result);
@@ -90,14 +97,11 @@ private:
     // logged by the engine as a backend problem and never counted against the customer.
     void passwordBackendProblem(const char* kind, AuthResult result);
     void abandonAuthJob();
-    void onRead();
-    void onEvent(short what);
-    void onWritten();
+    void clientGone(StreamEvent what);
+    std::string who() const;  // "[1.2.3.4]:5678"
     void updateReading();
     void scheduleDestroy();
-    static void readCb(bufferevent*, void* self);
-    static void writeCb(bufferevent*, void* self);
-    static void eventCb(bufferevent*, short what, void* self);
+    void logDisconnect();
     static void authTimeoutCb(evutil_socket_t, short, void* self);
     // Password guessers (guard.h): a 535 is held for the penalty delay on this timer, so the
     // loop and every other session run on while this one waits.
@@ -116,16 +120,15 @@ private:
 
     // Spambot trap and connection filtering (session_trap.cpp): the greeting gate (greet wait
     // with a 220- teaser, DNSBL verdict), pregreet, fan-out, tarpit stutter.
-    struct EventFree {
-        void operator()(event* e) const { event_free(e); }
-    };
-    using EventPtr = std::unique_ptr<event, EventFree>;
+    // Bytes kept from a client that talks before the greeting; reading stops beyond (a mail
+    // program waits for the 220, so only a bot gets here).
+    static constexpr std::size_t kMaxEarlyInput = 4096;
     void beginGreeting();
     void startGreetWait();   // the 220- teaser, when trap.greet_wait asks for it
     void endTlsDetect();     // no ClientHello came first: greet in plain text
     void serveImplicitTls();  // a ClientHello came first: TLS from byte one
     void finishGreeting();
-    void earlyInput(const std::string& bytes);
+    void earlyInput(std::string_view bytes);
     void dnsblVerdict(const DnsblVerdict& verdict, const std::vector<ZoneResult>& results);
     bool refuseByTrap(TrapSignal signal, const std::string& detail);
     bool stutter(std::string_view bytes);  // true: queued for the tarpit
@@ -141,7 +144,7 @@ private:
     ClientEndpoint endpoint_;
     std::string prefix_;  // "[1.2.3.4]:5678: " on every log line
     std::string listenerName_;
-    BevPtr bev_;
+    std::unique_ptr<Stream> stream_;
     ClientProtocol protocol_;
     std::unique_ptr<Upstream> upstream_;
     std::vector<std::unique_ptr<Upstream>> retired_;  // shut down; freed outside their callbacks
@@ -150,7 +153,6 @@ private:
     event* authTimer_ = nullptr;
     event* destroy_ = nullptr;
     bool closing_ = false;
-    bool readPaused_ = false;
     int clientTimeout_ = 0;
     event* penaltyTimer_ = nullptr;
     std::optional<AuthResult> heldAuth_;      // backend "sasl": the failure, until the penalty ends
@@ -168,7 +170,9 @@ private:
     bool dnsblDone_ = true;
     bool trapExempt_ = false;       // access.allow or a DNSWL score at the allowlist threshold
     unsigned trapFired_ = 0;        // one bit per TrapSignal: each is acted on once
-    std::string early_;             // bytes sent before the greeting (at most kMaxEarlyInput)
+    // Bytes sent before the greeting (at most kMaxEarlyInput), or the ClientHello of a client
+    // that speaks TLS at once (handed to the handshake by startTls).
+    std::string early_;
     EventPtr greetTimer_;
     EventPtr tlsDetectTimer_;
     std::unique_ptr<DnsblLookup> dnsbl_;  // cancels its queries when the session goes

@@ -3,8 +3,6 @@
 // fan-out signals, the DNSBL verdict, the actions (log, tarpit, reject, ban) and the tarpit's
 // stuttered output.  The engine (client_protocol.cpp) raises the in-session signals through
 // trapSignal().  Nothing here blocks: the waits are timers.
-#include <event2/buffer.h>
-
 #include <algorithm>
 
 #include "defence/access_list.h"
@@ -12,17 +10,11 @@
 #include "os/log.h"
 #include "io/server.h"
 #include "io/session.h"
-
-#include "wire/cidr.h"
 #include "wire/text_util.h"
 
 namespace subproxy {
 
 namespace {
-
-// Bytes kept from a client that talks before the greeting; reading stops beyond (a mail
-// program waits for the 220, so only a bot gets here).
-constexpr std::size_t kMaxEarlyInput = 4096;
 
 const char* refusalText(TrapSignal signal) {
     switch (signal) {
@@ -57,7 +49,7 @@ TrapAction Session::trapSignal(TrapSignal signal, const std::string& detail) {
     logWarning(formatTrapLine(signal, action, endpoint_.destAddress, endpoint_.destPort, protocol_.helo(), detail));
     server_.metrics().trapDetected(signal);
     if (action == TrapAction::Ban) {
-        server_.guard().trapBan(endpoint_.ip, "[" + endpoint_.address + "]:" + std::to_string(endpoint_.port),
+        server_.guard().trapBan(endpoint_.ip, who(),
                                 std::string("trap signal ") + trapSignalName(signal));
     }
     return action;
@@ -161,11 +153,8 @@ void Session::serveImplicitTls() {
     // Not a trap signal: this is a customer with a misconfigured mail program, not a bot.
     logInfo("TLS ClientHello on a STARTTLS listener: serving implicit TLS");
     ++server_.metrics().implicitTlsDetections;
-    // Give the ClientHello back to the socket's input, where the TLS filter reads it.
-    std::string hello;
-    hello.swap(early_);
-    evbuffer_prepend(bufferevent_get_input(bev_.get()), hello.data(), hello.size());
-    protocol_.startImplicitTls();  // wraps bev_ in the TLS filter (startTls)
+    // early_ holds the ClientHello: startTls hands it to the handshake.
+    protocol_.startImplicitTls();  // starts TLS on the stream (startTls)
     updateReading();
 }
 
@@ -181,8 +170,8 @@ void Session::greetTimerCb(evutil_socket_t, short, void* self) {
     }
 }
 
-void Session::earlyInput(const std::string& chunk) {
-    std::string bytes = chunk;
+void Session::earlyInput(std::string_view chunk) {
+    std::string bytes(chunk);
     if (!tlsDetectOver_) {
         early_ += bytes;
         switch (classifyFirstBytes(early_)) {
@@ -223,10 +212,7 @@ void Session::earlyInput(const std::string& chunk) {
         }
     }
     early_.append(bytes, 0, std::min(bytes.size(), kMaxEarlyInput - std::min(early_.size(), kMaxEarlyInput)));
-    if (early_.size() >= kMaxEarlyInput && bev_) {
-        bufferevent_disable(bev_.get(), EV_READ);
-        readPaused_ = true;  // updateReading() resumes once the engine has the bytes
-    }
+    updateReading();  // stops at kMaxEarlyInput; finishGreeting() resumes once the engine has the bytes
 }
 
 void Session::finishGreeting() {
@@ -308,8 +294,8 @@ bool Session::stutter(std::string_view bytes) {
 }
 
 void Session::flushStutter() {
-    if (bev_ && !stutterQueue_.empty()) {
-        bufferevent_write(bev_.get(), stutterQueue_.data(), stutterQueue_.size());
+    if (stream_ && !stutterQueue_.empty()) {
+        stream_->write(stutterQueue_);
     }
     stutterQueue_.clear();
 }
@@ -317,7 +303,7 @@ void Session::flushStutter() {
 void Session::stutterCb(evutil_socket_t, short, void* self) {
     auto* session = static_cast<Session*>(self);
     const TrapConfig& trap = session->runtime_->config.trap;
-    if (!session->bev_) {
+    if (!session->stream_) {
         return;
     }
     if (std::chrono::steady_clock::now() - session->tarpitSince_ > std::chrono::seconds(trap.tarpitMaxTime)) {
@@ -327,13 +313,13 @@ void Session::stutterCb(evutil_socket_t, short, void* self) {
             session->logInfo("trap: tarpit time limit reached (trap.tarpit_max_time=" +
                              std::to_string(trap.tarpitMaxTime) + "s), closing");
             session->closeClient("tarpit time limit");
-        } else if (evbuffer_get_length(bufferevent_get_output(session->bev_.get())) == 0) {
+        } else if (session->stream_->outputPending() == 0) {
             session->scheduleDestroy();
         }
         return;
     }
     const std::size_t n = std::min(session->stutterQueue_.size(), static_cast<std::size_t>(trap.tarpitBytes));
-    bufferevent_write(session->bev_.get(), session->stutterQueue_.data(), n);
+    session->stream_->write(std::string_view(session->stutterQueue_).substr(0, n));
     session->stutterQueue_.erase(0, n);
     if (!session->stutterQueue_.empty()) {
         const timeval wait{trap.tarpitIntervalMs / 1000, (trap.tarpitIntervalMs % 1000) * 1000};

@@ -1,8 +1,6 @@
 #include "io/upstream.h"
 
-#include <event2/buffer.h>
 #include <event2/event.h>
-#include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
 #include <openssl/x509.h>
 
@@ -22,17 +20,31 @@ Upstream::Upstream(event_base* base, evdns_base* dns, SSL_CTX* tls, const Config
       identity_(std::move(identity)),
       sendLogin_(sendLogin),
       events_(events),
-      purpose_(purpose) {}
+      purpose_(purpose),
+      deferred_(evtimer_new(base, &Upstream::deferredCb, this)) {}
+
+Upstream::~Upstream() { stopResolving(); }
 
 void Upstream::start() { tryNextHost({}, {}); }
 
 void Upstream::shutdown() {
     dead_ = true;
-    bev_.reset();
+    stopResolving();
+    evtimer_del(deferred_.get());
+    stream_.reset();
+}
+
+void Upstream::stopResolving() {
+    if (resolving_) {
+        evdns_getaddrinfo_cancel(resolving_);  // its callback comes later, as EVUTIL_EAI_CANCEL
+        resolving_ = nullptr;
+    }
 }
 
 void Upstream::tryNextHost(std::string failed, const std::string& why) {
-    bev_.reset();
+    stopResolving();
+    evtimer_del(deferred_.get());
+    stream_.reset();
     tlsUp_ = false;
     connected_ = false;
     reader_.clear();
@@ -55,16 +67,54 @@ void Upstream::tryNextHost(std::string failed, const std::string& why) {
     if (!failed.empty()) {
         events_.upstreamFailover(failed, why, current_);
     }
+    // The whole connect, name lookup included, is bounded by connect_timeout; the stream
+    // takes the bound over once it exists.
+    failLater(UpstreamFailure::Timeout, "timeout", config_.upstream.connectTimeout);
+    // Numeric addresses need no resolver (evdns answers them at once, inside this call);
+    // names go through evdns, never a blocking lookup.
+    evutil_addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_protocol = IPPROTO_TCP;
+    resolving_ = evdns_getaddrinfo(dns_, host.c_str(), std::to_string(port).c_str(), &hints, &Upstream::resolvedCb, this);
+}
 
-    bev_.reset(bufferevent_socket_new(base_, -1, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS));
-    bufferevent_setcb(bev_.get(), &Upstream::readCb, &Upstream::writeCb, &Upstream::eventCb, this);
-    const timeval timeout{config_.upstream.connectTimeout, 0};
-    bufferevent_set_timeouts(bev_.get(), &timeout, &timeout);
-    bufferevent_enable(bev_.get(), EV_READ | EV_WRITE);
-    // Numeric addresses need no resolver; names go through evdns (never a blocking lookup).
-    if (bufferevent_socket_connect_hostname(bev_.get(), dns_, AF_UNSPEC, host.c_str(), port) != 0) {
-        tryNextHost(current_, "cannot start connecting");
+void Upstream::resolvedCb(int result, evutil_addrinfo* addresses, void* self) {
+    if (result == EVUTIL_EAI_CANCEL) {
+        return;  // the Upstream that asked may be gone
     }
+    auto* up = static_cast<Upstream*>(self);
+    up->resolving_ = nullptr;
+    if (result != 0 || !addresses) {
+        up->failLater(UpstreamFailure::Connect, std::string("cannot resolve: ") + evutil_gai_strerror(result), 0);
+    } else {
+        // The first address, as bufferevent_socket_connect_hostname did; failover is by host.
+        int error = 0;
+        up->stream_ = Stream::connect(up->base_, addresses->ai_addr, static_cast<socklen_t>(addresses->ai_addrlen),
+                                      *up, error);
+        if (!up->stream_) {
+            up->failLater(UpstreamFailure::Connect, evutil_socket_error_to_string(error), 0);
+        } else {
+            evtimer_del(up->deferred_.get());
+            up->stream_->setIdleTimeout(up->config_.upstream.connectTimeout);
+        }
+    }
+    if (addresses) {
+        evutil_freeaddrinfo(addresses);
+    }
+}
+
+void Upstream::failLater(UpstreamFailure kind, std::string detail, int seconds) {
+    deferredKind_ = kind;
+    deferredDetail_ = std::move(detail);
+    const timeval wait{seconds, 0};
+    evtimer_add(deferred_.get(), &wait);
+}
+
+void Upstream::deferredCb(evutil_socket_t, short, void* self) {
+    auto* up = static_cast<Upstream*>(self);
+    up->stopResolving();
+    up->failCurrent(up->deferredKind_, up->deferredDetail_);
 }
 
 void Upstream::failCurrent(UpstreamFailure kind, const std::string& detail) {
@@ -72,7 +122,7 @@ void Upstream::failCurrent(UpstreamFailure kind, const std::string& detail) {
         return;
     }
     if (ready_) {
-        bev_.reset();
+        stream_.reset();
         events_.upstreamFailed(kind, current_ + ": " + detail);
         return;
     }
@@ -81,7 +131,7 @@ void Upstream::failCurrent(UpstreamFailure kind, const std::string& detail) {
         tryNextHost(current_, detail);
         return;
     }
-    bev_.reset();
+    stream_.reset();
     events_.upstreamFailed(kind, current_ + ": " + detail);
 }
 
@@ -91,26 +141,9 @@ void Upstream::wrapTls() {
         failCurrent(UpstreamFailure::Tls, "SSL_new: " + opensslErrors());
         return;
     }
-    bufferevent* plain = bev_.release();
-    // Timeouts belong on the outermost bufferevent only: the filter passes the socket's
-    // timeout events up as its own, so a timer left here would cut the relay after
-    // connect_timeout of MSA silence, whatever the phase (issue 7).
-    clearTimeouts(plain);
-    bufferevent* filter = bufferevent_openssl_filter_new(base_, plain, ssl.get(), BUFFEREVENT_SSL_CONNECTING,
-                                                         BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-    if (!filter) {
-        ssl.release();  // freed by libevent on failure with CLOSE_ON_FREE (libevent#1774)
-        bufferevent_free(plain);
-        failCurrent(UpstreamFailure::Tls, "cannot start TLS");
-        return;
+    if (!stream_->startTls(std::move(ssl), false)) {
+        failCurrent(UpstreamFailure::Tls, "cannot start TLS: " + opensslErrors());
     }
-    ssl.release();  // owned by the filter now
-    bev_.reset(filter);
-    bufferevent_openssl_set_allow_dirty_shutdown(filter, 1);
-    bufferevent_setcb(filter, &Upstream::readCb, &Upstream::writeCb, &Upstream::eventCb, this);
-    const timeval timeout{config_.upstream.connectTimeout, 0};
-    bufferevent_set_timeouts(filter, &timeout, &timeout);
-    bufferevent_enable(filter, EV_READ | EV_WRITE);
 }
 
 void Upstream::apply(const UpstreamDialog::Action& action) {
@@ -122,7 +155,7 @@ void Upstream::apply(const UpstreamDialog::Action& action) {
         send(action.send);
     }
     if (action.startTls) {
-        if (reader_.buffered() > 0 || evbuffer_get_length(bufferevent_get_input(bev_.get())) > 0) {
+        if (reader_.buffered() > 0) {
             // Bytes after the 220 to STARTTLS are a response-injection attempt (CVE-2021-38371).
             failCurrent(UpstreamFailure::Protocol, "MSA sent data after its 220 to STARTTLS");
             return;
@@ -131,43 +164,39 @@ void Upstream::apply(const UpstreamDialog::Action& action) {
     }
     if (action.ready) {
         ready_ = true;
-        clearTimeouts(bev_.get());  // from now on the session sets one per phase (setReplyTimeout)
-        bufferevent_setwatermark(bev_.get(), EV_WRITE, kLowWater, 0);
+        stream_->setIdleTimeout(0);  // from now on the session sets one per phase (setReplyTimeout)
+        stream_->setLowWater(kLowWater);
         events_.upstreamReady(dialog_->caps());
     }
 }
 
 void Upstream::send(std::string_view bytes) {
-    if (bev_) {
-        bufferevent_write(bev_.get(), bytes.data(), bytes.size());
+    if (stream_) {
+        stream_->write(bytes);
     }
 }
 
 void Upstream::setReplyTimeout(int seconds) {
-    if (bev_ && ready_) {
-        setReadTimeout(bev_.get(), seconds);
+    if (stream_ && ready_) {
+        stream_->setIdleTimeout(seconds);
     }
 }
 
 std::string Upstream::tlsSummary() const {
-    SSL* ssl = bev_ ? bufferevent_openssl_get_ssl(bev_.get()) : nullptr;
+    SSL* ssl = stream_ ? stream_->ssl() : nullptr;
     if (!ssl) {
         return "no TLS";
     }
     return std::string(SSL_get_version(ssl)) + (SSL_session_reused(ssl) ? " resumed" : "");
 }
 
-std::size_t Upstream::outputPending() const {
-    return bev_ ? evbuffer_get_length(bufferevent_get_output(bev_.get())) : 0;
-}
+std::size_t Upstream::outputPending() const { return stream_ ? stream_->outputPending() : 0; }
 
-void Upstream::onRead() {
-    evbuffer* in = bufferevent_get_input(bev_.get());
-    while (const std::size_t n = evbuffer_get_length(in)) {
-        std::string chunk(n, '\0');
-        evbuffer_remove(in, chunk.data(), n);
-        reader_.append(chunk);
+void Upstream::streamData(std::string_view bytes) {
+    if (dead_) {
+        return;
     }
+    reader_.append(bytes);
     for (;;) {
         LineResult r = reader_.next();
         if (r.status == LineResult::Status::NeedMore) {
@@ -187,97 +216,80 @@ void Upstream::onRead() {
         }
         Reply reply = parser_.take();
         if (!ready_) {
-            bufferevent* before = bev_.get();
-            apply(dialog_->onReply(reply));
-            if (dead_ || bev_.get() != before || !bev_) {
-                return;  // transport swapped or session failed: nothing more to read here
+            const UpstreamDialog::Action action = dialog_->onReply(reply);
+            apply(action);
+            if (dead_ || action.failed || action.startTls || !stream_) {
+                return;  // TLS begun or this host failed: nothing more to read here
             }
             continue;
         }
         events_.upstreamReply(reply);
-        if (dead_ || !bev_) {
+        if (dead_ || !stream_) {
             return;  // the session dropped us
         }
     }
 }
 
-std::string Upstream::describeError(short what) {
-    std::string detail;
-    if (what & BEV_EVENT_TIMEOUT) {
+std::string Upstream::describeError(StreamEvent what) {
+    if (what == StreamEvent::Timeout) {
         return "timeout";
     }
-    const int err = EVUTIL_SOCKET_ERROR();
-    if (err && !(what & BEV_EVENT_EOF)) {
+    std::string detail;
+    if (const int err = stream_->socketError(); err && what != StreamEvent::Eof) {
         detail = evutil_socket_error_to_string(err);
     }
-    if (const int dnsErr = bufferevent_socket_get_dns_error(bev_.get())) {
-        detail = std::string("cannot resolve: ") + evutil_gai_strerror(dnsErr);
-    }
-    while (unsigned long e = bufferevent_get_openssl_error(bev_.get())) {
+    for (unsigned long e : stream_->tlsErrors()) {
         char buf[256];
         ERR_error_string_n(e, buf, sizeof buf);
         detail += (detail.empty() ? "" : "; ") + std::string(buf);
     }
-    if (what & BEV_EVENT_EOF) {
-        detail = detail.empty() ? "connection closed by the MSA" : detail;
+    if (what == StreamEvent::Eof && detail.empty()) {
+        detail = "connection closed by the MSA";
     }
     return detail.empty() ? "connection error" : detail;
 }
 
-void Upstream::onEvent(short what) {
-    if (what & BEV_EVENT_CONNECTED) {
-        if (!connected_) {
-            connected_ = true;
-            if (config_.upstream.proxyProtocol) {
-                // Before anything else, TLS included (Postfix smtpd_upstream_proxy_protocol):
-                // the MSA learns the customer's address from it instead of from XCLIENT.
-                send(upstreamProxyHeader(identity_.client));
-            }
-            if (config_.upstream.tls == UpstreamTls::Implicit) {
-                wrapTls();
-            }
-            return;
+void Upstream::streamEvent(StreamEvent what) {
+    if (dead_) {
+        return;
+    }
+    if (what == StreamEvent::Connected) {
+        connected_ = true;
+        if (config_.upstream.proxyProtocol) {
+            // Before anything else, TLS included (Postfix smtpd_upstream_proxy_protocol): the
+            // MSA learns the customer's address from it instead of from XCLIENT.  Queued on
+            // the wire ahead of the ClientHello.
+            send(upstreamProxyHeader(identity_.client));
         }
-        // TLS handshake finished (the filter reports it as CONNECTED).
+        if (config_.upstream.tls == UpstreamTls::Implicit) {
+            wrapTls();
+        }
+        return;
+    }
+    if (what == StreamEvent::TlsEstablished) {
         tlsUp_ = true;
         apply(dialog_->onTlsEstablished());
         return;
     }
-    if (connected_ && !tlsUp_ && bufferevent_openssl_get_ssl(bev_.get())) {
-        SSL* ssl = bufferevent_openssl_get_ssl(bev_.get());
-        const long verify = SSL_get_verify_result(ssl);
+    if (connected_ && !tlsUp_ && stream_->ssl()) {
+        const long verify = SSL_get_verify_result(stream_->ssl());
         if (verify != X509_V_OK) {
-            failCurrent(UpstreamFailure::Verify, std::string("MSA certificate not trusted for ") + verifyName_ +
-                                                     ": " + X509_verify_cert_error_string(verify));
+            failCurrent(UpstreamFailure::Verify, std::string("MSA certificate not trusted for ") + verifyName_ + ": " +
+                                                     X509_verify_cert_error_string(verify));
             return;
         }
         failCurrent(UpstreamFailure::Tls, "TLS handshake failed: " + describeError(what));
         return;
     }
-    const UpstreamFailure kind = (what & BEV_EVENT_TIMEOUT) ? UpstreamFailure::Timeout
-                                 : ready_                   ? UpstreamFailure::Lost
-                                                            : UpstreamFailure::Connect;
+    const UpstreamFailure kind = what == StreamEvent::Timeout ? UpstreamFailure::Timeout
+                                 : ready_                     ? UpstreamFailure::Lost
+                                                              : UpstreamFailure::Connect;
     failCurrent(kind, describeError(what));
 }
 
-void Upstream::readCb(bufferevent*, void* self) {
-    auto* up = static_cast<Upstream*>(self);
-    if (!up->dead_) {
-        up->onRead();
-    }
-}
-
-void Upstream::writeCb(bufferevent*, void* self) {
-    auto* up = static_cast<Upstream*>(self);
-    if (up->ready_ && !up->dead_) {
-        up->events_.upstreamDrained();
-    }
-}
-
-void Upstream::eventCb(bufferevent*, short what, void* self) {
-    auto* up = static_cast<Upstream*>(self);
-    if (!up->dead_) {
-        up->onEvent(what);
+void Upstream::streamWritten() {
+    if (ready_ && !dead_) {
+        events_.upstreamDrained();
     }
 }
 

@@ -1,15 +1,15 @@
 // The MSA connection: connect (hosts in order, with a timeout, names resolved by evdns), TLS
 // with verification, the handshake (UpstreamDialog), then a stream of replies for the session.
-// The transport is swapped under the protocol (plain bufferevent -> OpenSSL filter).
+// TLS starts on the same Stream (STARTTLS or implicit); the dialog never sees SSL*.
 #pragma once
-#include <event2/bufferevent.h>
 #include <event2/dns.h>
 
 #include <memory>
 #include <optional>
 #include <string>
 
-#include "io/bufferevents.h"
+#include "io/event_handles.h"
+#include "io/stream.h"
 #include "engine/client_protocol.h"
 #include "wire/line_reader.h"
 #include "wire/smtp_reply.h"
@@ -17,7 +17,6 @@
 #include "engine/upstream_protocol.h"
 
 namespace subproxy {
-
 
 class UpstreamEvents {
 public:
@@ -36,11 +35,14 @@ public:
     }
 };
 
-class Upstream {
+class Upstream : private StreamEvents {
 public:
     Upstream(event_base* base, evdns_base* dns, SSL_CTX* tls, const Config& config, UpstreamIdentity identity,
              bool sendLogin, UpstreamEvents& events,
              UpstreamDialog::Purpose purpose = UpstreamDialog::Purpose::Session);
+    ~Upstream() override;
+    Upstream(const Upstream&) = delete;
+    Upstream& operator=(const Upstream&) = delete;
 
     void start();
     // Drops the connection at once and makes every later callback a no-op.  The object itself
@@ -62,12 +64,17 @@ private:
     void failCurrent(UpstreamFailure kind, const std::string& detail);
     void wrapTls();
     void apply(const UpstreamDialog::Action& action);
-    void onRead();
-    void onEvent(short what);
-    std::string describeError(short what);
-    static void readCb(bufferevent*, void* self);
-    static void writeCb(bufferevent*, void* self);
-    static void eventCb(bufferevent*, short what, void* self);
+    std::string describeError(StreamEvent what);
+    void stopResolving();
+    // Name resolution (evdns; a numeric address answers at once) and its deadline; failures
+    // found inside our own call are told from the loop (deferred_), never re-entrantly.
+    static void resolvedCb(int result, evutil_addrinfo* addresses, void* self);
+    static void deferredCb(evutil_socket_t, short, void* self);
+    void failLater(UpstreamFailure kind, std::string detail, int seconds);
+    // StreamEvents
+    void streamData(std::string_view bytes) override;
+    void streamWritten() override;
+    void streamEvent(StreamEvent what) override;
 
     event_base* base_;
     evdns_base* dns_;
@@ -81,7 +88,11 @@ private:
     std::size_t nextHost_ = 0;
     std::string current_;  // "host:port" being tried, for logs
     std::string verifyName_;
-    BevPtr bev_;
+    std::unique_ptr<Stream> stream_;
+    evdns_getaddrinfo_request* resolving_ = nullptr;
+    EventPtr deferred_;
+    UpstreamFailure deferredKind_ = UpstreamFailure::Connect;
+    std::string deferredDetail_;
     bool tlsUp_ = false;
     bool ready_ = false;
     bool connected_ = false;

@@ -387,13 +387,13 @@ def auth(c, mech, user, password):
     raise ValueError(mech)
 
 
-def send_message(c, subject, sender="alice@example.com"):
+def send_message(c, subject, sender="alice@example.com", body="Hello.\r\n"):
     """MAIL/RCPT/DATA (pipelined) of one small message on a logged-in RawClient; returns the
     final (code, lines)."""
     c.send("MAIL FROM:<%s>\r\nRCPT TO:<bob@example.com>\r\nDATA\r\n" % sender)
     codes = [c.reply()[0] for _ in range(3)]
     assert codes == [250, 250, 354], codes
-    c.send(message(subject, sender=sender) + b".\r\n")
+    c.send(message(subject, sender=sender, body=body) + b".\r\n")
     return c.reply()
 
 
@@ -401,6 +401,28 @@ def delivered_since(count_before, n=1, timeout=15):
     """The messages delivered at the MSA after `count_before` were there."""
     msgs = msa().wait_messages(count_before + n, timeout)
     return msgs[count_before:]
+
+
+def strace_counts(pid, action):
+    """System calls of process `pid` (all its threads) while `action()` runs: {name: count},
+    from `strace -f -c` attached for the duration."""
+    out = os.path.join(tempfile.mkdtemp(prefix="strace.", dir=workdir()), "counts.txt")
+    tracer = subprocess.Popen(["strace", "-f", "-c", "-o", out, "-p", str(pid)], stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(1.0)  # attached to every thread
+        action()
+        time.sleep(0.5)  # the last session's teardown
+    finally:
+        tracer.send_signal(signal.SIGINT)
+        tracer.wait()
+    calls = {}
+    with open(out) as f:
+        for line in f:
+            parts = line.split()
+            # % time, seconds, usecs/call, calls, [errors], syscall
+            if len(parts) >= 5 and parts[0][0].isdigit() and parts[-1] != "total":
+                calls[parts[-1]] = int(parts[3])
+    return calls
 
 
 # ----------------------------------------------------------------------------------------------
