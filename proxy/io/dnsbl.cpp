@@ -22,8 +22,8 @@ std::int64_t nowSeconds() {
 
 }  // namespace
 
-DnsblResolver::DnsblResolver(event_base* base, const DnsblConfig& config)
-    : base_(base), cache_(static_cast<std::size_t>(config.cacheSize)) {
+DnsblResolver::DnsblResolver(event_base* base, const DnsblConfig& config, Locked<DnsblCache>& cache)
+    : base_(base), cache_(cache) {
     dns_ = evdns_base_new(base_, 0);
     if (!dns_) {
         throw std::runtime_error("cannot create the DNSBL resolver");
@@ -46,7 +46,6 @@ void DnsblResolver::setNameservers(const std::vector<std::string>& nameservers) 
 }
 
 void DnsblResolver::reconfigure(const DnsblConfig& config) {
-    cache_.setMax(static_cast<std::size_t>(config.cacheSize));
     if (config.nameservers != nameservers_) {
         setNameservers(config.nameservers);
     }
@@ -66,8 +65,12 @@ DnsblLookup::DnsblLookup(DnsblResolver& resolver, const DnsblConfig& config, con
     const std::int64_t now = nowSeconds();
     for (std::size_t i = 0; i < config_.zones.size(); ++i) {
         const std::string name = dnsblQueryName(client, config_.zones[i].zone);
-        if (const DnsblCache::Entry* hit = resolver_.cache_.find(name, now)) {
-            results_[i] = evaluateZone(config_.zones[i], hit->answers);
+        const std::optional<ZoneResult> cached = resolver_.cache_.with([&](DnsblCache& cache) {
+            const DnsblCache::Entry* hit = cache.find(name, now);
+            return hit ? std::optional<ZoneResult>(evaluateZone(config_.zones[i], hit->answers)) : std::nullopt;
+        });
+        if (cached) {
+            results_[i] = *cached;
             continue;
         }
         auto* q = new Query{this, i, name};
@@ -116,12 +119,12 @@ void DnsblLookup::answered(Query* q, int result, char type, int count, int ttl, 
         // Cached for the record's TTL (bounded by dnsbl.max_ttl), as postscreen does.
         const int keep = std::min(std::max(ttl, 0), config_.maxTtl);
         if (keep > 0) {
-            resolver_.cache_.put(q->name, answers, now + keep);
+            resolver_.cache_.with([&](DnsblCache& cache) { cache.put(q->name, answers, now + keep); });
         }
         results_[q->zone] = evaluateZone(zone, answers);
     } else if (result == DNS_ERR_NOTEXIST || result == DNS_ERR_NODATA || result == DNS_ERR_NONE) {
         if (config_.negativeTtl > 0) {
-            resolver_.cache_.put(q->name, {}, now + config_.negativeTtl);
+            resolver_.cache_.with([&](DnsblCache& cache) { cache.put(q->name, {}, now + config_.negativeTtl); });
         }
         results_[q->zone] = ZoneResult{};
     } else {

@@ -1,18 +1,21 @@
 // DNSBL/DNSWL lookups with libevent's asynchronous resolver (evdns): never a blocking call on
-// the loop.  One DnsblResolver per process (its own evdns_base, so tests and operators can
-// point it at a specific nameserver, and its TTL cache outlives reloads); one DnsblLookup per
-// session, which cancels its queries when the session ends (RAII).
+// the loop.  One DnsblResolver per event loop (its own evdns_base, so tests and operators can
+// point it at a specific nameserver) sharing one TTL cache for the process (the Hub's; it
+// outlives reloads, and a client looked up on one loop is not looked up again on another);
+// one DnsblLookup per session, which cancels its queries when the session ends (RAII).
 #pragma once
 #include <event2/dns.h>
 #include <event2/event.h>
 
 #include <functional>
+#include <optional>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "wire/cidr.h"
 #include "defence/dnsbl_filter.h"
+#include "io/locked.h"
+#include "wire/cidr.h"
 
 namespace subproxy {
 
@@ -20,7 +23,7 @@ class DnsblLookup;
 
 class DnsblResolver {
 public:
-    DnsblResolver(event_base* base, const DnsblConfig& config);
+    DnsblResolver(event_base* base, const DnsblConfig& config, Locked<DnsblCache>& cache);
     ~DnsblResolver();
     DnsblResolver(const DnsblResolver&) = delete;
     DnsblResolver& operator=(const DnsblResolver&) = delete;
@@ -43,7 +46,7 @@ private:
     event_base* base_;
     evdns_base* dns_ = nullptr;
     std::vector<std::string> nameservers_;
-    DnsblCache cache_;
+    Locked<DnsblCache>& cache_;  // shared by every loop's resolver
     std::size_t queriesSent_ = 0;
 };
 

@@ -63,6 +63,7 @@ Hub::Hub(std::string configFile, std::shared_ptr<const Runtime> runtime)
     msaCaps_ = std::make_unique<MsaCaps>(base(), dns_.get());
     metrics_.startedAt = static_cast<std::int64_t>(std::time(nullptr));
     migration_.with([&](MigrationReport& r) { r.setLimits(migrationLimits(config.migration)); });
+    dnsblCache_.with([&](DnsblCache& c) { c.setMax(static_cast<std::size_t>(config.dnsbl.cacheSize)); });
     const int count = workerCount(config);
     for (int i = 0; i < count; ++i) {
         workers_.push_back(std::make_unique<Server>(*this, i, runtime_, count > 1));
@@ -214,6 +215,7 @@ void Hub::reload() {
     msaCaps_->configure(runtime_);  // probe again: the MSA may have changed with the reload
     ++metrics_.reloads;
     migration_.with([&](MigrationReport& r) { r.setLimits(migrationLimits(runtime_->config.migration)); });
+    dnsblCache_.with([&](DnsblCache& c) { c.setMax(static_cast<std::size_t>(runtime_->config.dnsbl.cacheSize)); });
     for (auto& worker : workers_) {
         Server* w = worker.get();
         w->post([w, runtime = runtime_] { w->setRuntime(runtime); });

@@ -49,6 +49,7 @@ public:
     AccountStore& accounts() { return *accounts_; }
     AuthPool& authPool() { return *authPool_; }
     Locked<MigrationReport>& migration() { return migration_; }
+    Locked<DnsblCache>& dnsblCache() { return dnsblCache_; }
 
     // Counters of every worker added up, with the guard's (control loop; waits for each worker
     // to copy its own, at most a second).  `perWorker` gets each worker's sessions accepted.
@@ -83,6 +84,7 @@ private:
     std::unique_ptr<AuthPool> authPool_;
     std::unique_ptr<AccountStore> accounts_;  // outlives reloads: counters and flags are not configuration
     Locked<MigrationReport> migration_;
+    Locked<DnsblCache> dnsblCache_{std::size_t{0}};  // DNSBL answers, for every loop's resolver
     Metrics metrics_;  // the control loop's own: reloads, start time
     std::atomic<std::uint64_t> nextSessionId_{1};
     std::atomic<std::size_t> openSessions_{0};

@@ -122,7 +122,7 @@ Server::Server(Hub& hub, int index, std::shared_ptr<const Runtime> runtime, bool
         dns_.reset(evdns_base_new(base(), EVDNS_BASE_DISABLE_WHEN_INACTIVE));
     }
     const Config& config = runtime_->config;
-    dnsbl_ = std::make_unique<DnsblResolver>(base(), config.dnsbl);
+    dnsbl_ = std::make_unique<DnsblResolver>(base(), config.dnsbl, hub.dnsblCache());
     clientNames_ = std::make_unique<ClientNameResolver>(base(), config.clientName);
     intake_ = std::make_unique<ProxyIntake>(base());
     for (const auto& lc : config.listeners) {
