@@ -38,34 +38,12 @@ void ClientProtocol::processInput() {
             feedData();
             continue;
         }
-        if (state_ != State::Command && state_ != State::AuthResponse) {
-            return;  // waiting for TLS, a SASL backend or the MSA
+        if (!readyForLine()) {
+            return;
         }
-        if (state_ == State::Command) {
-            if (closeAfterReplies_) {
-                return;
-            }
-            if (pending_.size() >= static_cast<std::size_t>(config_.limits.maxPipelined) ||
-                heldReplyBytes_ > kMaxHeldReplyBytes) {
-                return;  // bounded: resume when the MSA catches up
-            }
-            if (!pending_.empty() && (pending_.back().kind == PendingKind::Data ||
-                                      pending_.back().kind == PendingKind::AuthLine)) {
-                return;  // what follows DATA is body or command depending on the MSA's answer
-            }
-        }
-        LineResult r;
-        if (deferred_) {
-            // A MAIL or RCPT put off by the account's limit (client_accounts.cpp): it waits
-            // for this session's own commands under way, and so does everything behind it.
-            if (accountAwaitsReplies()) {
-                return;
-            }
-            r.status = LineResult::Status::Line;
-            r.line = std::move(*deferred_);
-            deferred_.reset();
-        } else {
-            r = reader_.next();
+        const std::optional<LineResult> r = nextLine();
+        if (!r) {
+            return;
         }
         // Replies from here on answer this line: ordered behind the MSA's pending ones.
         answeringCommand_ = true;
@@ -73,47 +51,92 @@ void ClientProtocol::processInput() {
             bool& flag;
             ~Done() { flag = false; }
         } done{answeringCommand_};
-        switch (r.status) {
+        switch (r->status) {
         case LineResult::Status::NeedMore:
             return;
         case LineResult::Status::Line:
             if (state_ == State::AuthResponse) {
-                handleAuthResponse(r.line);
+                handleAuthResponse(r->line);
             } else {
-                handleLine(r.line);
+                handleLine(r->line);
             }
             break;
         case LineResult::Status::TooLong:
-            if (state_ == State::AuthResponse) {
-                if (config_.auth.backend == AuthBackend::Sasl) {
-                    host_.authCancel();
-                    setState(State::Command);
-                    replyError(500, "5.5.6 SASL response limit exceeded");
-                } else {
-                    // The MSA is mid-exchange; cancel it there and let its 501 be dropped.
-                    replyError(500, "5.5.6 SASL response limit exceeded");
-                    close("SASL response too long");
-                }
-            } else {
-                replyError(500, "5.5.2 Error: line too long");
-            }
+            refuseLongLine();
             break;
         case LineResult::Status::BadEnding:
-            host_.logWarning("bare <CR> or <LF> or NUL in command");
-            if (trapRefused(TrapSignal::BareNewline, "bare <CR> or <LF> or NUL in command",
-                            "5.5.2 " + config_.hostname + " Error: bare <CR> or <LF> in command")) {
-                return;
-            }
-            if (state_ == State::AuthResponse && config_.auth.backend == AuthBackend::Sasl) {
-                host_.authCancel();
-                setState(State::Command);
-            }
-            replyError(500, "5.5.2 Error: bare <CR> or <LF> in command");
-            if (state_ == State::AuthResponse) {
-                close("bare newline in AUTH exchange");
-            }
+            refuseBadLineEnding();
             break;
         }
+    }
+}
+
+bool ClientProtocol::readyForLine() const {
+    if (state_ != State::Command && state_ != State::AuthResponse) {
+        return false;  // waiting for TLS, a SASL backend or the MSA
+    }
+    if (state_ == State::AuthResponse) {
+        return true;
+    }
+    if (closeAfterReplies_) {
+        return false;
+    }
+    if (pending_.size() >= static_cast<std::size_t>(config_.limits.maxPipelined) ||
+        heldReplyBytes_ > kMaxHeldReplyBytes) {
+        return false;  // bounded: resume when the MSA catches up
+    }
+    if (!pending_.empty() && (pending_.back().kind == PendingKind::Data ||
+                              pending_.back().kind == PendingKind::AuthLine)) {
+        return false;  // what follows DATA is body or command depending on the MSA's answer
+    }
+    return true;
+}
+
+std::optional<LineResult> ClientProtocol::nextLine() {
+    if (!deferred_) {
+        return reader_.next();
+    }
+    // A MAIL or RCPT put off by the account's limit (client_accounts.cpp): it waits for this
+    // session's own commands under way, and so does everything behind it.
+    if (accountAwaitsReplies()) {
+        return std::nullopt;
+    }
+    LineResult r;
+    r.status = LineResult::Status::Line;
+    r.line = std::move(*deferred_);
+    deferred_.reset();
+    return r;
+}
+
+void ClientProtocol::refuseLongLine() {
+    if (state_ != State::AuthResponse) {
+        replyError(500, "5.5.2 Error: line too long");
+        return;
+    }
+    if (config_.auth.backend == AuthBackend::Sasl) {
+        host_.authCancel();
+        setState(State::Command);
+        replyError(500, "5.5.6 SASL response limit exceeded");
+    } else {
+        // The MSA is mid-exchange; cancel it there and let its 501 be dropped.
+        replyError(500, "5.5.6 SASL response limit exceeded");
+        close("SASL response too long");
+    }
+}
+
+void ClientProtocol::refuseBadLineEnding() {
+    host_.logWarning("bare <CR> or <LF> or NUL in command");
+    if (trapRefused(TrapSignal::BareNewline, "bare <CR> or <LF> or NUL in command",
+                    "5.5.2 " + config_.hostname + " Error: bare <CR> or <LF> in command")) {
+        return;
+    }
+    if (state_ == State::AuthResponse && config_.auth.backend == AuthBackend::Sasl) {
+        host_.authCancel();
+        setState(State::Command);
+    }
+    replyError(500, "5.5.2 Error: bare <CR> or <LF> in command");
+    if (state_ == State::AuthResponse) {
+        close("bare newline in AUTH exchange");
     }
 }
 
@@ -137,48 +160,7 @@ void ClientProtocol::handleLine(const std::string& line) {
 }
 
 void ClientProtocol::handleCommand(const Command& cmd) {
-    const unsigned flags = cmd.spec().flags;
-    if (cmd.verb == Verb::Bdat) {
-        // The chunk that follows BDAT is raw bytes we would otherwise read as commands
-        // (checklist #33): refuse and leave rather than try to skip it.
-        reply(502, "5.5.1 Error: BDAT without CHUNKING");
-        reply(421, "4.7.0 " + config_.hostname + " Error: closing connection");
-        close("BDAT without CHUNKING");
-        return;
-    }
-    if (flags & kRefused) {
-        if (cmd.verb == Verb::Unknown) {
-            host_.logInfo("unknown command: " + printable(cmd.verbText, 16));
-            replyError(502, "5.5.2 Error: command not recognized");
-        } else {
-            replyError(502, "5.5.1 Error: command not implemented");
-        }
-        return;
-    }
-    if (!tls_ && !(flags & kPreTls)) {
-        if (cmd.verb == Verb::Mail) {
-            // The same line as after STARTTLS: on port 25 this is where most bots stop.
-            host_.logInfo("MAIL without AUTH refused before STARTTLS, helo=" + printable(helo_));
-        }
-        if (trapUnauthenticated(cmd)) {
-            return;
-        }
-        replyError(530, "5.7.0 " + config_.replies.tlsRequired);
-        return;
-    }
-    if (tls_ && !ehloSeen_ && (cmd.verb == Verb::Mail || cmd.verb == Verb::Rcpt || cmd.verb == Verb::Data)) {
-        // RFC 3207 §4.2: TLS wiped the EHLO; say what is missing first (checklist #6).
-        replyError(503, "5.5.1 Error: send HELO/EHLO first");
-        return;
-    }
-    if (tls_ && !authenticated_ && !(flags & kPreAuth)) {
-        if (cmd.verb == Verb::Mail) {
-            host_.logInfo("MAIL without AUTH refused, helo=" + printable(helo_));
-        }
-        if (trapUnauthenticated(cmd)) {
-            return;
-        }
-        replyError(530, "5.7.0 " + config_.replies.authRequired);
+    if (refusedOutright(cmd) || refusedOutOfSequence(cmd)) {
         return;
     }
     switch (cmd.verb) {
@@ -193,48 +175,24 @@ void ClientProtocol::handleCommand(const Command& cmd) {
         cmdAuth(cmd);
         return;
     case Verb::Mail:
-        if (dnsbl_.listed && config_.dnsbl.blockAuthenticated) {
-            // Opt-in (dnsbl.block_authenticated): even a correct password does not relay
-            // from a listed address.  Refused at MAIL, so no transaction starts.
-            host_.logWarning("dnsbl: MAIL refused for authenticated client, sasl_username=" + printable(user_) +
-                             ", " + dnsbl_.summary);
-            replyError(550, "5.7.1 " + dnsbl_.reply);
-            return;
+        if (!dnsblRefusesMail()) {
+            cmdMail(cmd);
         }
-        cmdMail(cmd);
         return;
     case Verb::Rcpt:
         cmdRcpt(cmd);
         return;
     case Verb::Data:
-        if (!cmd.arg.empty()) {
-            replyError(501, "5.5.4 Syntax: DATA");
-            return;
-        }
-        relay(PendingKind::Data, "DATA");
+        cmdData(cmd);
         return;
     case Verb::Rset:
-        if (!authenticated_) {
-            reply(250, "2.0.0 Ok");
-        } else {
-            relay(PendingKind::Rset, "RSET");
-        }
+        relayOrAnswerOk(PendingKind::Rset, "RSET");
         return;
     case Verb::Noop:
-        if (!authenticated_) {
-            reply(250, "2.0.0 Ok");
-        } else {
-            relay(PendingKind::Noop, "NOOP");
-        }
+        relayOrAnswerOk(PendingKind::Noop, "NOOP");
         return;
     case Verb::Quit:
-        if (!authenticated_ || !upstreamUp_) {
-            reply(221, "2.0.0 Bye");
-            close("quit");
-        } else {
-            relay(PendingKind::Quit, "QUIT");
-            closeAfterReplies_ = true;
-        }
+        cmdQuit();
         return;
     case Verb::Help:
         reply(214, "2.0.0 See RFC 5321; mail programs: use port 587 with STARTTLS and your password");
@@ -243,6 +201,56 @@ void ClientProtocol::handleCommand(const Command& cmd) {
         break;
     }
     assert(false && "command table and dispatch disagree");
+}
+
+bool ClientProtocol::refusedOutright(const Command& cmd) {
+    if (cmd.verb == Verb::Bdat) {
+        // The chunk that follows BDAT is raw bytes we would otherwise read as commands
+        // (checklist #33): refuse and leave rather than try to skip it.
+        reply(502, "5.5.1 Error: BDAT without CHUNKING");
+        reply(421, "4.7.0 " + config_.hostname + " Error: closing connection");
+        close("BDAT without CHUNKING");
+        return true;
+    }
+    if (!(cmd.spec().flags & kRefused)) {
+        return false;
+    }
+    if (cmd.verb == Verb::Unknown) {
+        host_.logInfo("unknown command: " + printable(cmd.verbText, 16));
+        replyError(502, "5.5.2 Error: command not recognized");
+    } else {
+        replyError(502, "5.5.1 Error: command not implemented");
+    }
+    return true;
+}
+
+bool ClientProtocol::refusedOutOfSequence(const Command& cmd) {
+    const unsigned flags = cmd.spec().flags;
+    if (!tls_ && !(flags & kPreTls)) {
+        if (cmd.verb == Verb::Mail) {
+            // The same line as after STARTTLS: on port 25 this is where most bots stop.
+            host_.logInfo("MAIL without AUTH refused before STARTTLS, helo=" + printable(helo_));
+        }
+        if (!trapUnauthenticated(cmd)) {
+            replyError(530, "5.7.0 " + config_.replies.tlsRequired);
+        }
+        return true;
+    }
+    if (tls_ && !ehloSeen_ && (cmd.verb == Verb::Mail || cmd.verb == Verb::Rcpt || cmd.verb == Verb::Data)) {
+        // RFC 3207 §4.2: TLS wiped the EHLO; say what is missing first (checklist #6).
+        replyError(503, "5.5.1 Error: send HELO/EHLO first");
+        return true;
+    }
+    if (tls_ && !authenticated_ && !(flags & kPreAuth)) {
+        if (cmd.verb == Verb::Mail) {
+            host_.logInfo("MAIL without AUTH refused, helo=" + printable(helo_));
+        }
+        if (!trapUnauthenticated(cmd)) {
+            replyError(530, "5.7.0 " + config_.replies.authRequired);
+        }
+        return true;
+    }
+    return false;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -276,6 +284,18 @@ bool ClientProtocol::trapUnauthenticated(const Command& cmd) {
     if (trapRefused(TrapSignal::Dnsbl, dnsbl_.summary, "5.7.1 " + dnsbl_.reply)) {
         return true;
     }
+    replyError(550, "5.7.1 " + dnsbl_.reply);
+    return true;
+}
+
+bool ClientProtocol::dnsblRefusesMail() {
+    if (!dnsbl_.listed || !config_.dnsbl.blockAuthenticated) {
+        return false;
+    }
+    // Opt-in (dnsbl.block_authenticated): even a correct password does not relay from a
+    // listed address.  Refused at MAIL, so no transaction starts.
+    host_.logWarning("dnsbl: MAIL refused for authenticated client, sasl_username=" + printable(user_) + ", " +
+                     dnsbl_.summary);
     replyError(550, "5.7.1 " + dnsbl_.reply);
     return true;
 }

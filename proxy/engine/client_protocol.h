@@ -211,8 +211,17 @@ private:
 
     void setState(State next);
     void processInput();
+    // In state Command, whether the next line may be read now: not while the pipeline is full,
+    // nor behind a DATA or AUTH line whose reply decides what the next bytes are.
+    bool readyForLine() const;
+    std::optional<LineResult> nextLine();  // a deferred command first; nullopt: it still waits
+    void refuseLongLine();
+    void refuseBadLineEnding();
     void handleLine(const std::string& line);
     void handleCommand(const Command& cmd);
+    // The command table's gates, before a handler runs; true: the command was answered.
+    bool refusedOutright(const Command& cmd);       // BDAT, and verbs we never serve
+    bool refusedOutOfSequence(const Command& cmd);  // before STARTTLS, EHLO or AUTH
     void handleAuthResponse(const std::string& line);
     void feedData();
 
@@ -221,6 +230,9 @@ private:
     void cmdAuth(const Command& cmd);
     void cmdMail(const Command& cmd);
     void cmdRcpt(const Command& cmd);
+    void cmdData(const Command& cmd);
+    void cmdQuit();
+    void relayOrAnswerOk(PendingKind kind, const std::string& line);  // RSET, NOOP
     void relay(PendingKind kind, const std::string& line, std::string detail = {});
 
     // An AUTH response refused on its face, before any backend sees it (client_auth.cpp).
@@ -305,6 +317,7 @@ private:
     // Spambot trap and DNSBL (issue 3).  Each returns true when the session was refused.
     bool trapRefused(TrapSignal signal, const std::string& detail, const std::string& refusal);
     bool trapUnauthenticated(const Command& cmd);
+    bool dnsblRefusesMail();  // dnsbl.block_authenticated: 550 at MAIL even after AUTH
     DnsblVerdict dnsbl_;
     bool sawInput_ = false;          // the first bytes are checked for a TLS/SSL hello
 

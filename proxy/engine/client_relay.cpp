@@ -131,6 +131,32 @@ void ClientProtocol::cmdRcpt(const Command& cmd) {
     relayCounted(PendingKind::Rcpt, line, SendingKind::Recipient);
 }
 
+void ClientProtocol::cmdData(const Command& cmd) {
+    if (!cmd.arg.empty()) {
+        replyError(501, "5.5.4 Syntax: DATA");
+        return;
+    }
+    relay(PendingKind::Data, "DATA");
+}
+
+void ClientProtocol::relayOrAnswerOk(PendingKind kind, const std::string& line) {
+    if (!authenticated_) {
+        reply(250, "2.0.0 Ok");  // no transaction at the MSA to reset or keep alive yet
+    } else {
+        relay(kind, line);
+    }
+}
+
+void ClientProtocol::cmdQuit() {
+    if (!authenticated_ || !upstreamUp_) {
+        reply(221, "2.0.0 Bye");
+        close("quit");
+    } else {
+        relay(PendingKind::Quit, "QUIT");
+        closeAfterReplies_ = true;
+    }
+}
+
 void ClientProtocol::relay(PendingKind kind, const std::string& line, std::string detail) {
     pending_.push_back(Pending{kind, std::move(detail), {}});
     host_.upstreamCommandSent(metricsName(kind));
