@@ -1,10 +1,11 @@
 // The customer-side SMTP engine: pure protocol, no I/O.  client_protocol.cpp holds the session's
 // life (state, timeouts, the reply sink, closing); client_commands.cpp the input loop and the
 // command table dispatch; client_greeting.cpp HELO/EHLO and STARTTLS; client_auth.cpp the AUTH
-// exchange; client_relay.cpp the relaying to the MSA and the DATA body; client_accounts.cpp
-// compromised accounts.  Bytes and events go in; replies, upstream traffic and requests (start
-// TLS, run a SASL step, open the MSA session) come out through ClientProtocolHost.  session.cpp
-// implements the host with libevent; the unit tests implement it with a recording fake.
+// exchange; client_relay.cpp the relaying to the MSA and its replies; client_data.cpp the DATA
+// body, the message's verdict and a failing MSA; client_accounts.cpp compromised accounts.
+// Bytes and events go in; replies, upstream traffic and requests (start TLS, run a SASL step,
+// open the MSA session) come out through ClientProtocolHost.  session.cpp implements the host
+// with libevent; the unit tests implement it with a recording fake.
 //
 // One transition function (setState) assigns the state; the command table (smtp_command.h)
 // decides what is allowed before TLS and before AUTH.
