@@ -1,5 +1,6 @@
 // The customer-side engine, the message: the DATA body through the scanner to the MSA, our
-// refusal at its end when the scanner stopped it, and what happens when the MSA fails.  See
+// refusal at its end when the scanner stopped it, the MSA's verdict after ".", and what
+// happens when the MSA fails.  See
 // client_protocol.h.
 #include "engine/client_protocol.h"
 #include "wire/text_util.h"
@@ -67,6 +68,39 @@ void ClientProtocol::finishData() {
     // without the terminator); a new one, with the same identity, serves what comes next.
     reopening_ = true;
     openUpstream();
+}
+
+void ClientProtocol::messageVerdict(const Reply& msaReply) {
+    const bool sent = msaReply.klass() == 2;
+    sent ? ++counters_.messages : ++counters_.rejected;
+    count([&](Metrics& m) {
+        sent ? ++m.messagesRelayed : ++m.messagesRejected;
+        m.bytesRelayed += sent ? lastMessageSize_ : 0;
+    });
+    if (sent) {
+        host_.messageAccepted(user_);
+    }
+    if (accountTransactionHeld_) {
+        accountTransactionHeld_ = false;
+        host_.accountSettle(user_, SendingKind::Message, sent);  // the final 250 counts the message
+    }
+    // Our own fields before the customer's text (the sender may hold spaces and "x=y"), so that
+    // one grep answers "who still sends through port 25", and queue_id= joins the line to the
+    // MSA's log.
+    const std::string queueId = sent ? queueIdOf(msaReply) : std::string();
+    host_.logInfo("message sasl_username=" + printable(user_) + " dialled_port=" +
+                  std::to_string(endpoint_.destPort) + " status=" + (sent ? "sent" : "rejected") +
+                  (queueId.empty() ? std::string() : " queue_id=" + queueId) + " from=<" +
+                  printable(mailFrom_, 256) + "> nrcpt=" + std::to_string(rcptAccepted_) +
+                  " size=" + std::to_string(lastMessageSize_) + " reply=\"" + printable(msaReply.text(), 200) +
+                  "\"");
+    endTransaction();
+    if (clientGone_ || shutdownRequested_) {
+        if (shutdownRequested_) {
+            reply(421, "4.3.2 " + config_.hostname + " Service shutting down, try again later");
+        }
+        close(clientGone_ ? "client disconnected" : "shutdown");
+    }
 }
 
 void ClientProtocol::onUpstreamFailed(UpstreamFailure kind, const std::string& detail) {

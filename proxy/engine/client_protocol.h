@@ -235,6 +235,15 @@ private:
     void cmdQuit();
     void relayOrAnswerOk(PendingKind kind, const std::string& line);  // RSET, NOOP
     void relay(PendingKind kind, const std::string& line, std::string detail = {});
+    // onUpstreamReply's steps.  replyInStep: false when the reply cannot answer what is
+    // pending, and the session was closed for it.  passReplyOn: the reply (or our EHLO answer)
+    // to the customer, then our replies held behind it.  applyReply: what it means for the
+    // session; relayedAuthReplied for AUTH at the MSA, messageVerdict after "." (client_data.cpp).
+    bool replyInStep(const Reply& msaReply);
+    void passReplyOn(const Pending& done, const Reply& msaReply);
+    void applyReply(const Pending& done, const Reply& msaReply);
+    void relayedAuthReplied(const Reply& msaReply);
+    void messageVerdict(const Reply& msaReply);
 
     // An AUTH response refused on its face, before any backend sees it (client_auth.cpp).
     struct AuthRefusal {

@@ -164,22 +164,7 @@ void ClientProtocol::relay(PendingKind kind, const std::string& line, std::strin
 }
 
 void ClientProtocol::onUpstreamReply(const Reply& msaReply) {
-    if (state_ == State::Closed) {
-        return;
-    }
-    if (pending_.empty()) {
-        // RFC 5321 has no unsolicited replies; the stream is out of step (checklist #9).
-        host_.logWarning("unexpected reply from the MSA: " + printable(msaReply.text()));
-        reply(421, "4.4.2 " + config_.hostname + " Error: mail server out of sync, try again later");
-        close("MSA out of sync");
-        return;
-    }
-    if (!plausibleReply(pending_.front().kind, msaReply)) {
-        host_.logWarning("MSA reply out of step: " + printable(msaReply.text(), 200) + " cannot answer " +
-                         pendingName(pending_.front().kind) + "; closing both sides");
-        count([](Metrics& m) { m.upstreamError("protocol"); });
-        reply(421, "4.4.2 " + config_.hostname + " Error: mail server out of sync, try again later");
-        close("MSA out of sync");
+    if (state_ == State::Closed || !replyInStep(msaReply)) {
         return;
     }
     const Pending done = pending_.front();
@@ -188,6 +173,37 @@ void ClientProtocol::onUpstreamReply(const Reply& msaReply) {
     if (done.kind == PendingKind::AuthLine && msaReply.code == 235 && accountRefusesMsaLogin()) {
         return;
     }
+    passReplyOn(done, msaReply);
+    count([&](Metrics& m) { m.reply(msaReply.code); });
+    applyReply(done, msaReply);
+    if (state_ == State::Closed) {
+        return;
+    }
+    if (closeAfterReplies_ && pending_.empty() && state_ == State::Command) {
+        close("quit");
+        return;
+    }
+    updateTimeout();
+    processInput();
+}
+
+bool ClientProtocol::replyInStep(const Reply& msaReply) {
+    if (pending_.empty()) {
+        // RFC 5321 has no unsolicited replies; the stream is out of step (checklist #9).
+        host_.logWarning("unexpected reply from the MSA: " + printable(msaReply.text()));
+    } else if (!plausibleReply(pending_.front().kind, msaReply)) {
+        host_.logWarning("MSA reply out of step: " + printable(msaReply.text(), 200) + " cannot answer " +
+                         pendingName(pending_.front().kind) + "; closing both sides");
+        count([](Metrics& m) { m.upstreamError("protocol"); });
+    } else {
+        return true;
+    }
+    reply(421, "4.4.2 " + config_.hostname + " Error: mail server out of sync, try again later");
+    close("MSA out of sync");
+    return false;
+}
+
+void ClientProtocol::passReplyOn(const Pending& done, const Reply& msaReply) {
     if (done.kind == PendingKind::EhloReset && !clientGone_) {
         // The EHLO after AUTH is ours to answer (the MSA's capabilities, filtered); the MSA
         // only had to forget its transaction.
@@ -204,7 +220,9 @@ void ClientProtocol::onUpstreamReply(const Reply& msaReply) {
             host_.sendToClient(done.after);  // our replies to what the customer pipelined behind it
         }
     }
-    count([&](Metrics& m) { m.reply(msaReply.code); });
+}
+
+void ClientProtocol::applyReply(const Pending& done, const Reply& msaReply) {
     switch (done.kind) {
     case PendingKind::Mail:
         if (msaReply.positive()) {
@@ -225,88 +243,56 @@ void ClientProtocol::onUpstreamReply(const Reply& msaReply) {
             setState(State::DataBody);
         }
         break;
-    case PendingKind::DataEnd: {
-        const bool sent = msaReply.klass() == 2;
-        sent ? ++counters_.messages : ++counters_.rejected;
-        count([&](Metrics& m) {
-            sent ? ++m.messagesRelayed : ++m.messagesRejected;
-            m.bytesRelayed += sent ? lastMessageSize_ : 0;
-        });
-        if (sent) {
-            host_.messageAccepted(user_);
-        }
-        if (accountTransactionHeld_) {
-            accountTransactionHeld_ = false;
-            host_.accountSettle(user_, SendingKind::Message, sent);  // the final 250 counts the message
-        }
-        // Our own fields before the customer's text (the sender may hold spaces and "x=y"),
-        // so that one grep answers "who still sends through port 25", and queue_id= joins the
-        // line to the MSA's log.
-        const std::string queueId = sent ? queueIdOf(msaReply) : std::string();
-        host_.logInfo("message sasl_username=" + printable(user_) + " dialled_port=" +
-                      std::to_string(endpoint_.destPort) + " status=" + (sent ? "sent" : "rejected") +
-                      (queueId.empty() ? std::string() : " queue_id=" + queueId) + " from=<" +
-                      printable(mailFrom_, 256) + "> nrcpt=" + std::to_string(rcptAccepted_) +
-                      " size=" + std::to_string(lastMessageSize_) + " reply=\"" + printable(msaReply.text(), 200) +
-                      "\"");
-        endTransaction();
-        if (clientGone_ || shutdownRequested_) {
-            if (shutdownRequested_) {
-                reply(421, "4.3.2 " + config_.hostname + " Service shutting down, try again later");
-            }
-            close(clientGone_ ? "client disconnected" : "shutdown");
-            return;
-        }
+    case PendingKind::DataEnd:
+        messageVerdict(msaReply);
         break;
-    }
     case PendingKind::Rset:
     case PendingKind::EhloReset:
         endTransaction();
         break;
     case PendingKind::Quit:
         close("quit");
-        return;
+        break;
     case PendingKind::AuthLine:
-        authVerdict(msaReply.code);
-        if (msaReply.code == 334) {
-            setState(State::AuthResponse);
-        } else if (msaReply.code == 235) {
-            // The MSA's canonical name is not ours to see: the name as typed, spelled the way a
-            // Cyrus MSA looks it up (auth.sasl_realm: the MSA's realm), for the log and the report.
-            user_ = canonicalUser(user_, defaultRealm(config_));
-            markAuthenticated();
-            setState(State::Command);
-            startPasswordCheck();  // accounts.passwords: flagged in the log and report, no notice here
-            count([&](Metrics& m) { m.authResult(authMech_, true); });
-            reader_.setLimit(static_cast<std::size_t>(config_.limits.commandLineLength));
-            host_.logInfo("SASL " + authMech_ + " authentication succeeded (verified by the MSA), sasl_username=" +
-                          printable(user_));
-        } else {
-            setState(State::Command);
-            if (msaReply.code == 535) {
-                ++counters_.authFailures;
-                count([&](Metrics& m) { m.authResult(authMech_, false); });
-                host_.logWarning("SASL " + authMech_ + " authentication failed: rejected by the MSA, sasl_username=" +
-                                 printable(user_));
-            }
-            ++counters_.errors;
-            if (counters_.authFailures >= static_cast<unsigned>(config_.limits.maxAuthFailures) ||
-                counters_.errors >= static_cast<unsigned>(config_.limits.maxErrors)) {
-                reply(421, "4.7.0 " + config_.hostname + " Error: too many failed authentications");
-                close("too many AUTH failures");
-                return;
-            }
-        }
+        relayedAuthReplied(msaReply);
         break;
     case PendingKind::Noop:
         break;
     }
-    if (closeAfterReplies_ && pending_.empty() && state_ == State::Command) {
-        close("quit");
+}
+
+void ClientProtocol::relayedAuthReplied(const Reply& msaReply) {
+    authVerdict(msaReply.code);
+    if (msaReply.code == 334) {
+        setState(State::AuthResponse);
         return;
     }
-    updateTimeout();
-    processInput();
+    if (msaReply.code == 235) {
+        // The MSA's canonical name is not ours to see: the name as typed, spelled the way a
+        // Cyrus MSA looks it up (auth.sasl_realm: the MSA's realm), for the log and the report.
+        user_ = canonicalUser(user_, defaultRealm(config_));
+        markAuthenticated();
+        setState(State::Command);
+        startPasswordCheck();  // accounts.passwords: flagged in the log and report, no notice here
+        count([&](Metrics& m) { m.authResult(authMech_, true); });
+        reader_.setLimit(static_cast<std::size_t>(config_.limits.commandLineLength));
+        host_.logInfo("SASL " + authMech_ + " authentication succeeded (verified by the MSA), sasl_username=" +
+                      printable(user_));
+        return;
+    }
+    setState(State::Command);
+    if (msaReply.code == 535) {
+        ++counters_.authFailures;
+        count([&](Metrics& m) { m.authResult(authMech_, false); });
+        host_.logWarning("SASL " + authMech_ + " authentication failed: rejected by the MSA, sasl_username=" +
+                         printable(user_));
+    }
+    ++counters_.errors;
+    if (counters_.authFailures >= static_cast<unsigned>(config_.limits.maxAuthFailures) ||
+        counters_.errors >= static_cast<unsigned>(config_.limits.maxErrors)) {
+        reply(421, "4.7.0 " + config_.hostname + " Error: too many failed authentications");
+        close("too many AUTH failures");
+    }
 }
 
 void ClientProtocol::endTransaction() {
