@@ -1,9 +1,11 @@
-// The customer-side SMTP engine: pure protocol, no I/O.  client_protocol.cpp holds the input
-// loop, the command table dispatch, EHLO/STARTTLS and the session's life; client_auth.cpp the
-// AUTH exchange; client_relay.cpp the relaying to the MSA and the DATA body.  Bytes and events go in; replies,
-// upstream traffic and requests (start TLS, run a SASL step, open the MSA session) come out
-// through ClientProtocolHost.  session.cpp implements the host with libevent; the unit tests
-// implement it with a recording fake.
+// The customer-side SMTP engine: pure protocol, no I/O.  client_protocol.cpp holds the session's
+// life (state, timeouts, the reply sink, closing); client_commands.cpp the input loop and the
+// command table dispatch; client_greeting.cpp HELO/EHLO and STARTTLS; client_auth.cpp the AUTH
+// exchange; client_relay.cpp the relaying to the MSA and its replies; client_data.cpp the DATA
+// body, the message's verdict and a failing MSA; client_accounts.cpp compromised accounts.
+// Bytes and events go in; replies, upstream traffic and requests (start TLS, run a SASL step,
+// open the MSA session) come out through ClientProtocolHost.  session.cpp implements the host
+// with libevent; the unit tests implement it with a recording fake.
 //
 // One transition function (setState) assigns the state; the command table (smtp_command.h)
 // decides what is allowed before TLS and before AUTH.
@@ -210,8 +212,17 @@ private:
 
     void setState(State next);
     void processInput();
+    // In state Command, whether the next line may be read now: not while the pipeline is full,
+    // nor behind a DATA or AUTH line whose reply decides what the next bytes are.
+    bool readyForLine() const;
+    std::optional<LineResult> nextLine();  // a deferred command first; nullopt: it still waits
+    void refuseLongLine();
+    void refuseBadLineEnding();
     void handleLine(const std::string& line);
     void handleCommand(const Command& cmd);
+    // The command table's gates, before a handler runs; true: the command was answered.
+    bool refusedOutright(const Command& cmd);       // BDAT, and verbs we never serve
+    bool refusedOutOfSequence(const Command& cmd);  // before STARTTLS, EHLO or AUTH
     void handleAuthResponse(const std::string& line);
     void feedData();
 
@@ -220,7 +231,19 @@ private:
     void cmdAuth(const Command& cmd);
     void cmdMail(const Command& cmd);
     void cmdRcpt(const Command& cmd);
+    void cmdData(const Command& cmd);
+    void cmdQuit();
+    void relayOrAnswerOk(PendingKind kind, const std::string& line);  // RSET, NOOP
     void relay(PendingKind kind, const std::string& line, std::string detail = {});
+    // onUpstreamReply's steps.  replyInStep: false when the reply cannot answer what is
+    // pending, and the session was closed for it.  passReplyOn: the reply (or our EHLO answer)
+    // to the customer, then our replies held behind it.  applyReply: what it means for the
+    // session; relayedAuthReplied for AUTH at the MSA, messageVerdict after "." (client_data.cpp).
+    bool replyInStep(const Reply& msaReply);
+    void passReplyOn(const Pending& done, const Reply& msaReply);
+    void applyReply(const Pending& done, const Reply& msaReply);
+    void relayedAuthReplied(const Reply& msaReply);
+    void messageVerdict(const Reply& msaReply);
 
     // An AUTH response refused on its face, before any backend sees it (client_auth.cpp).
     struct AuthRefusal {
@@ -304,6 +327,7 @@ private:
     // Spambot trap and DNSBL (issue 3).  Each returns true when the session was refused.
     bool trapRefused(TrapSignal signal, const std::string& detail, const std::string& refusal);
     bool trapUnauthenticated(const Command& cmd);
+    bool dnsblRefusesMail();  // dnsbl.block_authenticated: 550 at MAIL even after AUTH
     DnsblVerdict dnsbl_;
     bool sawInput_ = false;          // the first bytes are checked for a TLS/SSL hello
 

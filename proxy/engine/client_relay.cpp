@@ -1,6 +1,5 @@
 // The customer-side engine, relaying: MAIL/RCPT/DATA/RSET/NOOP/QUIT to the MSA with pipelining
-// kept, its replies back in order, the DATA body through the scanner, and what happens when the
-// MSA fails.  See client_protocol.h.
+// kept, and its replies back in order.  See client_protocol.h.
 #include <algorithm>
 #include <cstdlib>
 
@@ -131,6 +130,32 @@ void ClientProtocol::cmdRcpt(const Command& cmd) {
     relayCounted(PendingKind::Rcpt, line, SendingKind::Recipient);
 }
 
+void ClientProtocol::cmdData(const Command& cmd) {
+    if (!cmd.arg.empty()) {
+        replyError(501, "5.5.4 Syntax: DATA");
+        return;
+    }
+    relay(PendingKind::Data, "DATA");
+}
+
+void ClientProtocol::relayOrAnswerOk(PendingKind kind, const std::string& line) {
+    if (!authenticated_) {
+        reply(250, "2.0.0 Ok");  // no transaction at the MSA to reset or keep alive yet
+    } else {
+        relay(kind, line);
+    }
+}
+
+void ClientProtocol::cmdQuit() {
+    if (!authenticated_ || !upstreamUp_) {
+        reply(221, "2.0.0 Bye");
+        close("quit");
+    } else {
+        relay(PendingKind::Quit, "QUIT");
+        closeAfterReplies_ = true;
+    }
+}
+
 void ClientProtocol::relay(PendingKind kind, const std::string& line, std::string detail) {
     pending_.push_back(Pending{kind, std::move(detail), {}});
     host_.upstreamCommandSent(metricsName(kind));
@@ -139,22 +164,7 @@ void ClientProtocol::relay(PendingKind kind, const std::string& line, std::strin
 }
 
 void ClientProtocol::onUpstreamReply(const Reply& msaReply) {
-    if (state_ == State::Closed) {
-        return;
-    }
-    if (pending_.empty()) {
-        // RFC 5321 has no unsolicited replies; the stream is out of step (checklist #9).
-        host_.logWarning("unexpected reply from the MSA: " + printable(msaReply.text()));
-        reply(421, "4.4.2 " + config_.hostname + " Error: mail server out of sync, try again later");
-        close("MSA out of sync");
-        return;
-    }
-    if (!plausibleReply(pending_.front().kind, msaReply)) {
-        host_.logWarning("MSA reply out of step: " + printable(msaReply.text(), 200) + " cannot answer " +
-                         pendingName(pending_.front().kind) + "; closing both sides");
-        count([](Metrics& m) { m.upstreamError("protocol"); });
-        reply(421, "4.4.2 " + config_.hostname + " Error: mail server out of sync, try again later");
-        close("MSA out of sync");
+    if (state_ == State::Closed || !replyInStep(msaReply)) {
         return;
     }
     const Pending done = pending_.front();
@@ -163,6 +173,37 @@ void ClientProtocol::onUpstreamReply(const Reply& msaReply) {
     if (done.kind == PendingKind::AuthLine && msaReply.code == 235 && accountRefusesMsaLogin()) {
         return;
     }
+    passReplyOn(done, msaReply);
+    count([&](Metrics& m) { m.reply(msaReply.code); });
+    applyReply(done, msaReply);
+    if (state_ == State::Closed) {
+        return;
+    }
+    if (closeAfterReplies_ && pending_.empty() && state_ == State::Command) {
+        close("quit");
+        return;
+    }
+    updateTimeout();
+    processInput();
+}
+
+bool ClientProtocol::replyInStep(const Reply& msaReply) {
+    if (pending_.empty()) {
+        // RFC 5321 has no unsolicited replies; the stream is out of step (checklist #9).
+        host_.logWarning("unexpected reply from the MSA: " + printable(msaReply.text()));
+    } else if (!plausibleReply(pending_.front().kind, msaReply)) {
+        host_.logWarning("MSA reply out of step: " + printable(msaReply.text(), 200) + " cannot answer " +
+                         pendingName(pending_.front().kind) + "; closing both sides");
+        count([](Metrics& m) { m.upstreamError("protocol"); });
+    } else {
+        return true;
+    }
+    reply(421, "4.4.2 " + config_.hostname + " Error: mail server out of sync, try again later");
+    close("MSA out of sync");
+    return false;
+}
+
+void ClientProtocol::passReplyOn(const Pending& done, const Reply& msaReply) {
     if (done.kind == PendingKind::EhloReset && !clientGone_) {
         // The EHLO after AUTH is ours to answer (the MSA's capabilities, filtered); the MSA
         // only had to forget its transaction.
@@ -179,7 +220,9 @@ void ClientProtocol::onUpstreamReply(const Reply& msaReply) {
             host_.sendToClient(done.after);  // our replies to what the customer pipelined behind it
         }
     }
-    count([&](Metrics& m) { m.reply(msaReply.code); });
+}
+
+void ClientProtocol::applyReply(const Pending& done, const Reply& msaReply) {
     switch (done.kind) {
     case PendingKind::Mail:
         if (msaReply.positive()) {
@@ -200,88 +243,56 @@ void ClientProtocol::onUpstreamReply(const Reply& msaReply) {
             setState(State::DataBody);
         }
         break;
-    case PendingKind::DataEnd: {
-        const bool sent = msaReply.klass() == 2;
-        sent ? ++counters_.messages : ++counters_.rejected;
-        count([&](Metrics& m) {
-            sent ? ++m.messagesRelayed : ++m.messagesRejected;
-            m.bytesRelayed += sent ? lastMessageSize_ : 0;
-        });
-        if (sent) {
-            host_.messageAccepted(user_);
-        }
-        if (accountTransactionHeld_) {
-            accountTransactionHeld_ = false;
-            host_.accountSettle(user_, SendingKind::Message, sent);  // the final 250 counts the message
-        }
-        // Our own fields before the customer's text (the sender may hold spaces and "x=y"),
-        // so that one grep answers "who still sends through port 25", and queue_id= joins the
-        // line to the MSA's log.
-        const std::string queueId = sent ? queueIdOf(msaReply) : std::string();
-        host_.logInfo("message sasl_username=" + printable(user_) + " dialled_port=" +
-                      std::to_string(endpoint_.destPort) + " status=" + (sent ? "sent" : "rejected") +
-                      (queueId.empty() ? std::string() : " queue_id=" + queueId) + " from=<" +
-                      printable(mailFrom_, 256) + "> nrcpt=" + std::to_string(rcptAccepted_) +
-                      " size=" + std::to_string(lastMessageSize_) + " reply=\"" + printable(msaReply.text(), 200) +
-                      "\"");
-        endTransaction();
-        if (clientGone_ || shutdownRequested_) {
-            if (shutdownRequested_) {
-                reply(421, "4.3.2 " + config_.hostname + " Service shutting down, try again later");
-            }
-            close(clientGone_ ? "client disconnected" : "shutdown");
-            return;
-        }
+    case PendingKind::DataEnd:
+        messageVerdict(msaReply);
         break;
-    }
     case PendingKind::Rset:
     case PendingKind::EhloReset:
         endTransaction();
         break;
     case PendingKind::Quit:
         close("quit");
-        return;
+        break;
     case PendingKind::AuthLine:
-        authVerdict(msaReply.code);
-        if (msaReply.code == 334) {
-            setState(State::AuthResponse);
-        } else if (msaReply.code == 235) {
-            // The MSA's canonical name is not ours to see: the name as typed, spelled the way a
-            // Cyrus MSA looks it up (auth.sasl_realm: the MSA's realm), for the log and the report.
-            user_ = canonicalUser(user_, defaultRealm(config_));
-            markAuthenticated();
-            setState(State::Command);
-            startPasswordCheck();  // accounts.passwords: flagged in the log and report, no notice here
-            count([&](Metrics& m) { m.authResult(authMech_, true); });
-            reader_.setLimit(static_cast<std::size_t>(config_.limits.commandLineLength));
-            host_.logInfo("SASL " + authMech_ + " authentication succeeded (verified by the MSA), sasl_username=" +
-                          printable(user_));
-        } else {
-            setState(State::Command);
-            if (msaReply.code == 535) {
-                ++counters_.authFailures;
-                count([&](Metrics& m) { m.authResult(authMech_, false); });
-                host_.logWarning("SASL " + authMech_ + " authentication failed: rejected by the MSA, sasl_username=" +
-                                 printable(user_));
-            }
-            ++counters_.errors;
-            if (counters_.authFailures >= static_cast<unsigned>(config_.limits.maxAuthFailures) ||
-                counters_.errors >= static_cast<unsigned>(config_.limits.maxErrors)) {
-                reply(421, "4.7.0 " + config_.hostname + " Error: too many failed authentications");
-                close("too many AUTH failures");
-                return;
-            }
-        }
+        relayedAuthReplied(msaReply);
         break;
     case PendingKind::Noop:
         break;
     }
-    if (closeAfterReplies_ && pending_.empty() && state_ == State::Command) {
-        close("quit");
+}
+
+void ClientProtocol::relayedAuthReplied(const Reply& msaReply) {
+    authVerdict(msaReply.code);
+    if (msaReply.code == 334) {
+        setState(State::AuthResponse);
         return;
     }
-    updateTimeout();
-    processInput();
+    if (msaReply.code == 235) {
+        // The MSA's canonical name is not ours to see: the name as typed, spelled the way a
+        // Cyrus MSA looks it up (auth.sasl_realm: the MSA's realm), for the log and the report.
+        user_ = canonicalUser(user_, defaultRealm(config_));
+        markAuthenticated();
+        setState(State::Command);
+        startPasswordCheck();  // accounts.passwords: flagged in the log and report, no notice here
+        count([&](Metrics& m) { m.authResult(authMech_, true); });
+        reader_.setLimit(static_cast<std::size_t>(config_.limits.commandLineLength));
+        host_.logInfo("SASL " + authMech_ + " authentication succeeded (verified by the MSA), sasl_username=" +
+                      printable(user_));
+        return;
+    }
+    setState(State::Command);
+    if (msaReply.code == 535) {
+        ++counters_.authFailures;
+        count([&](Metrics& m) { m.authResult(authMech_, false); });
+        host_.logWarning("SASL " + authMech_ + " authentication failed: rejected by the MSA, sasl_username=" +
+                         printable(user_));
+    }
+    ++counters_.errors;
+    if (counters_.authFailures >= static_cast<unsigned>(config_.limits.maxAuthFailures) ||
+        counters_.errors >= static_cast<unsigned>(config_.limits.maxErrors)) {
+        reply(421, "4.7.0 " + config_.hostname + " Error: too many failed authentications");
+        close("too many AUTH failures");
+    }
 }
 
 void ClientProtocol::endTransaction() {
@@ -289,107 +300,6 @@ void ClientProtocol::endTransaction() {
     inTransaction_ = false;
     mailFrom_.clear();
     rcptAccepted_ = 0;
-}
-
-void ClientProtocol::feedData() {
-    std::string in = reader_.takeBuffered();
-    std::string out;
-    const auto result = scanner_->feed(in, out);
-    if (!dataAborted_ && !scanner_->clean()) {
-        // Stop the MSA's copy now: closing without the terminator makes it discard the
-        // partial message.  The customer gets its answer at the real end of data.
-        dataAborted_ = true;
-        if (upstreamUp_) {
-            host_.upstreamAbort();
-            upstreamUp_ = false;
-        }
-    }
-    if (!out.empty() && !dataAborted_ && upstreamUp_) {
-        host_.upstreamSend(out);
-    }
-    if (result.consumed < in.size()) {
-        reader_.append(std::string_view(in).substr(result.consumed));
-    }
-    if (result.done) {
-        finishData();
-    }
-}
-
-void ClientProtocol::finishData() {
-    lastMessageSize_ = scanner_->size();
-    const DataScanner scanner = *scanner_;
-    scanner_.reset();
-    setState(State::Command);
-    if (!dataAborted_) {
-        relay(PendingKind::DataEnd, ".");
-        return;
-    }
-    ++counters_.rejected;
-    count([](Metrics& m) { ++m.messagesRejected; });
-    std::string why;
-    if (scanner.tooBig()) {
-        why = "message too big";
-        reply(552, "5.3.4 Error: message size exceeds fixed limit");
-    } else if (scanner.sawNul()) {
-        why = "NUL in message body";
-        reply(554, "5.6.0 Error: NUL character in message body; the message was not sent");
-    } else if (scanner.sawBareNewline()) {
-        why = "bare <CR> or <LF> in message body";
-        reply(550, "5.5.2 Error: bare <CR> or <LF> in message body; the message was not sent");
-    } else {
-        why = "connection to the MSA lost during DATA";
-        reply(451, "4.4.2 Error: connection to the mail server lost; the message was not sent, try again");
-    }
-    host_.logWarning("message from=<" + printable(mailFrom_, 256) + "> refused: " + why +
-                     ", size=" + std::to_string(lastMessageSize_));
-    endTransaction();
-    if (why.rfind("connection", 0) == 0 || !canReopenUpstream()) {
-        reply(421, "4.4.2 " + config_.hostname + " Error: closing connection");
-        close(why);
-        return;
-    }
-    // The MSA session was dropped to abort the body (SMTP has no other way to stop a DATA
-    // without the terminator); a new one, with the same identity, serves what comes next.
-    reopening_ = true;
-    openUpstream();
-}
-
-void ClientProtocol::onUpstreamFailed(UpstreamFailure kind, const std::string& detail) {
-    if (state_ == State::Closed) {
-        return;
-    }
-    count([&](Metrics& m) { m.upstreamError(kUpstreamErrorKinds[static_cast<std::size_t>(kind)]); });
-    const bool wasUp = upstreamUp_;
-    upstreamUp_ = false;
-    host_.logWarning("MSA session failed: " + printable(detail, 200));
-    if (state_ == State::UpstreamOpening) {
-        if (reopening_) {
-            reply(421, "4.4.1 " + config_.hostname + " Error: mail server unavailable, try again later");
-            close("MSA unavailable");
-            return;
-        }
-        authFailed(454, "4.7.0 Temporary authentication failure: mail server unavailable, try again later",
-                   false);
-        return;
-    }
-    if (state_ == State::DataBody) {
-        // The customer is still sending; answer at its end of data (it reads no replies now).
-        dataAborted_ = true;
-        return;
-    }
-    if (!pending_.empty() && pending_.front().kind == PendingKind::DataEnd) {
-        // After "." a lost or silent MSA may or may not have queued the message: 4xx makes the
-        // customer retry, and a duplicate is better than a loss (checklist #10).
-        host_.logWarning("message from=<" + printable(mailFrom_, 256) +
-                         "> status=deferred: MSA gave no reply after end of data");
-        reply(451, "4.4.2 Error: no reply from the mail server after end of data; try again later");
-    }
-    (void)wasUp;
-    reply(421, "4.4.2 " + config_.hostname + " Error: lost connection to the mail server, try again later");
-    accountReleaseAll();
-    pending_.clear();
-    heldReplyBytes_ = 0;
-    close("MSA connection lost");
 }
 
 }  // namespace subproxy

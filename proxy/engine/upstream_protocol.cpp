@@ -115,10 +115,32 @@ UpstreamDialog::Action UpstreamDialog::fail(UpstreamFailure kind, const std::str
     return a;
 }
 
+UpstreamDialog::Action UpstreamDialog::sending(std::string bytes) {
+    Action a;
+    a.send = std::move(bytes);
+    return a;
+}
+
 UpstreamDialog::Action UpstreamDialog::ehlo(const std::string& name, Step next) {
     step_ = next;
+    return sending("EHLO " + name + "\r\n");
+}
+
+UpstreamDialog::Action UpstreamDialog::ehloAsCustomer() {
+    // XCLIENT resets the session to the greeting: introduce the customer's session.
+    return ehlo(identity_.helo.empty() ? ourHelo_ : identity_.helo, Step::EhloXclient);
+}
+
+UpstreamDialog::Action UpstreamDialog::becomeReady() {
+    step_ = Step::Ready;
     Action a;
-    a.send = "EHLO " + name + "\r\n";
+    a.ready = true;
+    return a;
+}
+
+UpstreamDialog::Action UpstreamDialog::sendNextXclient() {
+    Action a = sending(xclient_.front() + "\r\n");
+    xclient_.erase(xclient_.begin());
     return a;
 }
 
@@ -133,30 +155,7 @@ UpstreamDialog::Action UpstreamDialog::onReply(const Reply& reply) {
     case Step::Ehlo:
     case Step::EhloTls:
     case Step::EhloXclient:
-        if (reply.code != 250) {
-            return fail(UpstreamFailure::Refused, "MSA refused EHLO" + said);
-        }
-        caps_ = parseEhloCaps(reply.lines);
-        if (step_ == Step::Ehlo && !tlsActive_ && config_.tls == UpstreamTls::StartTls) {
-            if (!caps_.has("STARTTLS")) {
-                // Never fall back to plaintext: the customer's identity would travel in clear.
-                return fail(UpstreamFailure::Tls, "MSA does not offer STARTTLS");
-            }
-            step_ = Step::StartTls;
-            Action a;
-            a.send = "STARTTLS\r\n";
-            return a;
-        }
-        if (step_ == Step::EhloXclient) {
-            return identified();
-        }
-        if (purpose_ == Purpose::Probe) {
-            step_ = Step::Ready;  // the capabilities a customer's session would see
-            Action a;
-            a.ready = true;
-            return a;
-        }
-        return identify();
+        return onEhloReply(reply, said);
     case Step::StartTls:
         if (reply.code != 220) {
             return fail(UpstreamFailure::Tls, "MSA refused STARTTLS" + said);
@@ -168,37 +167,14 @@ UpstreamDialog::Action UpstreamDialog::onReply(const Reply& reply) {
             return a;
         }
     case Step::Xclient:
-        // Postfix answers with a new greeting (220); smtp-sink, Exim and Dovecot may say 250.
-        // nginx takes either, and so do we: the EHLO that follows is the same.
-        if (reply.code != 220 && reply.code != 250) {
-            // What the MSA said comes first; a hint only where it fits the reply: Postfix
-            // answers 550 5.7.0 to a host not in smtpd_authorized_xclient_hosts, 501 to a bad
-            // value ("Bad DESTADDR syntax: IPV6:..." when it runs with inet_protocols = ipv4).
-            std::string hint;
-            if (reply.code == 550) {
-                hint = "; check smtpd_authorized_xclient_hosts at the MSA";
-            } else if (reply.text().find("IPV6:") != std::string::npos) {
-                hint = "; IPv6 customers need an MSA with inet_protocols = all";
-            }
-            return fail(UpstreamFailure::Refused,
-                        "MSA refused XCLIENT: " + printable(std::to_string(reply.code) + " " + reply.text(), 200) + hint);
-        }
-        if (!xclient_.empty()) {
-            Action a;
-            a.send = xclient_.front() + "\r\n";
-            xclient_.erase(xclient_.begin());
-            return a;
-        }
-        // XCLIENT resets the session to the greeting: introduce the customer's session.
-        return ehlo(identity_.helo.empty() ? ourHelo_ : identity_.helo, Step::EhloXclient);
+        return onXclientReply(reply);
     case Step::AuthLoginUser:
         if (reply.code != 334) {
             return fail(UpstreamFailure::Refused, "MSA refused AUTH LOGIN" + said);
         }
         step_ = Step::AuthLoginPassword;
         {
-            Action a;
-            a.send = encodeBase64(identity_.password) + "\r\n";
+            Action a = sending(encodeBase64(identity_.password) + "\r\n");
             identity_.password.clear();
             return a;
         }
@@ -207,17 +183,56 @@ UpstreamDialog::Action UpstreamDialog::onReply(const Reply& reply) {
         if (reply.code != 235) {
             return fail(UpstreamFailure::Refused, "MSA refused the customer's credentials" + said);
         }
-        step_ = Step::Ready;
-        {
-            Action a;
-            a.ready = true;
-            return a;
-        }
+        return becomeReady();
     case Step::TlsHandshake:
     case Step::Ready:
         break;
     }
     return fail(UpstreamFailure::Protocol, "unexpected reply from the MSA" + said);
+}
+
+UpstreamDialog::Action UpstreamDialog::onEhloReply(const Reply& reply, const std::string& said) {
+    if (reply.code != 250) {
+        return fail(UpstreamFailure::Refused, "MSA refused EHLO" + said);
+    }
+    caps_ = parseEhloCaps(reply.lines);
+    if (step_ == Step::Ehlo && !tlsActive_ && config_.tls == UpstreamTls::StartTls) {
+        if (!caps_.has("STARTTLS")) {
+            // Never fall back to plaintext: the customer's identity would travel in clear.
+            return fail(UpstreamFailure::Tls, "MSA does not offer STARTTLS");
+        }
+        step_ = Step::StartTls;
+        return sending("STARTTLS\r\n");
+    }
+    if (step_ == Step::EhloXclient) {
+        return identified();
+    }
+    if (purpose_ == Purpose::Probe) {
+        return becomeReady();  // the capabilities a customer's session would see
+    }
+    return identify();
+}
+
+UpstreamDialog::Action UpstreamDialog::onXclientReply(const Reply& reply) {
+    // Postfix answers with a new greeting (220); smtp-sink, Exim and Dovecot may say 250.
+    // nginx takes either, and so do we: the EHLO that follows is the same.
+    if (reply.code != 220 && reply.code != 250) {
+        // What the MSA said comes first; a hint only where it fits the reply: Postfix answers
+        // 550 5.7.0 to a host not in smtpd_authorized_xclient_hosts, 501 to a bad value ("Bad
+        // DESTADDR syntax: IPV6:..." when it runs with inet_protocols = ipv4).
+        std::string hint;
+        if (reply.code == 550) {
+            hint = "; check smtpd_authorized_xclient_hosts at the MSA";
+        } else if (reply.text().find("IPV6:") != std::string::npos) {
+            hint = "; IPv6 customers need an MSA with inet_protocols = all";
+        }
+        return fail(UpstreamFailure::Refused,
+                    "MSA refused XCLIENT: " + printable(std::to_string(reply.code) + " " + reply.text(), 200) + hint);
+    }
+    if (!xclient_.empty()) {
+        return sendNextXclient();
+    }
+    return ehloAsCustomer();
 }
 
 UpstreamDialog::Action UpstreamDialog::onTlsEstablished() {
@@ -231,7 +246,6 @@ UpstreamDialog::Action UpstreamDialog::onTlsEstablished() {
 }
 
 UpstreamDialog::Action UpstreamDialog::identify() {
-    Action a;
     switch (config_.login) {
     case UpstreamLogin::Xclient:
         if (!caps_.has("XCLIENT")) {
@@ -240,12 +254,10 @@ UpstreamDialog::Action UpstreamDialog::identify() {
         }
         xclient_ = buildXclient(identity_, caps_, sendLogin_);
         if (xclient_.empty()) {
-            return ehlo(identity_.helo.empty() ? ourHelo_ : identity_.helo, Step::EhloXclient);
+            return ehloAsCustomer();
         }
         step_ = Step::Xclient;
-        a.send = xclient_.front() + "\r\n";
-        xclient_.erase(xclient_.begin());
-        return a;
+        return sendNextXclient();
     case UpstreamLogin::Replay:
         return logIn();
     case UpstreamLogin::None:
@@ -258,10 +270,7 @@ UpstreamDialog::Action UpstreamDialog::identified() {
     if (identity_.logInAgain) {
         return logIn();
     }
-    step_ = Step::Ready;
-    Action a;
-    a.ready = true;
-    return a;
+    return becomeReady();
 }
 
 UpstreamDialog::Action UpstreamDialog::logIn() {
@@ -273,17 +282,15 @@ UpstreamDialog::Action UpstreamDialog::logIn() {
         }
         return std::string();
     }();
-    Action a;
     if (offered.find(" PLAIN ") != std::string::npos) {
         step_ = Step::AuthPlain;
-        a.send = "AUTH PLAIN " + encodeBase64(buildPlain(identity_.login, identity_.password)) + "\r\n";
+        Action a = sending("AUTH PLAIN " + encodeBase64(buildPlain(identity_.login, identity_.password)) + "\r\n");
         identity_.password.clear();
         return a;
     }
     if (offered.find(" LOGIN ") != std::string::npos) {
         step_ = Step::AuthLoginUser;
-        a.send = "AUTH LOGIN " + encodeBase64(identity_.login) + "\r\n";
-        return a;
+        return sending("AUTH LOGIN " + encodeBase64(identity_.login) + "\r\n");
     }
     return fail(UpstreamFailure::Refused, "MSA offers neither AUTH PLAIN nor AUTH LOGIN");
 }

@@ -40,12 +40,18 @@ private:
     enum class Step { Greeting, Ehlo, StartTls, TlsHandshake, EhloTls, Xclient, EhloXclient,
                       AuthPlain, AuthLoginUser, AuthLoginPassword, Ready };
 
+    // onReply for the EHLO replies (before TLS, after it, after XCLIENT) and for XCLIENT's.
+    Action onEhloReply(const Reply& reply, const std::string& said);
+    Action onXclientReply(const Reply& reply);
     Action identify();
     Action logIn();        // AUTH PLAIN (or LOGIN) with identity_'s credentials
     Action identified();   // after XCLIENT (if any): log in again if asked, else ready
     Action ehlo(const std::string& name, Step next);
+    Action ehloAsCustomer();  // after XCLIENT: EHLO with the customer's HELO name
+    Action sendNextXclient();
+    Action becomeReady();
     Action fail(UpstreamFailure kind, const std::string& detail);
-    std::vector<std::string> xclientCommands() const;
+    static Action sending(std::string bytes);
 
     const UpstreamConfig& config_;
     std::string ourHelo_;

@@ -1,4 +1,4 @@
-// The engine's side of the spambot trap and the DNSBL verdict (client_protocol.cpp), with a
+// The engine's side of the spambot trap and the DNSBL verdict (client_commands.cpp), with a
 // fake host that records the signals and answers with a chosen action.
 #include <boost/test/unit_test.hpp>
 
