@@ -1,7 +1,7 @@
 // Session, the spambot-trap half (issue 3, items 2 and 3): the greeting gate (a postscreen-style
 // "220-" teaser held for trap.greet_wait while the DNSBL lookups run), the pregreet and
 // fan-out signals, the DNSBL verdict, the actions (log, tarpit, reject, ban) and the tarpit's
-// stuttered output.  The engine (client_protocol.cpp) raises the in-session signals through
+// stuttered output.  The engine (client_commands.cpp) raises the in-session signals through
 // trapSignal().  Nothing here blocks: the waits are timers.
 #include <algorithm>
 
