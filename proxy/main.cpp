@@ -2,6 +2,7 @@
 #include <getopt.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
@@ -13,6 +14,7 @@
 #include "os/fd_limits.h"
 #include "os/log.h"
 #include "io/migration_store.h"
+#include "io/shared_cli.h"
 #include "os/pidfile.h"
 #include "os/privileges.h"
 #include "io/status_http.h"
@@ -84,6 +86,29 @@ std::string reportOption(int opt, const char* arg, std::int64_t now, subproxy::M
         return {};
     }
     }
+}
+
+// -t with state.backend "redis": Redis is pinged.  Unreachable is a warning (the daemon starts
+// all the same, on its own state, and connects when Redis is there); a refused login is an
+// error.  Returns the exit code's share.
+int checkStateBackend(const subproxy::Config& config, const std::string& configFile) {
+    if (config.state.backend != subproxy::StateBackend::Redis) {
+        return 0;
+    }
+    using Result = subproxy::SharedStateCheck::Result;
+    const auto check = subproxy::checkSharedState(config.state);
+    const std::string where = subproxy::settingLocation(configFile, "state.address");
+    if (check.result == Result::Ok) {
+        std::cout << where << ": " << check.text << "\n";
+        return 0;
+    }
+    if (check.result == Result::Unreachable) {
+        std::cerr << where << ": warning: " << check.text
+                  << " (subproxy starts all the same, on this gateway's own state, and connects when Redis is up)\n";
+        return 0;
+    }
+    std::cerr << where << ": " << check.text << "\n";
+    return 1;
 }
 
 }  // namespace
@@ -177,6 +202,7 @@ int main(int argc, char** argv) {
             for (const auto& warning : subproxy::deploymentWarnings(config, configFile)) {
                 std::cerr << warning << "\n";
             }
+            rc = std::max(rc, checkStateBackend(config, configFile));
             // Also a warning, not an error: the daemon runs, but sheds load early (issue 8).
             const std::string fds = subproxy::fileLimitWarning(config, subproxy::raiseFileLimit());
             if (!fds.empty()) {

@@ -22,6 +22,7 @@
 #include "io/mailbox.h"
 #include "io/msa_caps.h"
 #include "io/server.h"
+#include "io/shared_state.h"
 #include "ops/metrics.h"
 #include "ops/migration_report.h"
 
@@ -48,6 +49,8 @@ public:
     MsaCaps& msaCaps() { return *msaCaps_; }
     AuthPool& authPool() { return *authPool_; }
     Locked<MigrationReport>& migration() { return migration_; }
+    // The state several gateways share (state.backend "redis"); nullptr when local.
+    SharedState* shared() { return shared_.get(); }
 
     // Counters of every worker added up, with the guard's (control loop; waits for each worker
     // to copy its own, at most a second).  `perWorker` gets each worker's sessions accepted.
@@ -81,6 +84,7 @@ private:
     std::unique_ptr<MsaCaps> msaCaps_;  // outlives reloads; its probe lives on the control loop
     std::unique_ptr<AuthPool> authPool_;
     Locked<MigrationReport> migration_;
+    std::unique_ptr<SharedState> shared_;  // after guard_ and defence_, which it feeds
     Metrics metrics_;  // the control loop's own: reloads, start time
     std::atomic<std::uint64_t> nextSessionId_{1};
     std::atomic<std::size_t> openSessions_{0};

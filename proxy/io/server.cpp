@@ -152,7 +152,7 @@ void Server::run() {
 Guard& Server::guard() { return hub_.guard(); }
 Defence& Server::defence() { return hub_.defence(); }
 MsaCaps& Server::msaCaps() { return hub_.msaCaps(); }
-MigrationRecorder Server::migration() { return MigrationRecorder(hub_.migration()); }
+MigrationRecorder Server::migration() { return MigrationRecorder(hub_.migration(), hub_.shared()); }
 
 Session* Server::findSession(std::uint64_t id) {
     auto it = sessions_.find(id);

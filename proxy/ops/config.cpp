@@ -280,7 +280,7 @@ Config buildConfig(const libconfig::Config& cfg, const std::string& name,
     r.checkKeys(root, {"hostname", "listen", "tls", "auth", "upstream", "limits", "replies",
                        "data_bare_newline", "log_facility", "log_file", "workers",
                        "pid_file", "user", "group", "status", "migration",
-                       "guard",
+                       "guard", "state",
                        "trap", "access", "dnsbl"});
     config.hostname = root.exists("hostname") ? r.readLineText(root["hostname"]) : defaultHostname();
     if (!root.exists("listen")) {
@@ -309,6 +309,7 @@ Config buildConfig(const libconfig::Config& cfg, const std::string& name,
     r.optional(root, "workers", [&](const Setting& v) { config.workers = static_cast<int>(r.readInteger(v, 1, kMaxWorkers)); });
     readDeployment(r, root, config);
     r.optional(root, "guard", [&](const Setting& v) { readGuard(r, v, config.guard); });
+    r.optional(root, "state", [&](const Setting& v) { readState(r, v, config.state); });
     readAbuseDefence(r, root, config);
     checkCombinations(r, root, config, name);
     return config;

@@ -276,5 +276,6 @@ private:
 void readDeployment(const Reader& r, const Setting& root, Config& config);  // config_deploy.cpp
 void readAbuseDefence(const Reader& r, const Setting& root, Config& config);  // config_defence.cpp
 void readGuard(const Reader& r, const Setting& s, GuardConfig& out);  // config_defence.cpp
+void readState(const Reader& r, const Setting& s, StateConfig& out);  // config_state.cpp
 
 }  // namespace subproxy::config_detail
