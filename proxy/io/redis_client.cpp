@@ -70,7 +70,7 @@ RedisClient::~RedisClient() {
 }
 
 std::string RedisClient::where() const {
-    return "Redis " + name_ + " at " + config_.address;
+    return "Redis " + (name_.empty() ? std::string() : name_ + " ") + "at " + config_.address;
 }
 
 void RedisClient::start() { connect(); }
