@@ -119,7 +119,7 @@ void SharedState::fanOut(const std::string& client, const std::string& dialled) 
                      defence_.adoptFanOut(client, static_cast<int>(std::min<long long>(*n, 1000000)), fanoutWindow_);
                  }
              },
-             true);
+             false);  // one per connection: during an outage they would crowd bans out of the queue
     });
 }
 

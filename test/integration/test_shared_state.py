@@ -232,6 +232,30 @@ class TwoGateways(unittest.TestCase):
                            timeout=20)
         self.assertIn("bob,127.0.0.6,%d,1," % a.port, r.stdout)
 
+    def test_5b_nothing_was_refused_by_the_acl(self):
+        # Every command the scripts and the gateways used is in subproxy(8)'s ACL line.
+        for p in (self.a, self.b):
+            self.assertNotRegex(p.log_text(), r"state: Redis.* refused", p.log_text())
+
+    def test_6_a_pregreet_pass_on_one_gateway_holds_on_the_other(self):
+        c, d = (gateway(name, self.redis) for name in ("fleet-c", "fleet-d"))
+        for p in (c, d):
+            p.config["trap"] = {"greet_wait": 1}
+        with c, d:
+            self.assertTrue(c.wait_log("connected to Redis subscription") and d.wait_log("connected to Redis sub"))
+            started = time.monotonic()
+            client = h.RawClient(c.port)
+            self.assertEqual(client.reply(), (220, ["proxy.test ESMTP", "proxy.test ESMTP"]))   # waited
+            self.assertGreaterEqual(time.monotonic() - started, 0.9)
+            client.cmd("QUIT")
+            client.close()
+            time.sleep(0.3)   # the pass travels through Redis
+            started = time.monotonic()
+            client = h.RawClient(d.port)
+            self.assertEqual(client.reply(), (220, ["proxy.test ESMTP"]))   # greeted at once
+            self.assertLess(time.monotonic() - started, 0.5)
+            client.close()
+
     def test_5_check_pings_redis(self):
         r = subprocess.run([h.SUBPROXY, "-t", "-c", self.a.conf_file], capture_output=True, text=True, timeout=20)
         self.assertEqual(r.returncode, 0, r.stderr)
