@@ -8,7 +8,8 @@
 #   make install  PREFIX=/usr/local DESTDIR= [sysconfdir=...] [INSTALL_PROGRAM=install] (unstripped)
 
 CXX      ?= g++
-PKGS     := libevent libevent_openssl libevent_pthreads openssl libsasl2 libconfig++ pwquality
+# hiredis (libhiredis-dev 0.14, its libevent adapter included): the shared state in Redis (issue 11).
+PKGS     := libevent libevent_openssl libevent_pthreads openssl libsasl2 libconfig++ pwquality hiredis
 CXXFLAGS ?= -O2 -g
 CXXFLAGS += -std=c++17 -Wall -Wextra -Werror -pthread -MMD -MP -Iproxy -Isasl
 CXXFLAGS += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)

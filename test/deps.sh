@@ -7,6 +7,9 @@ set -euo pipefail
 packages=(
     build-essential pkg-config
     libevent-dev libssl-dev libsasl2-dev libconfig++-dev libboost-test-dev
+    libhiredis-dev                                  # Redis client (libevent adapter): state.backend "redis"
+    redis-server                                    # the real Redis test_shared_state.py starts (its
+                                                    #   service is disabled again below)
     libsasl2-modules libsasl2-modules-db sasl2-bin    # PLAIN/LOGIN/CRAM-MD5 + sasldb, saslpasswd2
     postfix swaks curl python3 openssl              # the test MSA and real clients
     strace                                          # system calls per session (test_syscalls.py, test/bench)
@@ -77,6 +80,12 @@ echo 'postfix postfix/main_mailer_type select No configuration' \
 if [[ " ${missing[*]} " == *" prometheus "* ]] && [ -d /run/systemd/system ]; then
     echo "deps: stopping and disabling the prometheus service (only promtool is needed)"
     "${sudo[@]}" systemctl disable --now prometheus || true
+fi
+# redis-server is for test_shared_state.py, which starts its own Redis on a unix socket; the
+# packaged service (port 6379) is not wanted on a build or test machine.
+if [[ " ${missing[*]} " == *" redis-server "* ]] && [ -d /run/systemd/system ]; then
+    echo "deps: stopping and disabling the redis-server service (the tests run their own)"
+    "${sudo[@]}" systemctl disable --now redis-server || true
 fi
 # nginx-light is for make bench, which starts its own nginx with its own configuration; the
 # packaged service (port 80) is not wanted on a build or test machine.

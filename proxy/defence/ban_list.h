@@ -47,6 +47,9 @@ public:
     bool contains(std::string_view key) const { return index_.count(key) > 0; }
     // Restores an entry read from the state file (most recent last).
     void restore(std::string_view key, unsigned count, std::int64_t start);
+    // The count as a wider view saw it (several gateways, ban_list_shared.cpp): the key's count
+    // in the current window rises to `count`, never falls.
+    void raise(std::string_view key, unsigned count, std::int64_t now, std::int64_t window);
     void setCapacity(std::size_t capacity);
     std::size_t size() const { return index_.size(); }
     std::size_t evictions() const { return evictions_; }
@@ -103,6 +106,16 @@ public:
     std::string lift(std::string_view addressOrKey, std::int64_t now);
     // Bans the address now (for tests and the control socket's "ban").
     void ban(const IpAddress& addr, std::int64_t now, std::int64_t seconds, unsigned failures);
+
+    // Several gateways (issue 11; ban_list_shared.cpp).  The key an operator's argument names.
+    std::string keyFor(std::string_view addressOrKey) const { return keyOf(addressOrKey); }
+    // A ban made elsewhere: taken unless one ending as late is in force here.  True when the
+    // key was not banned here (a new ban, worth a log line), false when merely lengthened or kept.
+    bool adoptBan(const std::string& key, std::int64_t until, unsigned failures, std::int64_t now);
+    // Failure counts as the whole fleet saw them: this gateway's rise to them (never fall), so
+    // its delays and its threshold count every gateway's failures, also once Redis is gone.
+    void adoptFailures(const std::string& key, unsigned addressFailures, std::string_view user,
+                       unsigned userFailures, std::int64_t now);
 
     struct Ban {
         std::string key;

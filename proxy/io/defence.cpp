@@ -1,9 +1,11 @@
 // See defence.h.
 #include "io/defence.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "defence/access_list.h"
+#include "io/shared_state.h"
 #include "os/log.h"
 
 namespace subproxy {
@@ -15,12 +17,16 @@ TarpitSlot::~TarpitSlot() {
 
 Defence::Defence(const Config& config)
     : fanout_(config.trap.fanoutLimit, config.trap.fanoutWindow, config.trap.fanoutMaxClients),
-      greetPass_(static_cast<std::size_t>(config.trap.greetCacheSize)) {}
+      greetPass_(static_cast<std::size_t>(config.trap.greetCacheSize)),
+      fleetFanOut_(static_cast<std::size_t>(config.trap.fanoutMaxClients)),
+      fanoutLimit_(config.trap.fanoutLimit) {}
 
 void Defence::reconfigure(const Config& config) {
     std::lock_guard<std::mutex> lock(mutex_);
     fanout_.configure(config.trap.fanoutLimit, config.trap.fanoutWindow, config.trap.fanoutMaxClients);
     greetPass_.setMax(static_cast<std::size_t>(config.trap.greetCacheSize));
+    fleetFanOut_.setMax(static_cast<std::size_t>(config.trap.fanoutMaxClients));
+    fanoutLimit_ = config.trap.fanoutLimit;
 }
 
 int Defence::tarpitted() const {
@@ -51,6 +57,13 @@ bool Defence::greetPassed(const std::string& client) {
 }
 
 void Defence::rememberGreetPass(const std::string& client, int ttl) {
+    adoptGreetPass(client, ttl);
+    if (shared_) {
+        shared_->greetPassed(client, ttl);
+    }
+}
+
+void Defence::adoptGreetPass(const std::string& client, int ttl) {
     std::lock_guard<std::mutex> lock(mutex_);
     if (ttl > 0) {
         greetPass_.put(client, {}, monotonicSeconds() + ttl);
@@ -58,8 +71,23 @@ void Defence::rememberGreetPass(const std::string& client, int ttl) {
 }
 
 int Defence::recordFanOut(const std::string& client, const std::string& dialled) {
+    if (shared_) {
+        shared_->fanOut(client, dialled);
+    }
     std::lock_guard<std::mutex> lock(mutex_);
-    return fanout_.record(client, dialled, monotonicSeconds());
+    const std::int64_t now = monotonicSeconds();
+    int seen = fanout_.record(client, dialled, now);
+    // The fleet's count is as of the previous connection's update (this one may be new to it,
+    // or not: it is not added, so a customer is never counted twice for one address).
+    if (const auto* fleet = fleetFanOut_.find(client, now); fleet && !fleet->answers.empty()) {
+        seen = std::max(seen, std::min(static_cast<int>(fleet->answers.front()), fanoutLimit_ + 1));
+    }
+    return seen;
+}
+
+void Defence::adoptFanOut(const std::string& client, int dialled, int window) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    fleetFanOut_.put(client, {static_cast<std::uint32_t>(dialled)}, monotonicSeconds() + window);
 }
 
 std::unique_ptr<TarpitSlot> Defence::acquireTarpit(int max) {

@@ -15,6 +15,7 @@
 namespace subproxy {
 
 class Defence;
+class SharedState;
 
 // A place in the tarpit; given back when the session ends (RAII).
 class TarpitSlot {
@@ -44,12 +45,25 @@ public:
     // wait again for trap.greet_cache_ttl seconds, so customers pay the wait once a day.
     bool greetPassed(const std::string& client);
     void rememberGreetPass(const std::string& client, int ttl);
+
+    // Several gateways (issue 11): the fleet's state, nullptr with state.backend "local"; set
+    // once before any worker runs.  Fan-out and greet passes are handed to it after the local
+    // decision, and what the other gateways saw comes back below (control loop).
+    void setShared(SharedState* shared) { shared_ = shared; }
+    // The distinct addresses the fleet saw `client` dial in the window: recordFanOut answers
+    // at least that (plus this connection) until the window ends.
+    void adoptFanOut(const std::string& client, int dialled, int window);
+    void adoptGreetPass(const std::string& client, int ttl);
+
 private:
     friend class TarpitSlot;
     mutable std::mutex mutex_;
     FanOutTracker fanout_;
     DnsblCache greetPass_;  // client address -> expiry (the same bounded TTL map as DNSBL answers)
+    DnsblCache fleetFanOut_;  // client address -> {the fleet's count}, expiring with its window
+    int fanoutLimit_ = 0;
     int tarpitted_ = 0;
+    SharedState* shared_ = nullptr;
 };
 
 }  // namespace subproxy

@@ -14,6 +14,7 @@
 #include <ctime>
 
 #include "io/guard_state_file.h"
+#include "io/shared_state.h"
 #include "os/atomic_file.h"
 #include "os/log.h"
 #include "wire/text_util.h"
@@ -75,7 +76,7 @@ Guard::Guard(event_base* base, const GuardConfig& config)
 
 Guard::~Guard() {
     flush();
-    for (bufferevent* bev : controlConns_) {
+    for (const auto& [bev, id] : controlConns_) {
         bufferevent_free(bev);
     }
     if (control_) {
@@ -176,6 +177,12 @@ double Guard::authFailed(const IpAddress& ip, const std::string& who, const std:
                    "s");
         countBan();
         flushSoon();  // a ban must survive a crash
+        if (shared_) {
+            shared_->banned(f.key, now + config_.policy.banTime, f.addressFailures);
+        }
+    }
+    if (shared_) {
+        shared_->authFailed(f.key, user);  // the fleet's count may ban it on every gateway
     }
     if (f.delay > 0) {
         ++counts_.authDelayedReplies;
@@ -201,6 +208,9 @@ std::size_t Guard::activeBans() const {
 void Guard::authSucceeded(const std::string& user) {
     std::lock_guard<std::mutex> lock(mutex_);
     bans_.recordSuccess(user);
+    if (shared_) {
+        shared_->authSucceeded(user);
+    }
 }
 
 void Guard::trapBan(const IpAddress& ip, const std::string& who, const std::string& why) {
@@ -214,6 +224,9 @@ void Guard::trapBan(const IpAddress& ip, const std::string& who, const std::stri
                std::to_string(config_.policy.banTime) + "s");
     countBan();
     flushSoon();  // a ban must survive a crash
+    if (shared_) {
+        shared_->banned(bans_.addressKey(ip), now + config_.policy.banTime, 0);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

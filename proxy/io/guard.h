@@ -16,11 +16,14 @@
 #include <memory>
 #include <optional>
 #include <mutex>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
+#include <vector>
 
 #include "defence/ban_list.h"
+#include "defence/shared_state_keys.h"
 #include "ops/metrics.h"
 #include "ops/config.h"
 #include "io/event_handles.h"
@@ -28,6 +31,8 @@
 struct bufferevent;
 
 namespace subproxy {
+
+class SharedState;
 
 class Guard {
 public:
@@ -70,6 +75,22 @@ public:
 
     void flush();  // writes the state file now if anything changed (control loop)
 
+    // Several gateways (issue 11; guard_shared.cpp).  The fleet's state, nullptr with
+    // state.backend "local"; set once, before any worker runs.  The calls above hand it every
+    // failure, success and ban, after deciding locally.
+    void setShared(SharedState* shared) { shared_ = shared; }
+    // From the fleet (control loop): a ban (`here`: this gateway's failure made it, counted and
+    // logged as its own), a lift, the fleet's failure counts, and the whole list after a
+    // (re)connection: bans missing from it are lifted here, but those in `keep` (made here
+    // since the list was asked for).
+    void adoptBan(const std::string& key, std::int64_t until, unsigned failures, bool here);
+    void adoptLift(const std::string& key);
+    void adoptFailures(const std::string& key, unsigned addressFailures, const std::string& user,
+                       unsigned userFailures);
+    void reconcileBans(const std::vector<SharedBan>& fleet, const std::set<std::string>& keep);
+    // The operator's lift on this gateway only: the key lifted, or "" when it was not banned here.
+    std::string liftLocal(const std::string& addressOrKey);
+
     // The operator's commands, as served on the control socket and by `subproxy -b/-u`.
     // "list", "lift ADDRESS", "stats".  Returns the reply text (lines ending in \n).
     std::string command(const std::string& line);
@@ -95,6 +116,7 @@ private:
     static void controlWriteCb(bufferevent* bev, void* self);
     static void controlEventCb(bufferevent* bev, short what, void* self);
     void controlDone(bufferevent* bev);
+    void controlAnswer(bufferevent* bev, const std::string& answer);
 
     event_base* base_;
     mutable std::mutex mutex_;  // everything below but the control socket (control loop only)
@@ -110,7 +132,11 @@ private:
     EventPtr flushSoonTimer_;
     bool saveFailing_ = false;   // the last state file write failed (logged once)
     evconnlistener* control_ = nullptr;
-    std::unordered_set<bufferevent*> controlConns_;
+    // Open control connections and a number each: an answer that comes later (from Redis)
+    // goes only to the connection that asked, if it is still there.
+    std::unordered_map<bufferevent*, std::uint64_t> controlConns_;
+    std::uint64_t nextControlId_ = 0;
+    SharedState* shared_ = nullptr;
     CommandExtension extension_;
 };
 

@@ -20,6 +20,8 @@
 #include <sstream>
 
 #include "io/guard_state_file.h"
+#include "io/shared_cli.h"
+#include "io/shared_state.h"
 #include "os/atomic_file.h"
 #include "os/log.h"
 #include "os/pidfile.h"
@@ -167,7 +169,7 @@ void Guard::controlAcceptCb(evconnlistener*, evutil_socket_t fd, sockaddr*, int,
         ::close(fd);
         return;
     }
-    guard->controlConns_.insert(bev);
+    guard->controlConns_.emplace(bev, ++guard->nextControlId_);
     bufferevent_setcb(bev, &Guard::controlReadCb, nullptr, &Guard::controlEventCb, guard);
     const timeval timeout{5, 0};
     bufferevent_set_timeouts(bev, &timeout, &timeout);
@@ -187,13 +189,27 @@ void Guard::controlReadCb(bufferevent* bev, void* self) {
     }
     const std::string command(line, len);
     std::free(line);
-    const std::string answer = guard->command(command);
-    if (answer.empty()) {  // "list" with no bans: nothing will ever trigger the write callback
-        guard->controlDone(bev);
+    bufferevent_disable(bev, EV_READ);
+    if (guard->shared_ && SharedState::handles(command)) {
+        // The fleet's list, or a lift on every gateway: answered when Redis replies (at most
+        // state.command_timeout), to this connection if it is still open.
+        guard->shared_->command(command, [guard, bev, id = guard->controlConns_.at(bev)](const std::string& answer) {
+            const auto it = guard->controlConns_.find(bev);
+            if (it != guard->controlConns_.end() && it->second == id) {
+                guard->controlAnswer(bev, answer);
+            }
+        });
         return;
     }
-    bufferevent_disable(bev, EV_READ);
-    bufferevent_setcb(bev, nullptr, &Guard::controlWriteCb, &Guard::controlEventCb, guard);
+    guard->controlAnswer(bev, guard->command(command));
+}
+
+void Guard::controlAnswer(bufferevent* bev, const std::string& answer) {
+    if (answer.empty()) {  // "list" with no bans: nothing will ever trigger the write callback
+        controlDone(bev);
+        return;
+    }
+    bufferevent_setcb(bev, nullptr, &Guard::controlWriteCb, &Guard::controlEventCb, this);
     bufferevent_write(bev, answer.data(), answer.size());
 }
 
@@ -252,6 +268,11 @@ int guardCommandLine(const std::string& configFile, const std::string& command) 
     if (std::string answer; askGuardDaemon(g, command, answer, connectError)) {
         std::cout << answer;
         return answer.rfind("error:", 0) == 0 ? 1 : 0;
+    }
+    if (config.state.backend == StateBackend::Redis) {
+        // Straight to the fleet's list: a running daemon hears a lift on the events channel,
+        // so there is no file to race with.
+        return sharedGuardCommandLine(config, command);
     }
     if (const std::string problem = runningDaemonProblem(config, connectError, command != "list"); !problem.empty()) {
         std::cerr << "subproxy: " << (command == "list" ? std::string("cannot list the bans")

@@ -64,4 +64,14 @@ std::string listBans(const BanList& bans, std::int64_t now) {
     return out;
 }
 
+std::string listSharedBans(const std::vector<SharedBan>& bans, std::int64_t now) {
+    GuardPolicy unbounded;
+    unbounded.maxTracked = 0;  // the list as Redis holds it, all of it
+    BanList list(unbounded);
+    for (const auto& b : bans) {
+        list.adoptBan(b.key, b.until, b.failures, now);
+    }
+    return listBans(list, now);
+}
+
 }  // namespace subproxy

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "defence/ban_list.h"
+#include "defence/shared_state_keys.h"
 
 namespace subproxy {
 
@@ -22,5 +23,7 @@ bool loadGuardStateFile(const std::string& path, BanList& bans, std::int64_t now
 
 // "ADDRESS until=... left=...s failures=N" per ban in force at `now`.
 std::string listBans(const BanList& bans, std::int64_t now);
+// The same lines for the fleet's bans as Redis lists them (state.backend "redis").
+std::string listSharedBans(const std::vector<SharedBan>& bans, std::int64_t now);
 
 }  // namespace subproxy

@@ -61,6 +61,11 @@ Hub::Hub(std::string configFile, std::shared_ptr<const Runtime> runtime)
                                            config.auth.maxWorkers);
     defence_ = std::make_unique<Defence>(config);
     msaCaps_ = std::make_unique<MsaCaps>(base(), dns_.get());
+    if (config.state.backend == StateBackend::Redis) {
+        shared_ = std::make_unique<SharedState>(base(), mailbox_->address(), config, *guard_, *defence_);
+        guard_->setShared(shared_.get());
+        defence_->setShared(shared_.get());
+    }
     metrics_.startedAt = static_cast<std::int64_t>(std::time(nullptr));
     migration_.with([&](MigrationReport& r) { r.setLimits(migrationLimits(config.migration)); });
     dnsblCache_.with([&](DnsblCache& c) { c.setMax(static_cast<std::size_t>(config.dnsbl.cacheSize)); });
@@ -82,6 +87,11 @@ Hub::~Hub() {
         }
     }
     workers_.clear();
+    if (shared_) {  // the Redis connections live on the control loop; before the guard they feed
+        guard_->setShared(nullptr);
+        defence_->setShared(nullptr);
+        shared_.reset();
+    }
     msaCaps_.reset();  // its probe connection and timer need the loop and the resolver
     guard_.reset();    // writes the state file; before the loop it lives on goes
     accounts_.reset();  // likewise
@@ -97,6 +107,9 @@ int Hub::run() {
     logInfo("subproxy " SUBPROXY_VERSION " started; listening on" + names + " with " +
             std::to_string(workers_.size()) + (workers_.size() == 1 ? " worker" : " workers"));
     msaCaps_->configure(runtime_);  // the first probe of the MSA's capabilities
+    if (shared_) {
+        shared_->start();  // connects in the background: no session waits for Redis
+    }
     // Signals are the control loop's: the workers' threads block them.
     sigset_t all, old;
     sigfillset(&all);
@@ -162,6 +175,9 @@ Metrics Hub::metrics(std::vector<std::uint64_t>* perWorker) const {
     }
     Metrics total = metrics_;
     guard_->addCounts(total);
+    if (shared_) {
+        shared_->addCounts(total);
+    }
     std::unique_lock<std::mutex> lock(gather->mutex);
     // A worker answers within one turn of its loop; one that has stopped (drained) never does.
     gather->done.wait_for(lock, std::chrono::seconds(1), [&] { return gather->pending == 0; });
@@ -212,6 +228,9 @@ void Hub::reload() {
     guard_->reconfigure(runtime_->config.guard);
     defence_->reconfigure(runtime_->config);
     accounts_->reconfigure(runtime_->config);
+    if (shared_) {
+        shared_->reconfigure(runtime_->config);
+    }
     msaCaps_->configure(runtime_);  // probe again: the MSA may have changed with the reload
     ++metrics_.reloads;
     migration_.with([&](MigrationReport& r) { r.setLimits(migrationLimits(runtime_->config.migration)); });

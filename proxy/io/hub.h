@@ -22,6 +22,7 @@
 #include "io/mailbox.h"
 #include "io/msa_caps.h"
 #include "io/server.h"
+#include "io/shared_state.h"
 #include "ops/metrics.h"
 #include "ops/migration_report.h"
 
@@ -50,6 +51,8 @@ public:
     AuthPool& authPool() { return *authPool_; }
     Locked<MigrationReport>& migration() { return migration_; }
     Locked<DnsblCache>& dnsblCache() { return dnsblCache_; }
+    // The state several gateways share (state.backend "redis"); nullptr when local.
+    SharedState* shared() { return shared_.get(); }
 
     // Counters of every worker added up, with the guard's (control loop; waits for each worker
     // to copy its own, at most a second).  `perWorker` gets each worker's sessions accepted.
@@ -85,6 +88,7 @@ private:
     std::unique_ptr<AccountStore> accounts_;  // outlives reloads: counters and flags are not configuration
     Locked<MigrationReport> migration_;
     Locked<DnsblCache> dnsblCache_{std::size_t{0}};  // DNSBL answers, for every loop's resolver
+    std::unique_ptr<SharedState> shared_;  // after guard_ and defence_, which it feeds
     Metrics metrics_;  // the control loop's own: reloads, start time
     std::atomic<std::uint64_t> nextSessionId_{1};
     std::atomic<std::size_t> openSessions_{0};

@@ -29,6 +29,7 @@
 #include "io/msa_caps.h"
 #include "io/original_dst.h"
 #include "io/proxy_intake.h"
+#include "io/shared_state.h"
 #include "io/tls.h"
 #include "ops/config.h"
 #include "ops/metrics.h"
@@ -54,16 +55,21 @@ int checkConfiguration(const std::string& configFile);
 // What Cyrus SASL cannot do with this configuration (empty: all good): -t and SIGHUP.
 std::vector<std::string> saslProblems(const Config& config);
 
-// The migration report as a session sees it: it only records (under the report's lock).
+// The migration report as a session sees it: it only records (under the report's lock), and
+// hands the submission to the fleet's report when there is one (issue 11).
 class MigrationRecorder {
 public:
-    explicit MigrationRecorder(Locked<MigrationReport>& report) : report_(report) {}
+    MigrationRecorder(Locked<MigrationReport>& report, SharedState* shared) : report_(report), shared_(shared) {}
     void record(const MigrationSubmission& submission, std::int64_t now) {
         report_.with([&](MigrationReport& r) { r.record(submission, now); });
+        if (shared_) {
+            shared_->migration(submission, now);
+        }
     }
 
 private:
     Locked<MigrationReport>& report_;
+    SharedState* shared_;
 };
 
 class Server {

@@ -2,11 +2,13 @@
 
 #include "io/startup.h"
 
+#include <algorithm>
 #include <iostream>
 #include <memory>
 #include <optional>
 
 #include "io/hub.h"
+#include "io/shared_cli.h"
 #include "io/migration_store.h"
 #include "io/status_http.h"
 #include "os/daemon.h"
@@ -18,6 +20,33 @@
 #include "sasl_server.h"
 
 namespace subproxy {
+
+namespace {
+
+// -t with state.backend "redis": Redis is pinged.  Unreachable is a warning (the daemon starts
+// all the same, on its own state, and connects when Redis is there); a refused login is an
+// error.  Returns the exit code's share.
+int checkStateBackend(const Config& config, const std::string& configFile) {
+    if (config.state.backend != StateBackend::Redis) {
+        return 0;
+    }
+    using Result = SharedStateCheck::Result;
+    const auto check = checkSharedState(config.state);
+    const std::string where = settingLocation(configFile, "state.address");
+    if (check.result == Result::Ok) {
+        std::cout << where << ": " << check.text << "\n";
+        return 0;
+    }
+    if (check.result == Result::Unreachable) {
+        std::cerr << where << ": warning: " << check.text
+                  << " (subproxy starts all the same, on this gateway's own state, and connects when Redis is up)\n";
+        return 0;
+    }
+    std::cerr << where << ": " << check.text << "\n";
+    return 1;
+}
+
+}  // namespace
 
 int runConfigurationCheck(const std::string& configFile) {
     int rc = checkConfiguration(configFile);
@@ -32,6 +61,7 @@ int runConfigurationCheck(const std::string& configFile) {
         for (const auto& warning : deploymentWarnings(config, configFile)) {
             std::cerr << warning << "\n";
         }
+        rc = std::max(rc, checkStateBackend(config, configFile));
         // Also a warning, not an error: the daemon runs, but sheds load early (issue 8).
         const std::string fds = fileLimitWarning(config, raiseFileLimit());
         if (!fds.empty()) {
@@ -46,6 +76,7 @@ int runConfigurationCheck(const std::string& configFile) {
 }
 
 namespace {
+
 
 // Before the fork and while still root: who to become, the log file (root may own its
 // directory, /var/log), the warnings worth a line, Cyrus SASL.  True when privileges are to be

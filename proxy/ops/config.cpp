@@ -310,7 +310,7 @@ Config buildConfig(const libconfig::Config& cfg, const std::string& name,
     r.checkKeys(root, {"hostname", "listen", "tls", "auth", "upstream", "limits", "replies",
                        "data_bare_newline", "log_facility", "log_file", "workers",
                        "pid_file", "user", "group", "status", "migration",
-                       "guard", "accounts",
+                       "guard", "accounts", "state",
                        "trap", "access", "dnsbl", "client_name"});
     config.hostname = root.exists("hostname") ? r.readLineText(root["hostname"]) : defaultHostname();
     if (!root.exists("listen")) {
@@ -340,6 +340,7 @@ Config buildConfig(const libconfig::Config& cfg, const std::string& name,
     readDeployment(r, root, config);
     r.optional(root, "guard", [&](const Setting& v) { readGuard(r, v, config.guard); });
     r.optional(root, "accounts", [&](const Setting& v) { readAccounts(r, v, config.accounts); });
+    r.optional(root, "state", [&](const Setting& v) { readState(r, v, config.state); });
     readAbuseDefence(r, root, config);
     r.optional(root, "client_name", [&](const Setting& v) { readClientName(r, v, config.clientName); });
     checkCombinations(r, root, config, name);

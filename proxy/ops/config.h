@@ -164,6 +164,28 @@ struct GuardConfig {
     int connectionRateWindow = 60;    // seconds
 };
 
+// Where the state several gateways share lives (issue 11): "local" (the state files above, one
+// machine) or "redis" (the fleet; local state stays the source of every decision, Redis spreads
+// it: see io/shared_state.h).  Read once at start (every key is restart-only).
+enum class StateBackend { Local, Redis };
+struct StateConfig {
+    StateBackend backend = StateBackend::Local;
+    // "127.0.0.1:6379", "[::1]:6379" (numeric: the control loop never waits on a resolver), or
+    // an absolute unix socket path.
+    std::string address = "127.0.0.1:6379";
+    std::string host = "127.0.0.1";   // from address: the IP, or empty for a unix socket
+    int port = 6379;
+    std::string socket;               // from address: the unix socket path
+    std::string username;             // ACL user; empty: the password alone (requirepass)
+    std::string password;             // empty: no AUTH
+    int database = 0;                 // SELECT
+    std::string keyPrefix = "subproxy:";  // every key and the channel start with it
+    int connectTimeoutMs = 1000;
+    int commandTimeoutMs = 500;       // a reply later than this counts as an outage
+    int replayLimit = 10000;          // updates kept while Redis is unreachable (oldest dropped)
+    int retryInterval = 1;            // seconds between reconnection attempts
+};
+
 inline constexpr int kMaxWorkers = 256;
 
 struct Config {
@@ -188,6 +210,7 @@ struct Config {
     GuardConfig guard;    // issue 3 items 1 and 4
     AccountsConfig accounts;  // issue 12: compromised accounts
     ClientNameConfig clientName;  // issue 11 item 5
+    StateConfig state;    // issue 11: several gateways
 };
 
 // A configuration problem, printed as "FILE:LINE: message".

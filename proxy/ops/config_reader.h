@@ -281,5 +281,6 @@ void readAccounts(const Reader& r, const Setting& s, AccountsConfig& out);  // c
 std::vector<std::string> readCidrs(const Reader& r, const Setting& s, CidrList& out);
 // A list of nameservers: numeric addresses with an optional port (config_defence.cpp).
 std::vector<std::string> readNameservers(const Reader& r, const Setting& v);
+void readState(const Reader& r, const Setting& s, StateConfig& out);  // config_state.cpp
 
 }  // namespace subproxy::config_detail

@@ -39,6 +39,19 @@ std::vector<std::string> restartOnlyChanges(const Config& running, const Config&
     check(running.migration.stateFile == next.migration.stateFile, "migration.state_file");
     check(running.migration.flushInterval == next.migration.flushInterval, "migration.flush_interval");
     check(running.accounts.stateFile == next.accounts.stateFile, "accounts.state_file");
+    // The Redis connections are made once at start; a reload keeps the running ones (issue 11).
+    const StateConfig& a = running.state;
+    const StateConfig& b = next.state;
+    check(a.backend == b.backend, "state.backend");
+    check(a.address == b.address, "state.address");
+    check(a.username == b.username, "state.username");
+    check(a.password == b.password, "state.password");
+    check(a.database == b.database, "state.database");
+    check(a.keyPrefix == b.keyPrefix, "state.key_prefix");
+    check(a.connectTimeoutMs == b.connectTimeoutMs, "state.connect_timeout");
+    check(a.commandTimeoutMs == b.commandTimeoutMs, "state.command_timeout");
+    check(a.replayLimit == b.replayLimit, "state.replay_limit");
+    check(a.retryInterval == b.retryInterval, "state.retry_interval");
     return changed;
 }
 

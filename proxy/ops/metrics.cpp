@@ -402,6 +402,17 @@ std::string renderPrometheus(const Metrics& m, const ScrapeFigures& live) {
     w.counter("subproxy_reloads_total", "Successful configuration reloads (SIGHUP).", m.reloads);
     w.counter("subproxy_reload_failures_total", "Rejected configuration reloads (SIGHUP).", m.reloadFailures);
     renderAccounts(w, m.accounts);
+    w.gauge("subproxy_state_backend_up",
+            "1 while the shared state's server (state.backend \"redis\") is reachable; always 1 when local.",
+            m.stateBackendUp);
+    w.counter("subproxy_state_backend_errors_total",
+              "Failed connections to the shared state's server, and commands it refused or left unanswered.",
+              m.stateBackendErrors);
+    w.counter("subproxy_state_backend_dropped_updates_total",
+              "Updates for the shared state dropped, oldest first, from the full replay queue during an outage.",
+              m.stateBackendDropped);
+    w.gauge("subproxy_state_backend_queued_updates",
+            "Updates for the shared state waiting for its server to come back.", m.stateBackendQueued);
     return w.str();
 }
 

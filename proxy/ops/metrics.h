@@ -103,6 +103,13 @@ struct Metrics {
     std::uint64_t reloads = 0;
     std::uint64_t reloadFailures = 0;
     AccountCounts accounts;
+    // The shared state (issue 11; the control loop's, not added up from the workers): failed
+    // connections and commands unanswered in time or refused, updates dropped from the full
+    // replay queue, updates waiting in it, and whether Redis is reachable (local: always 1).
+    std::uint64_t stateBackendErrors = 0;
+    std::uint64_t stateBackendDropped = 0;
+    std::uint64_t stateBackendQueued = 0;  // gauge
+    std::uint64_t stateBackendUp = 1;      // gauge
 
     void reply(int code);
     void authResult(const std::string& mechanism, bool ok);

@@ -12,13 +12,12 @@ namespace {
 // alerts and graphs need no absent() special case before the first submission.
 constexpr int kInterceptedPorts[] = {25, 465};
 
-// Who counts as one user in the daily distinct count: the login, or the client address when
-// the login is unknown ("@" keeps an address apart from a login of the same spelling).
-std::string identity(const std::string& user, const std::string& address) {
-    return user.empty() ? "@" + address : user;
-}
 
 }  // namespace
+
+std::string migrationIdentity(const std::string& user, const std::string& address) {
+    return user.empty() ? "@" + address : user;
+}
 
 MigrationLimits migrationLimits(const MigrationConfig& config) {
     return {static_cast<std::size_t>(config.maxEntries), config.historyDays};
@@ -55,7 +54,7 @@ void MigrationReport::record(const MigrationSubmission& s, std::int64_t now) {
     ++d.submissions;
     std::set<std::string>& seen = todayUsers_[s.port];
     // Bounded like the records: beyond maxEntries distinct users in one day, more are not counted.
-    if (seen.size() < limits_.maxEntries && seen.insert(identity(s.user, s.address)).second) {
+    if (seen.size() < limits_.maxEntries && seen.insert(migrationIdentity(s.user, s.address)).second) {
         ++d.users;
     }
     dirty_ = true;
@@ -145,7 +144,7 @@ std::vector<std::pair<MigrationKey, MigrationRecord>> MigrationReport::select(co
             continue;
         }
         rows.emplace_back(key, r);
-        std::int64_t& l = latest.try_emplace(identity(key.user, key.address), r.last).first->second;
+        std::int64_t& l = latest.try_emplace(migrationIdentity(key.user, key.address), r.last).first->second;
         l = std::max(l, r.last);
     }
     rows.erase(std::remove_if(rows.begin(), rows.end(),
@@ -154,7 +153,7 @@ std::vector<std::pair<MigrationKey, MigrationRecord>> MigrationReport::select(co
                                       return true;
                                   }
                                   return filter.notSince &&
-                                         latest[identity(row.first.user, row.first.address)] >= *filter.notSince;
+                                         latest[migrationIdentity(row.first.user, row.first.address)] >= *filter.notSince;
                               }),
                rows.end());
     std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) {

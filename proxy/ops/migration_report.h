@@ -141,6 +141,12 @@ public:
     std::string json(const MigrationFilter& filter, std::int64_t now) const;
     std::string render(const MigrationQuery& query, std::int64_t now) const;
 
+    // The fleet's report as read back from Redis (state.backend "redis", `subproxy -r`;
+    // migration_shared.cpp): whole records, days and totals, set as they are.
+    void restoreRecord(const MigrationKey& key, const MigrationRecord& record);
+    void restoreDay(std::int64_t day, int port, const MigrationDay& figures);
+    void restoreTotal(int port, std::uint64_t submissions);
+
     // For /metrics: today's distinct users and all submissions per port; 25 and 465 always.
     std::vector<MigrationPortFigures> portFigures(std::int64_t now) const;
 
@@ -158,6 +164,10 @@ private:
     std::map<int, std::set<std::string>> todayUsers_;  // per port: who was counted today
     bool dirty_ = false;
 };
+
+// Who counts as one user in the daily distinct count: the login, or the client address when
+// the login is unknown ("@" keeps an address apart from a login of the same spelling).
+std::string migrationIdentity(const std::string& user, const std::string& address);
 
 // "%XX" for bytes <= 0x20, >= 0x7f and '%'; "-" for the empty string.
 std::string escapeField(const std::string& s);

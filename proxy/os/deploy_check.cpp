@@ -13,6 +13,7 @@
 
 #include "cyrus_file.h"
 #include "io/migration_store.h"
+#include "io/shared_cli.h"
 #include "os/privileges.h"
 #include "wire/text_util.h"
 
@@ -215,6 +216,9 @@ std::vector<std::string> deploymentWarnings(const Config& config, const std::str
 }
 
 int printMigrationReport(const Config& config, const MigrationQuery& query, std::int64_t now) {
+    if (config.state.backend == StateBackend::Redis) {
+        return printSharedMigrationReport(config, query, now);  // every gateway's, from Redis
+    }
     if (config.migration.stateFile.empty()) {
         std::cerr << config.file << ": migration.state_file is not set: the report is kept in memory only "
                                     "(see the status endpoint's /migration)\n";

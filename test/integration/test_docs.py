@@ -91,6 +91,11 @@ class ReloadWarnings(unittest.TestCase):
                                   control_socket=os.path.join(d, "control2"))
                 c["migration"] = {"state_file": os.path.join(d, "m2.state"), "flush_interval": 30}
                 c["accounts"] = {"state_file": os.path.join(d, "a2.state"), "flush_interval": 5}
+                # Every key of the group differs from its default (the Redis connections are
+                # made once; the daemon stays on its own state).
+                c["state"] = {"backend": "redis", "address": "127.0.0.1:6380", "username": "u", "password": "p",
+                              "database": 1, "key_prefix": "x:", "connect_timeout": 200, "command_timeout": 200,
+                              "replay_limit": 5, "retry_interval": 2}
 
             reload(everything)
             # Applied at once to new sessions, while the listener kept its old socket.

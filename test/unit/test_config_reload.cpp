@@ -60,6 +60,13 @@ BOOST_AUTO_TEST_CASE(every_restart_only_key_is_named) {
     // accounts.flush_interval, the windows and the limits apply at once; the file does not move.
     BOOST_TEST(changes("", "accounts = { state_file = \"/a\"; flush_interval = 5; limits = { messages = 1; }; };") ==
                    (Keys{"accounts.state_file"}), boost::test_tools::per_element());
+    BOOST_TEST(changes("", "state = { backend = \"redis\"; address = \"/run/redis.sock\"; username = \"u\"; "
+                           "password = \"p\"; database = 2; key_prefix = \"gw:\"; connect_timeout = 100; "
+                           "command_timeout = 100; replay_limit = 5; retry_interval = 3; };") ==
+                   (Keys{"state.backend", "state.address", "state.username", "state.password", "state.database",
+                         "state.key_prefix", "state.connect_timeout", "state.command_timeout", "state.replay_limit",
+                         "state.retry_interval"}),
+               boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_CASE(status_endpoint_keys) {

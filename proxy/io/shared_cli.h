@@ -1,0 +1,26 @@
+// The command line's side of several gateways (state.backend "redis"; issue 11): a separate
+// process talking to Redis directly (redis_sync.h), for when no daemon is there to ask.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "ops/config.h"
+#include "ops/migration_report.h"
+
+namespace subproxy {
+
+// `subproxy -t`: logs in and sends PING.  `text` says how it answered, or why not.
+struct SharedStateCheck {
+    enum class Result { Ok, Unreachable, Refused };  // Refused: the login or PING (ACL)
+    Result result = Result::Ok;
+    std::string text;
+};
+SharedStateCheck checkSharedState(const StateConfig& config);
+// `subproxy -b` / `-u ADDRESS` when no daemon answers on the control socket: the fleet's list,
+// or a lift on every gateway (the running ones hear it on the events channel).  Prints the
+// answer; returns the exit code.
+int sharedGuardCommandLine(const Config& config, const std::string& command);
+// `subproxy -r`: the fleet's migration report, every gateway's submissions together.
+int printSharedMigrationReport(const Config& config, const MigrationQuery& query, std::int64_t now);
+
+}  // namespace subproxy
