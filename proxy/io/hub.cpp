@@ -60,6 +60,7 @@ Hub::Hub(std::string configFile, std::shared_ptr<const Runtime> runtime)
     authPool_ = std::make_unique<AuthPool>(config.auth.backend == AuthBackend::Sasl ? config.auth.workers : 0,
                                            config.auth.maxWorkers);
     defence_ = std::make_unique<Defence>(config);
+    credentials_ = std::make_unique<CredentialStore>(config.auth);
     msaCaps_ = std::make_unique<MsaCaps>(base(), dns_.get());
     if (config.state.backend == StateBackend::Redis) {
         shared_ = std::make_unique<SharedState>(base(), mailbox_->address(), config, *guard_, *defence_);
@@ -228,6 +229,7 @@ void Hub::reload() {
     guard_->reconfigure(runtime_->config.guard);
     defence_->reconfigure(runtime_->config);
     accounts_->reconfigure(runtime_->config);
+    credentials_->reconfigure(runtime_->config.auth);
     if (shared_) {
         shared_->reconfigure(runtime_->config);
     }

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "io/auth_workers.h"
+#include "io/credential_store.h"
 #include "io/defence.h"
 #include "io/event_handles.h"
 #include "io/guard.h"
@@ -48,6 +49,7 @@ public:
     Defence& defence() { return *defence_; }
     MsaCaps& msaCaps() { return *msaCaps_; }
     AccountStore& accounts() { return *accounts_; }
+    CredentialStore& credentials() { return *credentials_; }
     AuthPool& authPool() { return *authPool_; }
     Locked<MigrationReport>& migration() { return migration_; }
     Locked<DnsblCache>& dnsblCache() { return dnsblCache_; }
@@ -85,6 +87,7 @@ private:
     std::unique_ptr<Defence> defence_;  // outlives reloads: fan-out history, tarpit count, greet cache
     std::unique_ptr<MsaCaps> msaCaps_;  // outlives reloads; its probe lives on the control loop
     std::unique_ptr<AuthPool> authPool_;
+    std::unique_ptr<CredentialStore> credentials_;  // auth.cache_ttl: recent password verdicts
     std::unique_ptr<AccountStore> accounts_;  // outlives reloads: counters and flags are not configuration
     Locked<MigrationReport> migration_;
     Locked<DnsblCache> dnsblCache_{std::size_t{0}};  // DNSBL answers, for every loop's resolver

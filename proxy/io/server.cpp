@@ -158,6 +158,7 @@ Guard& Server::guard() { return hub_.guard(); }
 Defence& Server::defence() { return hub_.defence(); }
 MsaCaps& Server::msaCaps() { return hub_.msaCaps(); }
 AccountStore& Server::accounts() { return hub_.accounts(); }
+CredentialStore& Server::credentials() { return hub_.credentials(); }
 MigrationRecorder Server::migration() { return MigrationRecorder(hub_.migration(), hub_.shared()); }
 
 Session* Server::findSession(std::uint64_t id) {

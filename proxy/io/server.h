@@ -19,6 +19,7 @@
 #include "io/account_store.h"
 #include "io/auth_workers.h"
 #include "io/client_name.h"
+#include "io/credential_store.h"
 #include "io/defence.h"
 #include "io/dnsbl.h"
 #include "io/guard.h"
@@ -108,6 +109,7 @@ public:
     Defence& defence();
     MsaCaps& msaCaps();
     AccountStore& accounts();  // compromised accounts (issue 12): per-user counters and flags
+    CredentialStore& credentials();  // auth.cache_ttl
     DnsblResolver& dnsbl() { return *dnsbl_; }
     // The customer's host name (forward-confirmed reverse DNS; client_name group).
     ClientNameResolver& clientNames() { return *clientNames_; }

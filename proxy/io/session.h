@@ -97,6 +97,10 @@ private:
     // logged by the engine as a backend problem and never counted against the customer.
     void passwordBackendProblem(const char* kind, AuthResult result);
     void abandonAuthJob();
+    // auth.cache_ttl (credential_store.h): PLAIN and LOGIN see the login name and password; a
+    // pair the backend accepted a moment ago is answered from memory.  True when answered.
+    bool answerFromCache(const std::string& login, const std::string& password);
+    static void cachedAnswerCb(evutil_socket_t, short, void* arg);
     void clientGone(StreamEvent what);
     std::string who() const;  // "[1.2.3.4]:5678"
     void updateReading();
@@ -149,6 +153,10 @@ private:
     std::unique_ptr<Upstream> upstream_;
     std::vector<std::unique_ptr<Upstream>> retired_;  // shut down; freed outside their callbacks
     std::shared_ptr<AuthJob> auth_;
+    std::string authMechanism_;               // of the AUTH under way
+    std::optional<std::string> loginName_;    // LOGIN: the name, once sent (the password follows)
+    // The login and its digest, while the backend judges them: cached if it says yes.
+    std::optional<std::pair<std::string, std::string>> pendingCredential_;
     std::uint64_t authGeneration_ = 0;
     event* authTimer_ = nullptr;
     event* destroy_ = nullptr;

@@ -3,6 +3,7 @@
 #include <atomic>
 
 #include "wire/identity.h"
+#include "wire/sasl_payload.h"
 #include "sasl_server.h"
 #include "io/server.h"
 #include "io/session.h"
@@ -28,11 +29,74 @@ void Session::authStart(const std::string& mechanism, const std::optional<std::s
     abandonAuthJob();
     auth_ = std::make_shared<AuthJob>();  // a fresh sasl_conn_t for every AUTH command
     ++authGeneration_;
+    authMechanism_ = mechanism;
+    loginName_.reset();
+    pendingCredential_.reset();
+    if (mechanism == "PLAIN" && initial) {
+        // The engine has checked the message; an authzid is either empty or the login itself.
+        if (const auto creds = parsePlain(*initial); creds && answerFromCache(creds->authcid, creds->password)) {
+            return;
+        }
+    }
     runAuth([=](sasl::Attempt& attempt) { return attempt.start(mechanism, initial); });
 }
 
 void Session::authStep(const std::string& response) {
+    if (authMechanism_ == "PLAIN" && !pendingCredential_) {
+        if (const auto creds = parsePlain(response); creds && answerFromCache(creds->authcid, creds->password)) {
+            return;
+        }
+    } else if (authMechanism_ == "LOGIN" && !loginName_) {
+        loginName_ = response;
+    } else if (authMechanism_ == "LOGIN" && !pendingCredential_ && answerFromCache(*loginName_, response)) {
+        return;
+    }
     runAuth([response](sasl::Attempt& attempt) { return attempt.step(response); });
+}
+
+namespace {
+
+// A cached verdict reaches the session from the loop, like the workers' (never re-entrantly
+// from inside the engine's AUTH command).
+struct CachedAnswer {
+    Server* server;
+    std::uint64_t id;
+    std::uint64_t generation;
+    AuthResult result;
+};
+
+}  // namespace
+
+bool Session::answerFromCache(const std::string& login, const std::string& password) {
+    CredentialStore& store = server_.credentials();
+    if (!store.enabled()) {
+        return false;
+    }
+    const std::string digest = store.digest(login, password);
+    const std::optional<std::string> backendUser = store.find(login, digest);
+    if (!backendUser) {
+        pendingCredential_.emplace(login, digest);  // cached when the backend says yes
+        return false;
+    }
+    abandonAuthJob();  // LOGIN: the attempt that asked for the password is not needed
+    ++server_.metrics().authCacheHits;
+    authAsked_ = std::chrono::steady_clock::now();
+    auto* answer = new CachedAnswer{&server_, id_, authGeneration_,
+                                    AuthResult{AuthResult::Status::Done, {}, *backendUser, "auth cache"}};
+    const timeval now{0, 0};
+    if (event_base_once(server_.base(), -1, EV_TIMEOUT, &Session::cachedAnswerCb, answer, &now) != 0) {
+        delete answer;
+        pendingCredential_.reset();
+        return false;
+    }
+    return true;
+}
+
+void Session::cachedAnswerCb(evutil_socket_t, short, void* arg) {
+    std::unique_ptr<CachedAnswer> answer(static_cast<CachedAnswer*>(arg));
+    if (Session* session = answer->server->findSession(answer->id)) {
+        session->authFinished(answer->generation, answer->result);
+    }
 }
 
 void Session::runAuth(std::function<AuthResult(sasl::Attempt&)> step) {
@@ -85,6 +149,12 @@ void Session::authFinished(std::uint64_t generation, const AuthResult& result) {
     }
     if (result.status == AuthResult::Status::Done) {
         server_.guard().authSucceeded(userKey(result.username, defaultRealm(runtime_->config)));
+        if (pendingCredential_) {
+            server_.credentials().put(pendingCredential_->first, pendingCredential_->second, result.username);
+        }
+    }
+    if (result.status != AuthResult::Status::More) {
+        pendingCredential_.reset();
     }
     if (result.status == AuthResult::Status::Temp) {
         // The customer's password was never judged: 454, and nothing for the guard to count.

@@ -111,7 +111,7 @@ std::vector<std::string> readMechanisms(const Reader& r, const Setting& s) {
 void readAuth(const Reader& r, const Setting& s, AuthConfig& out) {
     r.requireGroup(s);
     r.checkKeys(s, {"backend", "mechanisms", "sasl_service", "sasl_config_dir", "sasl_realm",
-                    "workers", "max_workers", "timeout"});
+                    "workers", "max_workers", "timeout", "cache_ttl", "cache_size"});
     r.optional(s, "backend", [&](const Setting& v) {
         out.backend = r.readEnum<AuthBackend>(
             v, {{"sasl", AuthBackend::Sasl}, {"upstream", AuthBackend::Upstream}});
@@ -123,6 +123,9 @@ void readAuth(const Reader& r, const Setting& s, AuthConfig& out) {
                [&](const Setting& v) { out.saslConfigDir = r.readNonEmptyString(v); });
     r.optional(s, "sasl_realm", [&](const Setting& v) { out.saslRealm = r.readString(v); });
     r.optional(s, "workers", [&](const Setting& v) { out.workers = r.readPositiveInt(v); });
+    r.optional(s, "cache_ttl", [&](const Setting& v) { out.cacheTtl = static_cast<int>(r.readInteger(v, 0, 86400)); });
+    r.optional(s, "cache_size",
+               [&](const Setting& v) { out.cacheSize = static_cast<int>(r.readInteger(v, 0, 10000000)); });
     r.optional(s, "max_workers", [&](const Setting& v) { out.maxWorkers = r.readPositiveInt(v); });
     r.optional(s, "timeout", [&](const Setting& v) { out.timeout = r.readPositiveInt(v); });
     if (out.maxWorkers < out.workers) {

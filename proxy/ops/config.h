@@ -53,6 +53,8 @@ struct AuthConfig {
     int workers = 4;        // threads running blocking SASL steps
     int maxWorkers = 16;    // pool may grow to this while backends hang
     int timeout = 30;       // seconds a SASL step may take before 454
+    int cacheTtl = 300;     // seconds a PLAIN/LOGIN success is answered from memory; 0: off
+    int cacheSize = 10000;  // login names kept in that cache
 };
 
 struct UpstreamConfig {

@@ -77,6 +77,7 @@ void addMetrics(Metrics& into, const Metrics& from) {
     into.authTemporaryFailures += from.authTemporaryFailures;
     addCounts(into.authBackendErrors, from.authBackendErrors);
     into.authDelayedReplies += from.authDelayedReplies;
+    into.authCacheHits += from.authCacheHits;
     for (const auto& [outcome, histogram] : from.authDuration) {
         into.authDuration[outcome].add(histogram);
     }
@@ -355,6 +356,9 @@ std::string renderPrometheus(const Metrics& m, const ScrapeFigures& live) {
                "kind", m.authBackendErrors);
     w.counter("subproxy_auth_delayed_replies_total", "AUTH failure replies held back by the guard.",
               m.authDelayedReplies);
+    w.counter("subproxy_auth_cache_hits_total",
+              "PLAIN and LOGIN successes answered from the credential cache (auth.cache_ttl), without the backend.",
+              m.authCacheHits);
     w.histograms("subproxy_auth_duration_seconds",
                  "Time from the customer's last AUTH line to the verdict (password backend or MSA included, "
                  "the guard's penalty delay excluded), by result.",

@@ -83,6 +83,7 @@ struct Metrics {
     std::uint64_t authTemporaryFailures = 0;             // 454: backend or MSA unavailable
     std::map<std::string, std::uint64_t> authBackendErrors;  // by kind: error, timeout
     std::uint64_t authDelayedReplies = 0;  // 535s held back by the guard
+    std::uint64_t authCacheHits = 0;       // PLAIN/LOGIN answered from auth.cache_ttl's cache
     std::map<std::string, Histogram> authDuration;  // by AuthOutcome name
     std::uint64_t messagesRelayed = 0;   // accepted by the MSA (2xx after end of data)
     std::uint64_t messagesRejected = 0;  // refused by us or by the MSA
