@@ -210,10 +210,7 @@ void AccountStore::timerCb(evutil_socket_t, short, void* self) {
 
 int accountsCommandLine(const std::string& configFile, const std::string& command) {
     Config config;
-    try {
-        config = loadConfig(configFile);
-    } catch (const std::exception& e) {
-        std::cerr << e.what() << "\n";
+    if (!loadConfigOrSay(configFile, config)) {
         return 1;
     }
     std::string answer;

@@ -145,6 +145,9 @@ private:
 // answer; returns the exit code.
 int guardCommandLine(const std::string& configFile, const std::string& command);
 
+// For the command line: `configFile` read into `config`, or false with the problem printed.
+bool loadConfigOrSay(const std::string& configFile, Config& config);
+
 // One command line to the running daemon over guard.control_socket: true with its answer, or
 // false with *connectError (0: no socket configured).  And whether a daemon runs (its pid file
 // or a listener on the socket), for callers that would otherwise fall back to the state file.

@@ -255,12 +255,19 @@ bool guardDaemonRunning(const Config& config) {
            (!config.guard.controlSocket.empty() && someoneListensOn(config.guard.controlSocket));
 }
 
-int guardCommandLine(const std::string& configFile, const std::string& command) {
-    Config config;
+bool loadConfigOrSay(const std::string& configFile, Config& config) {
     try {
         config = loadConfig(configFile);
+        return true;
     } catch (const std::exception& e) {
         std::cerr << e.what() << "\n";
+        return false;
+    }
+}
+
+int guardCommandLine(const std::string& configFile, const std::string& command) {
+    Config config;
+    if (!loadConfigOrSay(configFile, config)) {
         return 1;
     }
     const GuardConfig& g = config.guard;

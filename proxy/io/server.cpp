@@ -88,10 +88,23 @@ void refuse(evutil_socket_t fd, const std::string& reply) {
 
 }  // namespace
 
-int checkConfiguration(const std::string& configFile) {
-    std::shared_ptr<const Runtime> runtime;
+std::shared_ptr<const Runtime> loadRuntimeOrSay(const std::string& configFile) {
     try {
-        runtime = loadRuntime(configFile);
+        return loadRuntime(configFile);
+    } catch (const ConfigError& e) {
+        std::cerr << e.what() << "\n";
+    } catch (const std::exception& e) {
+        std::cerr << configFile << ": " << e.what() << "\n";
+    }
+    return nullptr;
+}
+
+int checkConfiguration(const std::string& configFile) {
+    const std::shared_ptr<const Runtime> runtime = loadRuntimeOrSay(configFile);
+    if (!runtime) {
+        return 1;
+    }
+    try {
         if (runtime->config.auth.backend == AuthBackend::Sasl) {
             sasl::initialize(runtime->config.auth.saslService, runtime->config.auth.saslConfigDir);
         }

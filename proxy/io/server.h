@@ -50,6 +50,8 @@ struct Runtime {
 
 // Loads the config and builds the TLS contexts; throws ConfigError / std::runtime_error.
 std::shared_ptr<const Runtime> loadRuntime(const std::string& configFile);
+// The same for the command line: the problem printed to standard error, nullptr.
+std::shared_ptr<const Runtime> loadRuntimeOrSay(const std::string& configFile);
 
 // `subproxy -t`: config, certificates, keys, SASL.  Prints problems, returns the exit code.
 int checkConfiguration(const std::string& configFile);

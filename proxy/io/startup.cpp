@@ -127,14 +127,8 @@ std::unique_ptr<StatusHttp> openStatus(Hub& hub, const std::string& configFile, 
 }  // namespace
 
 int runDaemon(const std::string& configFile, bool foreground) {
-    std::shared_ptr<const Runtime> runtime;
-    try {
-        runtime = loadRuntime(configFile);
-    } catch (const ConfigError& e) {
-        std::cerr << e.what() << "\n";
-        return 1;
-    } catch (const std::exception& e) {
-        std::cerr << configFile << ": " << e.what() << "\n";
+    const std::shared_ptr<const Runtime> runtime = loadRuntimeOrSay(configFile);
+    if (!runtime) {
         return 1;
     }
     const auto& config = runtime->config;

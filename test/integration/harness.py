@@ -387,6 +387,33 @@ def auth(c, mech, user, password):
     raise ValueError(mech)
 
 
+def client_from(source, port, host="127.0.0.1", family=socket.AF_INET, timeout=15):
+    """A RawClient whose connection comes from loopback address `source` (Linux routes all of
+    127/8 to lo, so different sources stand for different customers)."""
+    c = RawClient.__new__(RawClient)
+    s = socket.socket(family, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.bind((source, 0))
+    s.connect((host, port))
+    c.sock = s
+    c.buf = b""
+    return c
+
+
+def submit(c, subject):
+    """On a greeted RawClient: EHLO, STARTTLS, EHLO, AUTH PLAIN as alice, one message, QUIT;
+    the final reply code of the message."""
+    c.cmd("EHLO customer.example")
+    c.starttls()
+    c.cmd("EHLO customer.example")
+    code, text = auth(c, "PLAIN", "alice", USERS["alice"])
+    assert code == 235, (code, text)
+    code, _ = send_message(c, subject)
+    c.cmd("QUIT")
+    c.close()
+    return code
+
+
 def send_message(c, subject, sender="alice@example.com", body="Hello.\r\n"):
     """MAIL/RCPT/DATA (pipelined) of one small message on a logged-in RawClient; returns the
     final (code, lines)."""

@@ -20,28 +20,10 @@ RECORDS = [
 ]                                                       # 127.0.0.9: no PTR at all
 
 
-def connect_from(source, port):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.settimeout(20)
-    s.bind((source, 0))
-    s.connect(("127.0.0.1", port))
-    c = h.RawClient.__new__(h.RawClient)
-    c.sock, c.buf = s, b""
-    return c
-
-
 def submit(source, port, subject):
-    c = connect_from(source, port)
+    c = h.client_from(source, port, timeout=20)
     assert c.reply()[0] == 220
-    c.cmd("EHLO customer.example")
-    c.starttls()
-    c.cmd("EHLO customer.example")
-    code, text = h.auth(c, "PLAIN", "alice", h.USERS["alice"])
-    assert code == 235, (code, text)
-    code, _ = h.send_message(c, subject)
-    c.cmd("QUIT")
-    c.close()
-    return code
+    return h.submit(c, subject)
 
 
 class ClientName(unittest.TestCase):
@@ -100,7 +82,7 @@ class SilentNameserver(unittest.TestCase):
         with h.FakeMsa() as msa, h.Proxy(name="fcrdns-silent", upstream={"port": msa.port}, extra={"client_name": {
                 "lookup": True, "timeout_ms": timeout_ms, "nameserver": ["127.0.0.1:%d" % silent.getsockname()[1]]}}) as p:
             started = time.monotonic()
-            c = connect_from("127.0.0.7", p.port)
+            c = h.client_from("127.0.0.7", p.port, timeout=20)
             self.assertEqual(c.reply()[0], 220)
             greeted = time.monotonic() - started
             c.cmd("EHLO customer.example")

@@ -35,16 +35,7 @@ def guarded(name, guard, limits=None, **kw):
     return p
 
 
-def client_from(source, port, host="127.0.0.1", family=socket.AF_INET):
-    """A RawClient whose connection comes from loopback address `source`."""
-    c = h.RawClient.__new__(h.RawClient)
-    s = socket.socket(family, socket.SOCK_STREAM)
-    s.settimeout(15)
-    s.bind((source, 0))
-    s.connect((host, port))
-    c.sock = s
-    c.buf = b""
-    return c
+client_from = h.client_from
 
 
 def tls_session(source, port):
