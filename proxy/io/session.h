@@ -8,7 +8,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -16,6 +15,7 @@
 #include <functional>
 
 #include "engine/client_protocol.h"
+#include "engine/fifo.h"
 #include "io/client_name.h"
 #include "io/defence.h"
 #include "io/dnsbl.h"
@@ -161,7 +161,7 @@ private:
     std::chrono::steady_clock::time_point authLineAt_;  // the client's last AUTH line was read
     std::optional<std::chrono::steady_clock::time_point> penaltyFrom_;  // a 535 held since then
     // Relayed commands awaiting the MSA's reply, oldest first: when each went, and its label.
-    std::deque<std::pair<std::chrono::steady_clock::time_point, const char*>> awaitedReplies_;
+    Fifo<std::pair<std::chrono::steady_clock::time_point, const char*>> awaitedReplies_;
     std::string closeReason_;
     // Trap state: ~100 bytes per session, plus the stutter queue while tarpitted.
     bool greeting_ = false;         // the gate is closed: TLS detection, greet wait or DNSBL
