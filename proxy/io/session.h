@@ -150,11 +150,11 @@ private:
     std::vector<std::unique_ptr<Upstream>> retired_;  // shut down; freed outside their callbacks
     std::shared_ptr<AuthJob> auth_;
     std::uint64_t authGeneration_ = 0;
-    event* authTimer_ = nullptr;
-    event* destroy_ = nullptr;
+    EventPtr authTimer_;  // made on first use (startTimer), as the other timers
+    EventPtr destroy_;
     bool closing_ = false;
     int clientTimeout_ = 0;
-    event* penaltyTimer_ = nullptr;
+    EventPtr penaltyTimer_;
     std::optional<AuthResult> heldAuth_;      // backend "sasl": the failure, until the penalty ends
     std::optional<Reply> heldReply_;          // backend "upstream": the MSA's 535, likewise
     std::chrono::steady_clock::time_point authAsked_;  // the client's last AUTH line reached SASL
