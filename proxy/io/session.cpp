@@ -194,6 +194,7 @@ void Session::streamEvent(StreamEvent what) {
     }
     switch (what) {
     case StreamEvent::TlsEstablished:
+        forgetClientHello(stream_->ssl());
         protocol_.onTlsEstablished();
         updateReading();
         return;

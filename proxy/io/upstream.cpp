@@ -166,7 +166,13 @@ void Upstream::apply(const UpstreamDialog::Action& action) {
         ready_ = true;
         stream_->setIdleTimeout(0);  // from now on the session sets one per phase (setReplyTimeout)
         stream_->setLowWater(kLowWater);
-        events_.upstreamReady(dialog_->caps());
+        // The dialog (its copy of the capabilities, the XCLIENT line) and the identity (with
+        // the customer's password for login = "replay") served only the setup and a failover
+        // before it: an idle session keeps neither.  The caps live on in the session's engine.
+        const EhloCaps caps = dialog_->caps();
+        dialog_.reset();
+        identity_ = UpstreamIdentity{};
+        events_.upstreamReady(caps);
     }
 }
 
