@@ -186,7 +186,8 @@ private:
     std::unique_ptr<ClientNameLookup> nameLookup_;  // cancels its queries when the session goes
     bool namePending_ = false;
     std::string clientName_;  // XCLIENT NAME= value once known; empty: "[UNAVAILABLE]"
-    std::optional<UpstreamIdentity> waitingUpstream_;  // upstreamOpen() while the name is pending
+    // upstreamOpen() while the name is pending; out of line: rare, and ~280 bytes.
+    std::unique_ptr<UpstreamIdentity> waitingUpstream_;
 };
 
 }  // namespace subproxy

@@ -13,7 +13,7 @@ void Session::upstreamOpen(const UpstreamIdentity& identity) {
         upstreamAbort();
     }
     if (namePending_) {
-        waitingUpstream_ = identity;  // opened by clientNameKnown(), within client_name.timeout_ms
+        waitingUpstream_ = std::make_unique<UpstreamIdentity>(identity);  // opened by clientNameKnown(), within client_name.timeout_ms
         return;
     }
     openUpstream(identity);
