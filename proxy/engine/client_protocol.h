@@ -11,13 +11,13 @@
 // decides what is allowed before TLS and before AUTH.
 #pragma once
 #include <cstdint>
-#include <deque>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "defence/account_policy.h"
+#include "engine/fifo.h"
 #include "ops/config.h"
 #include "wire/data_scanner.h"
 #include "defence/dnsbl_filter.h"
@@ -308,7 +308,7 @@ private:
     bool upstreamUp_ = false;
     EhloCaps msaCaps_;
 
-    std::deque<Pending> pending_;
+    Fifo<Pending> pending_;
     bool inTransaction_ = false;     // MAIL accepted by the MSA
     std::string mailFrom_;
     unsigned rcptAccepted_ = 0;

@@ -34,17 +34,9 @@ Session::Session(Server& server, std::uint64_t id, std::shared_ptr<const Runtime
       listenerName_(std::move(listenerName)),
       stream_(std::make_unique<Stream>(server.base(), fd, static_cast<StreamEvents&>(*this))),
       protocol_(runtime_->config, std::move(endpoint), *this),
-      started_(std::chrono::steady_clock::now()) {
-    authTimer_ = evtimer_new(server.base(), &Session::authTimeoutCb, this);
-    penaltyTimer_ = evtimer_new(server.base(), &Session::penaltyCb, this);
-    destroy_ = evtimer_new(server.base(), &Session::destroyCb, this);
-}
+      started_(std::chrono::steady_clock::now()) {}
 
-Session::~Session() {
-    event_free(authTimer_);
-    event_free(penaltyTimer_);
-    event_free(destroy_);
-}
+Session::~Session() = default;
 
 void Session::start(bool stress) {
     logInfo("connect to " + bracket(endpoint_.destAddress, endpoint_.destPort) + " via " + listenerName_ +
@@ -55,17 +47,16 @@ void Session::start(bool stress) {
     // One bound on the whole pre-AUTH phase: a byte every few seconds resets every idle timer,
     // but not this one (slowloris; issue 8).
     preAuthSeconds_ = stress ? std::min(limits.stressPreAuthTimeout, limits.preAuthTimeout) : limits.preAuthTimeout;
-    preAuthTimer_.reset(evtimer_new(server_.base(), &Session::preAuthCb, this));
-    const timeval deadline{preAuthSeconds_, 0};
-    evtimer_add(preAuthTimer_.get(), &deadline);
+    startTimer(preAuthTimer_, server_.base(), &Session::preAuthCb, this, timeval{preAuthSeconds_, 0});
     lookUpClientName();
     beginGreeting();  // session_trap.cpp: greet wait, DNSBL, fan-out, then protocol_.start()
 }
 
 void Session::authenticated() {
-    if (preAuthTimer_) {
-        evtimer_del(preAuthTimer_.get());
-    }
+    // Neither runs again (a second AUTH is refused by the engine); an idle session keeps
+    // neither.  Never called from their own callbacks.
+    preAuthTimer_.reset();
+    authTimer_.reset();
     server_.sessionAuthenticated(id_);
 }
 
@@ -203,6 +194,7 @@ void Session::streamEvent(StreamEvent what) {
     }
     switch (what) {
     case StreamEvent::TlsEstablished:
+        forgetClientHello(stream_->ssl());
         protocol_.onTlsEstablished();
         updateReading();
         return;
@@ -233,8 +225,7 @@ void Session::clientGone(StreamEvent what) {
 }
 
 void Session::scheduleDestroy() {
-    const timeval now{0, 0};
-    evtimer_add(destroy_, &now);
+    startTimer(destroy_, server_.base(), &Session::destroyCb, this, timeval{0, 0});
 }
 
 void Session::logDisconnect() {

@@ -8,7 +8,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -16,6 +15,7 @@
 #include <functional>
 
 #include "engine/client_protocol.h"
+#include "engine/fifo.h"
 #include "io/client_name.h"
 #include "io/defence.h"
 #include "io/dnsbl.h"
@@ -158,18 +158,18 @@ private:
     // The login and its digest, while the backend judges them: cached if it says yes.
     std::optional<std::pair<std::string, std::string>> pendingCredential_;
     std::uint64_t authGeneration_ = 0;
-    event* authTimer_ = nullptr;
-    event* destroy_ = nullptr;
+    EventPtr authTimer_;  // made on first use (startTimer), as the other timers
+    EventPtr destroy_;
     bool closing_ = false;
     int clientTimeout_ = 0;
-    event* penaltyTimer_ = nullptr;
+    EventPtr penaltyTimer_;
     std::optional<AuthResult> heldAuth_;      // backend "sasl": the failure, until the penalty ends
     std::optional<Reply> heldReply_;          // backend "upstream": the MSA's 535, likewise
     std::chrono::steady_clock::time_point authAsked_;  // the client's last AUTH line reached SASL
     std::chrono::steady_clock::time_point authLineAt_;  // the client's last AUTH line was read
     std::optional<std::chrono::steady_clock::time_point> penaltyFrom_;  // a 535 held since then
     // Relayed commands awaiting the MSA's reply, oldest first: when each went, and its label.
-    std::deque<std::pair<std::chrono::steady_clock::time_point, const char*>> awaitedReplies_;
+    Fifo<std::pair<std::chrono::steady_clock::time_point, const char*>> awaitedReplies_;
     std::string closeReason_;
     // Trap state: ~100 bytes per session, plus the stutter queue while tarpitted.
     bool greeting_ = false;         // the gate is closed: TLS detection, greet wait or DNSBL
@@ -194,7 +194,8 @@ private:
     std::unique_ptr<ClientNameLookup> nameLookup_;  // cancels its queries when the session goes
     bool namePending_ = false;
     std::string clientName_;  // XCLIENT NAME= value once known; empty: "[UNAVAILABLE]"
-    std::optional<UpstreamIdentity> waitingUpstream_;  // upstreamOpen() while the name is pending
+    // upstreamOpen() while the name is pending; out of line: rare, and ~280 bytes.
+    std::unique_ptr<UpstreamIdentity> waitingUpstream_;
 };
 
 }  // namespace subproxy

@@ -103,8 +103,7 @@ void Session::runAuth(std::function<AuthResult(sasl::Attempt&)> step) {
     // One deadline for the customer and the queue: the timer answers 454 at auth.timeout, and
     // a job still queued by then is dropped by the workers without running.
     authAsked_ = std::chrono::steady_clock::now();
-    const timeval timeout{runtime_->config.auth.timeout, 0};
-    evtimer_add(authTimer_, &timeout);
+    startTimer(authTimer_, server_.base(), &Session::authTimeoutCb, this, timeval{runtime_->config.auth.timeout, 0});
     const auto deadline = authAsked_ + std::chrono::seconds(runtime_->config.auth.timeout);
     auto job = auth_;
     auto result = std::make_shared<AuthResult>();
@@ -139,7 +138,7 @@ void Session::authFinished(std::uint64_t generation, const AuthResult& result) {
     if (generation != authGeneration_ || closing_) {
         return;  // cancelled, timed out or closed meanwhile
     }
-    evtimer_del(authTimer_);
+    stopTimer(authTimer_);
     if (result.status != AuthResult::Status::More) {
         auth_.reset();
     }
@@ -190,7 +189,7 @@ bool Session::holdAuthFailure(std::chrono::steady_clock::time_point asked) {
     }
     const auto micros = static_cast<long long>(delay * 1e6);
     const timeval wait{static_cast<time_t>(micros / 1000000), static_cast<suseconds_t>(micros % 1000000)};
-    evtimer_add(penaltyTimer_, &wait);
+    startTimer(penaltyTimer_, server_.base(), &Session::penaltyCb, this, wait);
     penaltyFrom_ = std::chrono::steady_clock::now();
     return true;
 }
@@ -205,7 +204,7 @@ void Session::penaltyCb(evutil_socket_t, short, void* self) {
 }
 
 void Session::releaseHeldFailure() {
-    evtimer_del(penaltyTimer_);
+    stopTimer(penaltyTimer_);
     if (heldAuth_) {
         const AuthResult result = *heldAuth_;
         heldAuth_.reset();
@@ -239,8 +238,8 @@ void Session::abandonAuthJob() {
 void Session::authCancel() {
     ++authGeneration_;
     abandonAuthJob();
-    evtimer_del(authTimer_);
-    evtimer_del(penaltyTimer_);
+    stopTimer(authTimer_);
+    stopTimer(penaltyTimer_);
     heldAuth_.reset();
     heldReply_.reset();
     penaltyFrom_.reset();

@@ -13,7 +13,7 @@ void Session::upstreamOpen(const UpstreamIdentity& identity) {
         upstreamAbort();
     }
     if (namePending_) {
-        waitingUpstream_ = identity;  // opened by clientNameKnown(), within client_name.timeout_ms
+        waitingUpstream_ = std::make_unique<UpstreamIdentity>(identity);  // opened by clientNameKnown(), within client_name.timeout_ms
         return;
     }
     openUpstream(identity);
@@ -74,6 +74,13 @@ void Session::setUpstreamTimeout(int seconds) {
 }
 
 void Session::upstreamReady(const EhloCaps& caps) {
+    // Finished lookups are not needed any more (their answers are kept); not on the stack here.
+    if (!namePending_) {
+        nameLookup_.reset();
+    }
+    if (dnsblDone_) {
+        dnsbl_.reset();
+    }
     logInfo("MSA session ready: " + upstream_->peerName() + " (" + upstream_->tlsSummary() + ")");
     server_.msaCaps().learned(caps, upstream_->peerName());
     protocol_.onUpstreamReady(caps);

@@ -14,8 +14,6 @@ namespace {
 // One read(2) takes at most this much; a shorter read emptied the socket.  It is also the
 // size of one TLS record's plaintext, so a full read decrypts in a few SSL_read calls.
 constexpr std::size_t kReadSize = 16 * 1024;
-// An emptied output buffer bigger than this is given back: idle sessions keep no buffers.
-constexpr std::size_t kKeepCapacity = 512;
 
 }  // namespace
 
@@ -262,10 +260,7 @@ int Stream::sendQueued(bool& wrote) {
     }
     if (outOff_ == out_.size()) {
         outOff_ = 0;
-        out_.clear();
-        if (out_.capacity() > kKeepCapacity) {
-            std::string().swap(out_);
-        }
+        std::string().swap(out_);  // an emptied buffer is given back: idle sessions keep none
     } else if (outOff_ > out_.size() / 2) {
         out_.erase(0, outOff_);  // amortised: at most the unsent half moves
         outOff_ = 0;
@@ -281,10 +276,7 @@ bool Stream::flush() {
             collectTlsErrors();
             return fail(StreamEvent::Error);
         }
-        plainOut_.clear();
-        if (plainOut_.capacity() > kKeepCapacity) {
-            std::string().swap(plainOut_);
-        }
+        std::string().swap(plainOut_);
     }
     if (connecting_ || fd_ < 0 || outOff_ == out_.size()) {
         return true;

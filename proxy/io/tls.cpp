@@ -238,6 +238,11 @@ SslCtxPtr makeServerContext(const TlsConfig& tls) {
     return ctx;
 }
 
+void forgetClientHello(SSL* ssl) {
+    delete static_cast<RecordedHello*>(SSL_get_ex_data(ssl, helloIndex()));
+    SSL_set_ex_data(ssl, helloIndex(), nullptr);
+}
+
 std::string negotiatedVersion(const SSL* ssl) { return tlsVersionName(SSL_version(ssl)); }
 
 HandshakeFailure describeHandshakeFailure(SSL* ssl, const std::vector<unsigned long>& errors,

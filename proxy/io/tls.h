@@ -48,6 +48,9 @@ struct HandshakeFailure {
 };
 HandshakeFailure describeHandshakeFailure(SSL* ssl, const std::vector<unsigned long>& errors,
                                           const std::string& fallback);
+// The handshake succeeded: the recorded ClientHello is not needed any more (an idle session
+// would keep it to the end).
+void forgetClientHello(SSL* ssl);
 // The protocol of an established session: "TLSv1.2" (the migration report).
 std::string negotiatedVersion(const SSL* ssl);
 

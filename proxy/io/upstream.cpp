@@ -17,7 +17,7 @@ Upstream::Upstream(event_base* base, evdns_base* dns, SSL_CTX* tls, const Config
       dns_(dns),
       tls_(tls),
       config_(config),
-      identity_(std::move(identity)),
+      identity_(std::make_unique<UpstreamIdentity>(std::move(identity))),
       sendLogin_(sendLogin),
       events_(events),
       purpose_(purpose),
@@ -57,13 +57,14 @@ void Upstream::tryNextHost(std::string failed, const std::string& why) {
     }
     std::string host = hosts[nextHost_++];
     if (host == "original") {
-        host = identity_.client.destAddress;  // the address the customer dialled
+        host = identity_->client.destAddress;  // the address the customer dialled
     }
     const int port = config_.upstream.port;
     current_ = (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
     verifyName_ = config_.upstream.serverName.empty() ? host : config_.upstream.serverName;
-    dialog_.emplace(config_.upstream, config_.upstream.heloName.empty() ? config_.hostname : config_.upstream.heloName,
-                    identity_, false, sendLogin_, purpose_);
+    dialog_ = std::make_unique<UpstreamDialog>(
+        config_.upstream, config_.upstream.heloName.empty() ? config_.hostname : config_.upstream.heloName, *identity_,
+        false, sendLogin_, purpose_);
     if (!failed.empty()) {
         events_.upstreamFailover(failed, why, current_);
     }
@@ -166,7 +167,13 @@ void Upstream::apply(const UpstreamDialog::Action& action) {
         ready_ = true;
         stream_->setIdleTimeout(0);  // from now on the session sets one per phase (setReplyTimeout)
         stream_->setLowWater(kLowWater);
-        events_.upstreamReady(dialog_->caps());
+        // The dialog (its copy of the capabilities, the XCLIENT line) and the identity (with
+        // the customer's password for login = "replay") served only the setup and a failover
+        // before it: an idle session keeps neither.  The caps live on in the session's engine.
+        const EhloCaps caps = dialog_->caps();
+        dialog_.reset();
+        identity_.reset();
+        events_.upstreamReady(caps);
     }
 }
 
@@ -259,7 +266,7 @@ void Upstream::streamEvent(StreamEvent what) {
             // Before anything else, TLS included (Postfix smtpd_upstream_proxy_protocol): the
             // MSA learns the customer's address from it instead of from XCLIENT.  Queued on
             // the wire ahead of the ClientHello.
-            send(upstreamProxyHeader(identity_.client));
+            send(upstreamProxyHeader(identity_->client));
         }
         if (config_.upstream.tls == UpstreamTls::Implicit) {
             wrapTls();

@@ -80,7 +80,8 @@ private:
     evdns_base* dns_;
     SSL_CTX* tls_;
     const Config& config_;
-    UpstreamIdentity identity_;
+    // Both only until the MSA session is ready (then freed: ~650 bytes of an idle session).
+    std::unique_ptr<UpstreamIdentity> identity_;
     bool sendLogin_;
     UpstreamEvents& events_;
     UpstreamDialog::Purpose purpose_;
@@ -97,7 +98,7 @@ private:
     bool ready_ = false;
     bool connected_ = false;
     bool dead_ = false;
-    std::optional<UpstreamDialog> dialog_;
+    std::unique_ptr<UpstreamDialog> dialog_;
     LineReader reader_{4096};
     ReplyParser parser_;
 };

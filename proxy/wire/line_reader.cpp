@@ -39,6 +39,9 @@ LineResult LineReader::next() {
                     result.line.assign(buffer_, 0, i);
                 }
                 buffer_.erase(0, i + 2);
+                if (buffer_.empty()) {
+                    std::string().swap(buffer_);  // between commands a session holds no buffer
+                }
                 scanPos_ = 0;
                 bad_ = false;
                 discarding_ = false;
