@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <mutex>
 #include <ctime>
 #include <stdexcept>
 
@@ -63,7 +64,12 @@ std::string stamp() {
     return formatRfc3339(now.tv_sec, now.tv_nsec / 1000, local.tm_gmtoff);
 }
 
+// One line at a time into every sink: with several event loops, two threads logging at once
+// would otherwise leave syslog, standard error and log_file with the lines in different orders.
+std::mutex emitting;
+
 void emit(int priority, const char* tag, const std::string& line) {
+    std::lock_guard<std::mutex> lock(emitting);  // time stamps in the file's order, too
     syslogLine(priority, tag + line);
     if (toStderr) {
         std::fprintf(stderr, "subproxy: %s%s\n", tag, line.c_str());

@@ -13,6 +13,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 import unittest
 
@@ -77,6 +78,31 @@ class LogFile(unittest.TestCase):
         first = STAMPED.match(lines[0]).group(1)
         self.assertLess(abs(time.mktime(time.strptime(first[:19], "%Y-%m-%dT%H:%M:%S")) - time.time()), 120)
         self.assertEqual(os.stat(path).st_mode & 0o777, 0o640 & ~current_umask())
+
+    def test_two_loops_logging_at_once_leave_every_sink_in_one_order(self):
+        # With workers = 2 both loops log at the same moments; each line must reach standard
+        # error and log_file in the same order (it did not: the CI caught a swapped pair).
+        p = with_log_file("logfile-order")
+        p.config["workers"] = 2
+        path = p.config["log_file"]
+        with p:
+            def burst():
+                for _ in range(30):
+                    c = h.RawClient(p.port)
+                    c.reply()
+                    c.cmd("EHLO customer.example")
+                    c.cmd("QUIT")
+                    c.close()
+            threads = [threading.Thread(target=burst) for _ in range(20)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            self.assertTrue(wait_file(path, "reason=quit"))
+        lines = read(path).splitlines()
+        stderr = [l[len("subproxy: "):] for l in p.log_text().splitlines() if l.startswith("subproxy: ")]
+        self.assertGreater(len(lines), 1000)  # 600 sessions: a connect and a disconnect line each
+        self.assertEqual([STAMPED.match(l).group(3) for l in lines], stderr)
 
     def test_shipped_logrotate_configuration_rotates_and_subproxy_reopens(self):
         if not shutil.which("logrotate"):
