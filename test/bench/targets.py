@@ -114,6 +114,10 @@ class Subproxy:
             "guard": {"auth_delay": 0, "ban_threshold": 0, "max_sessions_per_client": 0},
             # Two descriptors per session; the fd limit here is 20000.
             "limits": {"max_sessions": max_sessions, "shutdown_grace": 2},
+            # nginx's mail proxy here resolves nothing (no `resolver`); subproxy's forward-
+            # confirmed reverse lookup of every customer (on by default, as in Postfix) would
+            # measure this machine's resolver (not on loopback), not the proxy.
+            "client_name": {"lookup": False},
         }
         if workers is not None:
             self.config["workers"] = workers
