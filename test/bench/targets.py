@@ -68,6 +68,19 @@ def host_busy():
     return sum(v) - idle, sum(v)
 
 
+def stop_process(proc, log):
+    """SIGTERM, up to 15 s, then SIGKILL; the log file closed.  Only our own child."""
+    if proc and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    if proc:
+        log.close()
+
+
 class Sink:
     """loadgen sink: the MSA both proxies relay to (and the direct sessions' server)."""
 
@@ -154,15 +167,7 @@ class Subproxy:
         return [(self.proc.pid, tid) for tid in tasks(self.proc.pid)]
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc:
-            self.log.close()
+        stop_process(self.proc, self.log)
 
 
 class Nginx:
@@ -253,15 +258,7 @@ mail {
         return [(pid, pid) for pid in self.pids()]  # single-threaded: the master and each worker
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)  # fast shutdown; the master stops its workers
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc:
-            self.log.close()
+        stop_process(self.proc, self.log)  # SIGTERM: nginx's fast shutdown; the master stops its workers
 
 
 class CpuCaps:
