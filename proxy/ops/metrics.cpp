@@ -53,70 +53,6 @@ Metrics::Metrics() {
     }
 }
 
-namespace {
-
-template <class Map>
-void addCounts(Map& into, const Map& from) {
-    for (const auto& [key, value] : from) {
-        into[key] += value;
-    }
-}
-
-}  // namespace
-
-void addMetrics(Metrics& into, const Metrics& from) {
-    into.sessionsOpen += from.sessionsOpen;
-    into.sessionsTotal += from.sessionsTotal;
-    into.connectionsRefused += from.connectionsRefused;
-    into.sessionsShed += from.sessionsShed;
-    into.tlsHandshakes += from.tlsHandshakes;
-    into.tlsFailures += from.tlsFailures;
-    into.implicitTlsDetections += from.implicitTlsDetections;
-    addCounts(into.authSuccesses, from.authSuccesses);
-    addCounts(into.authFailures, from.authFailures);
-    into.authTemporaryFailures += from.authTemporaryFailures;
-    addCounts(into.authBackendErrors, from.authBackendErrors);
-    into.authDelayedReplies += from.authDelayedReplies;
-    into.authCacheHits += from.authCacheHits;
-    for (const auto& [outcome, histogram] : from.authDuration) {
-        into.authDuration[outcome].add(histogram);
-    }
-    into.messagesRelayed += from.messagesRelayed;
-    into.messagesRejected += from.messagesRejected;
-    into.bytesRelayed += from.bytesRelayed;
-    addCounts(into.upstreamErrors, from.upstreamErrors);
-    into.upstreamFailovers += from.upstreamFailovers;
-    for (const auto& [command, histogram] : from.upstreamReplyDuration) {
-        into.upstreamReplyDuration[command].add(histogram);
-    }
-    for (int i = 0; i < 6; ++i) {
-        into.repliesByClass[i] += from.repliesByClass[i];
-    }
-    into.bans += from.bans;
-    into.banRefusals += from.banRefusals;
-    for (int i = 0; i < kTrapSignals; ++i) {
-        into.trapDetections[i] += from.trapDetections[i];
-    }
-    for (const auto& [zone, counts] : from.dnsbl) {
-        auto& sum = into.dnsbl[zone];
-        sum.queries += counts.queries;
-        sum.hits += counts.hits;
-        sum.errors += counts.errors;
-    }
-    into.reloads += from.reloads;
-    into.reloadFailures += from.reloadFailures;
-    for (int i = 0; i < kFlagReasons; ++i) {
-        into.accounts.flags[i] += from.accounts.flags[i];
-    }
-    for (int i = 0; i < 2; ++i) {
-        into.accounts.limitRefusals[i] += from.accounts.limitRefusals[i];
-    }
-    into.accounts.loginRefusals += from.accounts.loginRefusals;
-    for (int i = 0; i < 3; ++i) {
-        into.accounts.passwordChecks[i] += from.accounts.passwordChecks[i];
-    }
-}
-
 void Metrics::reply(int code) {
     const int klass = code / 100;
     if (klass >= 2 && klass <= 5) {
@@ -317,16 +253,8 @@ void renderAccounts(Writer& w, const AccountCounts& a) {
     }
 }
 
-}  // namespace
-
-std::string renderPrometheus(const Metrics& m, const ScrapeFigures& live) {
-    Writer w;
-    w.family("subproxy_build_info", "gauge", "Always 1; the version label names the running build.");
-    w.sample("subproxy_build_info", {{"version", SUBPROXY_VERSION}}, 1);
-    w.gauge("subproxy_up", "1 while the proxy runs.", 1);
-    if (live.process) {
-        renderProcess(w, *live.process);
-    }
+// The families by topic, in the order of subproxy(8)'s table.
+void renderSessions(Writer& w, const Metrics& m, const ScrapeFigures& live) {
     w.gauge("subproxy_open_sessions", "Customer sessions open now.", m.sessionsOpen);
     w.counter("subproxy_sessions_total", "Customer sessions accepted.", m.sessionsTotal);
     if (!live.workerSessions.empty()) {
@@ -345,6 +273,9 @@ std::string renderPrometheus(const Metrics& m, const ScrapeFigures& live) {
     w.counter("subproxy_tls_handshake_failures_total", "TLS handshakes with customers that failed.", m.tlsFailures);
     w.counter("subproxy_implicit_tls_detections_total",
               "TLS ClientHellos on STARTTLS listeners, served as implicit TLS.", m.implicitTlsDetections);
+}
+
+void renderAuth(Writer& w, const Metrics& m) {
     w.labelled("subproxy_auth_successes_total", "Successful AUTH exchanges by mechanism.", "mechanism",
                m.authSuccesses);
     w.labelled("subproxy_auth_failures_total", "AUTH exchanges refused (wrong credentials) by mechanism.",
@@ -363,6 +294,9 @@ std::string renderPrometheus(const Metrics& m, const ScrapeFigures& live) {
                  "Time from the customer's last AUTH line to the verdict (password backend or MSA included, "
                  "the guard's penalty delay excluded), by result.",
                  "result", m.authDuration);
+}
+
+void renderRelay(Writer& w, const Metrics& m) {
     w.counter("subproxy_relayed_messages_total", "Messages accepted by the MSA.", m.messagesRelayed);
     w.counter("subproxy_rejected_messages_total", "Messages refused by the proxy or the MSA.", m.messagesRejected);
     w.counter("subproxy_relayed_message_bytes_total", "Bytes of the messages accepted by the MSA.", m.bytesRelayed);
@@ -378,6 +312,9 @@ std::string renderPrometheus(const Metrics& m, const ScrapeFigures& live) {
     for (int k = 2; k <= 5; ++k) {
         w.sample("subproxy_replies_total", {{"class", std::to_string(k) + "xx"}}, m.repliesByClass[k]);
     }
+}
+
+void renderDefence(Writer& w, const Metrics& m, const ScrapeFigures& live) {
     w.counter("subproxy_bans_total", "Client addresses (or IPv6 prefixes) banned, for AUTH failures or by the trap.",
               m.bans);
     w.gauge("subproxy_active_bans", "Bans in force now.", live.activeBans);
@@ -403,6 +340,9 @@ std::string renderPrometheus(const Metrics& m, const ScrapeFigures& live) {
             }
         }
     }
+}
+
+void renderOperations(Writer& w, const Metrics& m) {
     w.counter("subproxy_reloads_total", "Successful configuration reloads (SIGHUP).", m.reloads);
     w.counter("subproxy_reload_failures_total", "Rejected configuration reloads (SIGHUP).", m.reloadFailures);
     renderAccounts(w, m.accounts);
@@ -417,6 +357,23 @@ std::string renderPrometheus(const Metrics& m, const ScrapeFigures& live) {
               m.stateBackendDropped);
     w.gauge("subproxy_state_backend_queued_updates",
             "Updates for the shared state waiting for its server to come back.", m.stateBackendQueued);
+}
+
+}  // namespace
+
+std::string renderPrometheus(const Metrics& m, const ScrapeFigures& live) {
+    Writer w;
+    w.family("subproxy_build_info", "gauge", "Always 1; the version label names the running build.");
+    w.sample("subproxy_build_info", {{"version", SUBPROXY_VERSION}}, 1);
+    w.gauge("subproxy_up", "1 while the proxy runs.", 1);
+    if (live.process) {
+        renderProcess(w, *live.process);
+    }
+    renderSessions(w, m, live);
+    renderAuth(w, m);
+    renderRelay(w, m);
+    renderDefence(w, m, live);
+    renderOperations(w, m);
     return w.str();
 }
 
@@ -437,70 +394,5 @@ std::string renderMigrationPrometheus(const std::vector<MigrationPortFigures>& p
 
 // ---------------------------------------------------------------------------------------------
 // JSON
-
-std::string jsonString(const std::string& s) {
-    std::string out = "\"";
-    for (char c : s) {
-        const auto byte = static_cast<unsigned char>(c);
-        if (c == '"' || c == '\\') {
-            out += '\\';
-            out += c;
-        } else if (byte < 0x20 || byte == 0x7f) {
-            char buf[8];
-            std::snprintf(buf, sizeof buf, "\\u%04x", byte);
-            out += buf;
-        } else {
-            out += c;
-        }
-    }
-    return out + "\"";
-}
-
-namespace {
-
-std::string jsonMap(const std::map<std::string, std::uint64_t>& values) {
-    std::string out = "{";
-    for (const auto& [key, value] : values) {
-        out += (out.size() > 1 ? ", " : "") + jsonString(key) + ": " + std::to_string(value);
-    }
-    return out + "}";
-}
-
-}  // namespace
-
-std::string renderJson(const Metrics& m, const ScrapeFigures& live, std::int64_t now) {
-    std::ostringstream o;
-    o << "{\"uptime_seconds\": " << (now > m.startedAt ? now - m.startedAt : 0)
-      << ", \"started_at\": " << m.startedAt << ", \"sessions_open\": " << m.sessionsOpen
-      << ", \"sessions_total\": " << m.sessionsTotal << ", \"connections_refused\": " << m.connectionsRefused
-      << ", \"sessions_shed\": " << m.sessionsShed
-      << ", \"tls_handshakes\": " << m.tlsHandshakes << ", \"tls_handshake_failures\": " << m.tlsFailures
-      << ", \"implicit_tls_detections\": " << m.implicitTlsDetections
-      << ", \"auth_successes\": " << jsonMap(m.authSuccesses) << ", \"auth_failures\": " << jsonMap(m.authFailures)
-      << ", \"auth_temporary_failures\": " << m.authTemporaryFailures
-      << ", \"auth_backend_errors\": " << jsonMap(m.authBackendErrors)
-      << ", \"auth_delayed_replies\": " << m.authDelayedReplies
-      << ", \"messages_relayed\": " << m.messagesRelayed << ", \"messages_rejected\": " << m.messagesRejected
-      << ", \"message_bytes_relayed\": " << m.bytesRelayed
-      << ", \"upstream_errors\": " << jsonMap(m.upstreamErrors) << ", \"upstream_failovers\": " << m.upstreamFailovers
-      << ", \"replies\": {";
-    for (int k = 2; k <= 5; ++k) {
-        o << (k > 2 ? ", " : "") << "\"" << k << "xx\": " << m.repliesByClass[k];
-    }
-    o << "}, \"bans\": " << m.bans << ", \"active_bans\": " << live.activeBans
-      << ", \"ban_refusals\": " << m.banRefusals << ", \"trap_detections\": {";
-    for (int s = 0; s < kTrapSignals; ++s) {
-        o << (s ? ", " : "") << jsonString(trapSignalName(static_cast<TrapSignal>(s))) << ": " << m.trapDetections[s];
-    }
-    o << "}, \"dnsbl\": {";
-    bool first = true;
-    for (const auto& [zone, c] : m.dnsbl) {
-        o << (first ? "" : ", ") << jsonString(zone) << ": {\"queries\": " << c.queries << ", \"hits\": " << c.hits
-          << ", \"errors\": " << c.errors << "}";
-        first = false;
-    }
-    o << "}, \"reloads\": " << m.reloads << ", \"reload_failures\": " << m.reloadFailures << "}";
-    return o.str();
-}
 
 }  // namespace subproxy
