@@ -69,7 +69,7 @@ void MsaCaps::finishProbe() {
 }
 
 void MsaCaps::upstreamReady(const EhloCaps& caps) {
-    record(caps, "probe of " + probe_->peerName());
+    record(caps, "probe of ", probe_->peerName());
     quitSent_ = true;
     probe_->send("QUIT\r\n");
     probe_->setReplyTimeout(runtime_->config.upstream.connectTimeout);
@@ -98,10 +98,10 @@ std::shared_ptr<const EhloCaps> MsaCaps::known() const {
 }
 
 void MsaCaps::learned(const EhloCaps& caps, const std::string& peer) {
-    record(caps, "MSA session with " + peer);
+    record(caps, "MSA session with ", peer);  // every session: the text is built only to log a change
 }
 
-void MsaCaps::record(const EhloCaps& caps, const std::string& source) {
+void MsaCaps::record(const EhloCaps& caps, const char* how, const std::string& peer) {
     std::lock_guard<std::mutex> lock(mutex_);
     if (!learning_) {
         return;
@@ -116,7 +116,7 @@ void MsaCaps::record(const EhloCaps& caps, const std::string& source) {
         advertised += (advertised.empty() ? "" : " ") + keyword;
     }
     if (advertised != advertised_) {
-        logInfo("MSA capabilities learned from " + source + "; EHLO before AUTH now advertises: " + advertised);
+        logInfo(std::string("MSA capabilities learned from ") + how + peer + "; EHLO before AUTH now advertises: " + advertised);
         advertised_ = advertised;
     }
 }

@@ -46,7 +46,7 @@ public:
 private:
     void probe();
     void finishProbe();  // from the probe's own callbacks: retired, freed at the next probe
-    void record(const EhloCaps& caps, const std::string& source);
+    void record(const EhloCaps& caps, const char* how, const std::string& peer);
     static void timerCb(evutil_socket_t, short, void* self);
 
     event_base* base_;

@@ -5,10 +5,8 @@ dnsmasq's own log), the decision point (MAIL or connect), and that a listed cust
 authenticates correctly still relays by default.  Clients use loopback source addresses
 127.0.0.x, so the zone data is keyed on x.0.0.127."""
 import os
-import shutil
 import signal
 import socket
-import subprocess
 import time
 import unittest
 import uuid
@@ -36,41 +34,21 @@ ZONES = [
 _dns = None
 
 
-class Dnsmasq:
+class Dnsmasq(h.Dnsmasq):
+    """The harness's dnsmasq with the test zones and RECORDS."""
+
     def __init__(self):
-        self.dir = os.path.join(h.workdir(), "dnsmasq")
-        os.makedirs(self.dir, exist_ok=True)
-        self.port = h.free_port()
-        self.log = os.path.join(self.dir, "queries.log")
-        args = [shutil.which("dnsmasq") or "/usr/sbin/dnsmasq", "--keep-in-foreground", "--port=%d" % self.port,
-                "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv", "--no-hosts",
-                "--local-ttl=300", "--log-queries", "--log-facility=" + self.log, "--user=root",
-                "--pid-file=" + os.path.join(self.dir, "pid")]
-        for zone in ("bl.test", "mask.test", "wl.test"):
-            args.append("--local=/%s/" % zone)        # authoritative: unknown names are NXDOMAIN
+        records = []
         for client, answers in RECORDS.items():
             rev = ".".join(reversed(client.split(".")))
             for zone, answer in answers.items():
-                args.append("--host-record=%s.%s,%s" % (rev, zone, answer))
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and "started" not in self.log_text():
-            time.sleep(0.05)
-
-    def log_text(self):
-        try:
-            with open(self.log, errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
+                records.append("--host-record=%s.%s,%s" % (rev, zone, answer))
+        # Authoritative for the zones: unknown names there are NXDOMAIN.
+        super().__init__(records, local_zones=("bl.test", "mask.test", "wl.test"))
 
     def queries(self, name):
         # evdns randomises the case of query names (0x20); dnsmasq logs them as sent.
-        return sum(1 for l in self.log_text().lower().splitlines() if "query[a] %s from" % name in l)
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(5)
+        return sum(1 for l in self.queries_log().lower().splitlines() if "query[a] %s from" % name in l)
 
 
 def dns():
