@@ -5,6 +5,10 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <algorithm>
 
 #include "os/log.h"
@@ -44,6 +48,19 @@ RedisValue copyRedisReply(const void* reply) {
 namespace {
 
 std::chrono::milliseconds ms(int n) { return std::chrono::milliseconds(n); }
+
+// TCP keepalive: the first probe after kKeepAliveSeconds idle, then every third of that, three
+// unanswered probes end the connection.  A failure only costs the early warning: not logged.
+void probeWhenIdle(int fd) {
+    const int on = 1;
+    const int idle = RedisClient::kKeepAliveSeconds;
+    const int interval = std::max(1, idle / 3);
+    const int count = 3;
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
+}
 
 }  // namespace
 
@@ -107,6 +124,14 @@ void RedisClient::onConnected(int status) {
         ac_ = nullptr;  // hiredis frees a context whose connection failed
         lost(why);
         return;
+    }
+    if (config_.socket.empty()) {
+        // A Redis host that dies or reboots without a word leaves this connection half-open:
+        // the command timeout notices it on the main connection at its next command, but the
+        // subscriber never writes and would wait for messages that no longer come, for ever.
+        // TCP keepalive probes it when idle: a rebooted host answers the first probe with a
+        // reset, a vanished one leaves three probes unanswered.
+        probeWhenIdle(ac_->c.fd);
     }
     login();
 }

@@ -65,6 +65,11 @@ public:
     std::uint64_t dropped() const { return queue_.dropped(); }
     std::size_t queued() const { return queue_.size(); }
 
+    // Idle seconds before the first keepalive probe of a TCP connection; the next ones follow
+    // every third of it, three in all: a dead peer is noticed within about twice this, a
+    // rebooted one (it answers with a reset) within this.
+    static constexpr int kKeepAliveSeconds = 10;
+
 private:
     enum class State { Waiting, Connecting, LoggingIn, Up };
     struct InFlight {
