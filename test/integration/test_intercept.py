@@ -52,15 +52,15 @@ def run(argv, check=True):
     return r
 
 
-def pick_subnet():
-    """A third octet X with 10.231.X.0/30 and fd00:231:X::/64 unused on this host."""
+def pick_subnet(v4="10.231.%d.", v6="fd00:231:%d::"):
+    """A third octet X with the /30 of `v4` % X (and the /64 of `v6` % X) unused on this host."""
     used = run(["ip", "-o", "addr", "show"]).stdout
     start = os.getpid() % 200 + 20
     for i in range(200):
         x = (start + i - 20) % 200 + 20
-        if "10.231.%d." % x not in used and "fd00:231:%d::" % x not in used:
+        if v4 % x not in used and (v6 is None or v6 % x not in used):
             return x
-    raise unittest.SkipTest("no free 10.231.X.0/30 subnet")
+    raise unittest.SkipTest("no free %s0/30 subnet" % (v4 % 0))
 
 
 class Interception(unittest.TestCase):

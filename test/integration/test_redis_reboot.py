@@ -18,28 +18,11 @@ import unittest
 
 import harness as h
 from test_guard import refused_reply
+from test_intercept import pick_subnet, run
 from test_shared_state import FAST, fail_auth, wait_for
 
-TIMEOUT = 20
 KEEPALIVE = 10   # RedisClient::kKeepAliveSeconds
 PASSWORD = "reboot-secret-0123456789"
-
-
-def run(argv, check=True):
-    r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=TIMEOUT)
-    if check and r.returncode != 0:
-        raise RuntimeError("%s failed (%d): %s" % (" ".join(argv), r.returncode, r.stdout.strip()))
-    return r
-
-
-def free_subnet():
-    """A third octet X with 10.232.X.0/30 unused on this host."""
-    used = run(["ip", "-o", "addr", "show"]).stdout
-    for i in range(200):
-        x = (os.getpid() + i) % 200 + 20
-        if "10.232.%d." % x not in used:
-            return x
-    raise unittest.SkipTest("no free 10.232.X.0/30 subnet")
 
 
 class RedisHost:
@@ -47,7 +30,7 @@ class RedisHost:
 
     def __init__(self):
         pid = os.getpid()
-        x = free_subnet()
+        x = pick_subnet(v4="10.232.%d.", v6=None)
         self.gateway_side, self.address = "10.232.%d.1" % x, "10.232.%d.2" % x
         self.ns = "spx-redis-%d" % pid
         self.host_if, self.peer_if = "spr%dh" % pid, "spr%dn" % pid
@@ -83,7 +66,7 @@ class RedisHost:
 
     def cli(self, *args):
         r = subprocess.run(["redis-cli", "-h", self.address, "-p", "6379", "--no-auth-warning", "-a", PASSWORD]
-                           + list(args), capture_output=True, text=True, timeout=TIMEOUT)
+                           + list(args), capture_output=True, text=True, timeout=20)
         return r.stdout
 
     def crash(self):
