@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "io/guard.h"  // askGuardDaemon: the accounts commands share guard.control_socket
+#include "io/shared_state.h"
 #include "ops/account_report.h"
 #include "os/atomic_file.h"
 #include "os/log.h"
@@ -112,29 +113,80 @@ void AccountStore::hold(const std::string& key, SendingKind kind) {
 }
 
 void AccountStore::settle(const std::string& key, SendingKind kind, bool accepted) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    book_.settle(key, kind, accepted, now());
+    std::optional<FleetCountUpdate> update;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        const std::int64_t t = now();
+        book_.settle(key, kind, accepted, t);
+        if (accepted && shared_) {
+            const bool message = kind == SendingKind::Message;
+            update = countUpdate(key, message ? 1 : 0, message ? 0 : 1, t);
+        }
+    }
+    if (update) {
+        shared_->accountCounts(*update);
+    }
 }
 
 AccountBook::Login AccountStore::login(const std::string& key, const std::string& addressKey,
-                                       const std::string& destination) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    AccountBook::Login result = book_.login(key, addressKey, destination, now());
-    urgent_ = urgent_ || !result.raised.empty();
+                                       const std::string& destination, const std::string& logPrefix) {
+    AccountBook::Login result;
+    std::optional<FleetLogin> places;
+    std::optional<FleetCountUpdate> read;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        const std::int64_t t = now();
+        const AccountsConfig& c = book_.config();
+        if (c.places.enabled) {
+            result = book_.login(key, addressKey, destination, t);
+            urgent_ = urgent_ || !result.raised.empty();
+            places = FleetLogin{key, addressKey, destination, t, c.places.window, book_.placesCap(),
+                                c.places.maxAddresses, c.places.maxDestinations};
+        } else {
+            result.view = book_.view(key, t);
+        }
+        if (limitsApply(c)) {
+            read = countUpdate(key, 0, 0, t);  // before the first MAIL: what the others sent
+        }
+    }
+    if (shared_) {
+        for (const AccountFlag& f : result.raised) {
+            shared_->accountFlagged(key, f);
+        }
+        if (places) {
+            shared_->accountLogin(*places, logPrefix);
+        }
+        if (read) {
+            shared_->accountCounts(*read);
+        }
+    }
     return result;
 }
 
 bool AccountStore::flag(const std::string& key, FlagReason reason, unsigned count, const std::string& evidence) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    const bool raised = book_.flag(key, reason, count, evidence, now());
-    urgent_ = urgent_ || raised;
+    const std::int64_t t = now();
+    bool raised;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        raised = book_.flag(key, reason, count, evidence, t);
+        urgent_ = urgent_ || raised;
+    }
+    if (raised && shared_) {
+        shared_->accountFlagged(key, AccountFlag{reason, t, t, count, evidence});
+    }
     return raised;
 }
 
 bool AccountStore::unflag(const std::string& key, FlagReason reason) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    const bool cleared = book_.unflag(key, reason);
-    urgent_ = urgent_ || cleared;
+    bool cleared;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        cleared = book_.unflag(key, reason);
+        urgent_ = urgent_ || cleared;
+    }
+    if (cleared && shared_) {
+        shared_->accountUnflagged(key, reason);
+    }
     return cleared;
 }
 
@@ -150,19 +202,24 @@ std::optional<std::string> AccountStore::command(const std::string& line) {
         return renderAccountFlags(book_.flagged(), MigrationFormat::Text);
     }
     if (sub == "clear" && !user.empty() && extra.empty()) {
-        const std::string account = key(unescapeField(user).value_or(user));  // as -a prints it
-        std::string answer;
-        {
-            std::lock_guard<std::mutex> lock(mutex_);
-            answer = clearAccount(book_, account, user);
-            urgent_ = true;
-        }
-        if (answer.rfind("cleared", 0) == 0) {
-            logInfo("accounts: flags on " + printable(account) + " cleared by the operator");
-        }
-        return answer;
+        return clearLocal(user).answer;
     }
     return "error: accounts commands are: accounts list | accounts clear USER\n";
+}
+
+AccountStore::Cleared AccountStore::clearLocal(const std::string& typed) {
+    Cleared out;
+    out.key = key(unescapeField(typed).value_or(typed));  // as -a prints it
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        out.answer = clearAccount(book_, out.key, typed);
+        urgent_ = true;
+    }
+    out.cleared = out.answer.rfind("cleared", 0) == 0;
+    if (out.cleared) {
+        logInfo("accounts: flags on " + printable(out.key) + " cleared by the operator");
+    }
+    return out;
 }
 
 void AccountStore::flush() {
