@@ -70,8 +70,11 @@ std::size_t AccountBook::placesCap() const {
 AccountView AccountBook::viewOf(const std::string& key, const User& u, std::int64_t now) const {
     AccountView v;
     const int window = config_.limits.window;
-    v.messages = std::max(u.messages.count(now, window), u.fleetMessages.count(now, window)) + u.heldMessages;
-    v.recipients = std::max(u.recipients.count(now, window), u.fleetRecipients.count(now, window)) + u.heldRecipients;
+    v.messages = std::max(u.messages.count(now, window), u.fleetMessages.count(now, window) + u.fleetSentMessages) +
+                 u.heldMessages;
+    v.recipients =
+        std::max(u.recipients.count(now, window), u.fleetRecipients.count(now, window) + u.fleetSentRecipients) +
+        u.heldRecipients;
     const auto o = config_.limits.overrides.find(key);
     v.limit = o != config_.limits.overrides.end() ? o->second : config_.limits.perUser;
     v.placesFlagged = hasFlag(u.flags, FlagReason::ManyAddresses) || hasFlag(u.flags, FlagReason::ManyDestinations);

@@ -75,8 +75,14 @@ public:
     const AccountsConfig& config() const { return config_; }
     bool knows(const std::string& key) const { return users_.count(key) != 0; }
     std::size_t placesCap() const;
-    // The fleet's live buckets for the account, replacing those known before.
-    void adoptCounts(const std::string& key, const FleetCounts& counts, std::int64_t now);
+    // Accepted here and sent to the fleet: counted on top of the fleet's last figure until the
+    // answer to that update (which includes them) comes back, so that the next MAIL, sent
+    // before Redis answered, does not see a figure without the message just accepted.
+    void fleetSent(const std::string& key, unsigned messages, unsigned recipients, std::int64_t now);
+    // The answer to an update of `messages` and `recipients` (0 and 0: to a read): the fleet's
+    // live buckets, replacing those known before; `counts` null when Redis did not answer.
+    void adoptCounts(const std::string& key, const FleetCounts* counts, unsigned messages, unsigned recipients,
+                     std::int64_t now);
     // The fleet's places after a login here: past the maximum (and past this gateway's own
     // count, which login() already judged), the account is flagged with the fleet's evidence.
     std::vector<AccountFlag> adoptPlaces(const std::string& key, const FleetPlaces& places, std::int64_t now);
@@ -105,6 +111,8 @@ private:
         RecentSet destinations;
         WindowCount fleetMessages;    // the fleet's buckets, as last heard (not saved)
         WindowCount fleetRecipients;
+        unsigned fleetSentMessages = 0;    // sent to the fleet, its answer not yet back
+        unsigned fleetSentRecipients = 0;
         std::vector<AccountFlag> flags;
         std::int64_t lastSeen = 0;
     };
@@ -114,7 +122,8 @@ private:
     static bool idle(const User& u) {
         return u.flags.empty() && u.heldMessages == 0 && u.heldRecipients == 0 && u.messages.empty() &&
                u.recipients.empty() && u.addresses.empty() && u.destinations.empty() &&
-               u.fleetMessages.empty() && u.fleetRecipients.empty();
+               u.fleetMessages.empty() && u.fleetRecipients.empty() && u.fleetSentMessages == 0 &&
+               u.fleetSentRecipients == 0;
     }
 
     AccountsConfig config_;

@@ -6,10 +6,22 @@
 
 namespace subproxy {
 
-void AccountBook::adoptCounts(const std::string& key, const FleetCounts& counts, std::int64_t now) {
+void AccountBook::fleetSent(const std::string& key, unsigned messages, unsigned recipients, std::int64_t now) {
     User& u = user(key, now);
-    u.fleetMessages.assign(counts.messages);
-    u.fleetRecipients.assign(counts.recipients);
+    u.fleetSentMessages += messages;
+    u.fleetSentRecipients += recipients;
+}
+
+void AccountBook::adoptCounts(const std::string& key, const FleetCounts* counts, unsigned messages,
+                              unsigned recipients, std::int64_t now) {
+    User& u = user(key, now);
+    u.fleetSentMessages -= std::min(u.fleetSentMessages, messages);
+    u.fleetSentRecipients -= std::min(u.fleetSentRecipients, recipients);
+    if (!counts) {
+        return;  // the last figure heard stays (and decays)
+    }
+    u.fleetMessages.assign(counts->messages);
+    u.fleetRecipients.assign(counts->recipients);
     u.fleetMessages.prune(now, config_.limits.window);
     u.fleetRecipients.prune(now, config_.limits.window);
 }

@@ -121,6 +121,7 @@ void AccountStore::settle(const std::string& key, SendingKind kind, bool accepte
         if (accepted && shared_) {
             const bool message = kind == SendingKind::Message;
             update = countUpdate(key, message ? 1 : 0, message ? 0 : 1, t);
+            book_.fleetSent(key, update->messages, update->recipients, t);
         }
     }
     if (update) {

@@ -69,7 +69,9 @@ public:
     // they stopped (as the Guard's), so a plain pointer.
     void setShared(SharedState* shared) { shared_ = shared; }
     // What the fleet says (control loop).
-    void adoptCounts(const std::string& key, const FleetCounts& counts);
+    // The answer to an update of `messages` and `recipients` (0, 0: a read); nullopt: none came.
+    void adoptCounts(const std::string& key, const std::optional<FleetCounts>& counts, unsigned messages,
+                     unsigned recipients);
     void adoptPlaces(const std::string& key, const FleetPlaces& places, const std::string& logPrefix);
     void adoptFlag(const std::string& key, const AccountFlag& flag);
     void adoptUnflag(const std::string& key, FlagReason reason);

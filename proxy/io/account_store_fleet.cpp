@@ -28,9 +28,10 @@ std::optional<FleetCountUpdate> AccountStore::fleetRead(const std::string& key) 
     return countUpdate(key, 0, 0, now());
 }
 
-void AccountStore::adoptCounts(const std::string& key, const FleetCounts& counts) {
+void AccountStore::adoptCounts(const std::string& key, const std::optional<FleetCounts>& counts, unsigned messages,
+                               unsigned recipients) {
     std::lock_guard<std::mutex> lock(mutex_);
-    book_.adoptCounts(key, counts, now());
+    book_.adoptCounts(key, counts ? &*counts : nullptr, messages, recipients, now());
 }
 
 void AccountStore::adoptPlaces(const std::string& key, const FleetPlaces& places, const std::string& logPrefix) {

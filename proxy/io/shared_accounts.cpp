@@ -35,10 +35,10 @@ void SharedState::accountLogin(const FleetLogin& login, const std::string& logPr
 void SharedState::accountCounts(const FleetCountUpdate& update) {
     post([this, update] {
         send(fleetCountCall(accountKeys_, update),
-             [this, user = update.user](const RedisClient::Reply& reply) {
-                 if (const auto counts = reply ? parseFleetCounts(*reply) : std::nullopt) {
-                     accounts_.adoptCounts(user, *counts);
-                 }
+             [this, update](const RedisClient::Reply& reply) {
+                 // Answered or not, the update is no longer under way (AccountBook::fleetSent).
+                 accounts_.adoptCounts(update.user, reply ? parseFleetCounts(*reply) : std::nullopt, update.messages,
+                                       update.recipients);
              },
              false);
     });
@@ -75,9 +75,7 @@ void SharedState::onAccountEvent(const std::string& text) {
         if (const auto read = accounts_.fleetRead(e->user)) {
             send(fleetCountCall(accountKeys_, *read),
                  [this, user = e->user](const RedisClient::Reply& reply) {
-                     if (const auto counts = reply ? parseFleetCounts(*reply) : std::nullopt) {
-                         accounts_.adoptCounts(user, *counts);
-                     }
+                     accounts_.adoptCounts(user, reply ? parseFleetCounts(*reply) : std::nullopt, 0, 0);
                  },
                  false);
         }
