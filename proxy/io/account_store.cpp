@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "io/guard.h"  // askGuardDaemon: the accounts commands share guard.control_socket
+#include "io/shared_cli.h"
 #include "io/shared_state.h"
 #include "ops/account_report.h"
 #include "os/atomic_file.h"
@@ -266,6 +267,49 @@ void AccountStore::timerCb(evutil_socket_t, short, void* self) {
 // ---------------------------------------------------------------------------------------------
 // Command line (a separate process: blocking I/O is fine here)
 
+namespace {
+
+// `-a` / `-A USER` on accounts.state_file, no daemon running: prints the answer, the exit code.
+// With `fleet` (state.backend "redis") a missing file or flag is no error: Redis decides.
+int stateFileCommand(const Config& config, const std::string& command, const std::string& key, bool fleet,
+                     bool& cleared) {
+    const std::string& path = config.accounts.stateFile;
+    if (path.empty()) {
+        if (!fleet) {
+            std::cerr << config.file << ": neither guard.control_socket answers nor is accounts.state_file set\n";
+        }
+        return fleet ? 0 : 1;
+    }
+    AccountBook book(config.accounts);
+    std::string error;
+    const auto t = static_cast<std::int64_t>(std::time(nullptr));
+    if (!loadBook(path, book, t, error)) {
+        std::cerr << path << ": " << error << "\n";
+        return 1;
+    }
+    if (command == "list") {
+        std::cout << renderAccountFlags(book.flagged(), MigrationFormat::Text);
+        return 0;
+    }
+    const std::string typed = command.substr(command.find(' ') + 1);
+    const std::string answer = clearAccount(book, key, typed);
+    cleared = answer.rfind("cleared", 0) == 0;
+    if (!cleared) {
+        std::cerr << (fleet ? "" : answer);
+        return fleet ? 0 : 1;
+    }
+    if (!writeFileAtomically(path, book.serialise(t), kStateFileMode, error)) {
+        std::cerr << error << "\n";
+        return 1;
+    }
+    if (!fleet) {
+        std::cout << answer.substr(0, answer.size() - 1) << " (in " << path << "; no daemon was running)\n";
+    }
+    return 0;
+}
+
+}  // namespace
+
 int accountsCommandLine(const std::string& configFile, const std::string& command) {
     Config config;
     if (!loadConfigOrSay(configFile, config)) {
@@ -286,34 +330,16 @@ int accountsCommandLine(const std::string& configFile, const std::string& comman
                   << "\n";
         return 1;
     }
-    const std::string& path = config.accounts.stateFile;
-    if (path.empty()) {
-        std::cerr << configFile << ": neither guard.control_socket answers nor is accounts.state_file set\n";
-        return 1;
+    const bool fleet = config.state.backend == StateBackend::Redis;
+    if (fleet && command == "list") {
+        return sharedAccountsCommandLine(config, command, "", false);  // the fleet's flags
     }
-    AccountBook book(config.accounts);
-    std::string error;
-    const auto t = static_cast<std::int64_t>(std::time(nullptr));
-    if (!loadBook(path, book, t, error)) {
-        std::cerr << path << ": " << error << "\n";
-        return 1;
-    }
-    if (command == "list") {
-        std::cout << renderAccountFlags(book.flagged(), MigrationFormat::Text);
-        return 0;
-    }
-    const std::string typed = command.substr(command.find(' ') + 1);
-    answer = clearAccount(book, userKey(unescapeField(typed).value_or(typed), defaultRealm(config)), typed);
-    if (answer.rfind("error:", 0) == 0) {
-        std::cerr << answer;
-        return 1;
-    }
-    if (!writeFileAtomically(path, book.serialise(t), kStateFileMode, error)) {
-        std::cerr << error << "\n";
-        return 1;
-    }
-    std::cout << answer.substr(0, answer.size() - 1) << " (in " << path << "; no daemon was running)\n";
-    return 0;
+    const std::string typed = command == "list" ? std::string() : command.substr(command.find(' ') + 1);
+    const std::string key = userKey(unescapeField(typed).value_or(typed), defaultRealm(config));
+    bool cleared = false;
+    // The state file (read by this gateway's daemon at start) and, with Redis, every gateway.
+    const int status = stateFileCommand(config, command, key, fleet, cleared);
+    return fleet && status == 0 ? sharedAccountsCommandLine(config, command, key, cleared) : status;
 }
 
 int printAccountFlags(const Config& config, MigrationFormat format) {
