@@ -69,8 +69,12 @@ std::size_t AccountBook::placesCap() const {
 
 AccountView AccountBook::viewOf(const std::string& key, const User& u, std::int64_t now) const {
     AccountView v;
-    v.messages = u.messages.count(now, config_.limits.window) + u.heldMessages;
-    v.recipients = u.recipients.count(now, config_.limits.window) + u.heldRecipients;
+    const int window = config_.limits.window;
+    v.messages = std::max(u.messages.count(now, window), u.fleetMessages.count(now, window) + u.fleetSentMessages) +
+                 u.heldMessages;
+    v.recipients =
+        std::max(u.recipients.count(now, window), u.fleetRecipients.count(now, window) + u.fleetSentRecipients) +
+        u.heldRecipients;
     const auto o = config_.limits.overrides.find(key);
     v.limit = o != config_.limits.overrides.end() ? o->second : config_.limits.perUser;
     v.placesFlagged = hasFlag(u.flags, FlagReason::ManyAddresses) || hasFlag(u.flags, FlagReason::ManyDestinations);
@@ -188,6 +192,8 @@ void AccountBook::prune(std::int64_t now) {
         User& u = it->second;
         u.messages.prune(now, config_.limits.window);
         u.recipients.prune(now, config_.limits.window);
+        u.fleetMessages.prune(now, config_.limits.window);
+        u.fleetRecipients.prune(now, config_.limits.window);
         u.addresses.prune(now, config_.places.window);
         u.destinations.prune(now, config_.places.window);
         it = idle(u) ? users_.erase(it) : std::next(it);

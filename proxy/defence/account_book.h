@@ -21,6 +21,9 @@
 
 namespace subproxy {
 
+struct FleetCounts;  // fleet_accounts.h
+struct FleetPlaces;
+
 struct AccountFlag {
     FlagReason reason = FlagReason::SendingLimit;
     std::int64_t first = 0;  // flagged at
@@ -65,6 +68,26 @@ public:
     bool clear(const std::string& user);
 
     std::vector<FlaggedAccount> flagged() const;  // by user name
+
+    // Several gateways (fleet_accounts.h; account_book_fleet.cpp).  What the fleet adds to the
+    // view is kept beside the local counts, never instead of them: the view counts whichever is
+    // higher, so a Redis that forgot (or never heard of) this gateway's messages lowers nothing.
+    const AccountsConfig& config() const { return config_; }
+    bool knows(const std::string& key) const { return users_.count(key) != 0; }
+    std::size_t placesCap() const;
+    // Accepted here and sent to the fleet: counted on top of the fleet's last figure until the
+    // answer to that update (which includes them) comes back, so that the next MAIL, sent
+    // before Redis answered, does not see a figure without the message just accepted.
+    void fleetSent(const std::string& key, unsigned messages, unsigned recipients, std::int64_t now);
+    // The answer to an update of `messages` and `recipients` (0 and 0: to a read): the fleet's
+    // live buckets, replacing those known before; `counts` null when Redis did not answer.
+    void adoptCounts(const std::string& key, const FleetCounts* counts, unsigned messages, unsigned recipients,
+                     std::int64_t now);
+    // The fleet's places after a login here: past the maximum (and past this gateway's own
+    // count, which login() already judged), the account is flagged with the fleet's evidence.
+    std::vector<AccountFlag> adoptPlaces(const std::string& key, const FleetPlaces& places, std::int64_t now);
+    // A flag another gateway raised (or one Redis lists): true when it is new here.
+    bool adoptFlag(const std::string& key, const AccountFlag& flag, std::int64_t now);
     std::size_t accounts() const { return users_.size(); }
 
     // Forgets what left its window, and accounts with nothing left (no flag, nothing held).
@@ -86,16 +109,21 @@ private:
         unsigned heldRecipients = 0;
         RecentSet addresses;
         RecentSet destinations;
+        WindowCount fleetMessages;    // the fleet's buckets, as last heard (not saved)
+        WindowCount fleetRecipients;
+        unsigned fleetSentMessages = 0;    // sent to the fleet, its answer not yet back
+        unsigned fleetSentRecipients = 0;
         std::vector<AccountFlag> flags;
         std::int64_t lastSeen = 0;
     };
     User& user(const std::string& key, std::int64_t now);
     AccountView viewOf(const std::string& key, const User& u, std::int64_t now) const;
     void makeRoom(std::int64_t now);
-    std::size_t placesCap() const;
     static bool idle(const User& u) {
         return u.flags.empty() && u.heldMessages == 0 && u.heldRecipients == 0 && u.messages.empty() &&
-               u.recipients.empty() && u.addresses.empty() && u.destinations.empty();
+               u.recipients.empty() && u.addresses.empty() && u.destinations.empty() &&
+               u.fleetMessages.empty() && u.fleetRecipients.empty() && u.fleetSentMessages == 0 &&
+               u.fleetSentRecipients == 0;
     }
 
     AccountsConfig config_;

@@ -45,6 +45,15 @@ std::optional<FlagReason> parseFlagReason(std::string_view name) {
     return std::nullopt;
 }
 
+std::string flaggedLogLine(const std::string& user, FlagReason reason, const std::string& evidence) {
+    return std::string("accounts: flagged ") + flagReasonName(reason) + ": " + evidence +
+           ", sasl_username=" + printable(user);
+}
+
+bool limitsApply(const AccountsConfig& a) {
+    return a.limits.enabled || (a.places.enabled && a.places.action == PlacesAction::Limit);
+}
+
 SendingLimit effectiveLimit(const AccountsConfig& config, const AccountView& view) {
     SendingLimit limit;
     if (config.limits.enabled) {

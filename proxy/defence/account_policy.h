@@ -60,6 +60,13 @@ inline constexpr int kFlagReasons = 4;
 const char* flagReasonName(FlagReason reason);  // "sending_limit", ...
 std::optional<FlagReason> parseFlagReason(std::string_view name);
 
+// Log lines for fail2ban and grep: "accounts: flagged REASON: EVIDENCE, sasl_username=USER".
+std::string flaggedLogLine(const std::string& user, FlagReason reason, const std::string& evidence);
+
+// The sending limits are checked: accounts.limits is on, or places "limit" may lower the limits
+// of a flagged account (even with accounts.limits off).
+bool limitsApply(const AccountsConfig& config);
+
 // What the glue knows of one account when the engine asks (account_book.h fills it).
 struct AccountView {
     unsigned messages = 0;     // accepted by the MSA in the window, plus those under way

@@ -25,11 +25,15 @@ public:
     // (bucket start, count), oldest first: for the state file.
     const std::vector<std::pair<std::int64_t, unsigned>>& buckets() const { return buckets_; }
     void restore(std::int64_t start, unsigned n) { buckets_.emplace_back(start, n); }
+    // The fleet's buckets (fleet_accounts.h), which replace what was known of them.
+    void assign(std::vector<std::pair<std::int64_t, unsigned>> buckets) { buckets_ = std::move(buckets); }
 
-private:
+    // The buckets' width; the fleet's counters use the same (fleet_accounts.h).
     static std::int64_t slot(int window) { return window / kSlots > 0 ? window / kSlots : 1; }
     // Whether a bucket begun at `start` may still hold an event of the last `window` seconds.
     static bool live(std::int64_t start, std::int64_t now, int window) { return start + slot(window) + window > now; }
+
+private:
     std::vector<std::pair<std::int64_t, unsigned>> buckets_;
 };
 

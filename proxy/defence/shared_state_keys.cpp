@@ -243,18 +243,6 @@ const char* const kMigrationScript =
     "redis.call('HINCRBY', KEYS[5], ARGV[7], 1)\n"
     "return 1\n";
 
-// KEYS: counter:NAME.  ARGV: by, window.
-const char* const kWindowedScript =
-    "local n = redis.call('INCRBY', KEYS[1], ARGV[1])\n"
-    "if redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end\n"
-    "return n\n";
-
-// KEYS: set:NAME.  ARGV: member, ttl.
-const char* const kSetScript =
-    "redis.call('SADD', KEYS[1], ARGV[1])\n"
-    "if redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end\n"
-    "return redis.call('SCARD', KEYS[1])\n";
-
 #undef SUBPROXY_PRUNE_BANS
 
 // ---------------------------------------------------------------------------------------------

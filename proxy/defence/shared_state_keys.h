@@ -16,7 +16,7 @@
 //   P mig:day:DAY          hash port -> submissions that UTC day
 //   P mig:users:DAY:PORT   HyperLogLog of the users of that day and port
 //   P mig:totals           hash port -> submissions ever (no expiry, like the state file's totals)
-//   P counter:NAME / P set:NAME   the generic windowed counter and set (per-user accounts)
+//   P acct:...             the per-user accounts (issue 12): see fleet_accounts.h
 #pragma once
 #include <cstdint>
 #include <optional>
@@ -59,8 +59,6 @@ public:
     std::string migrationDay(std::int64_t day) const;  // days since 1970-01-01
     std::string migrationUsers(std::int64_t day, int port) const;
     std::string migrationTotals() const { return prefix_ + "mig:totals"; }
-    std::string counter(std::string_view name) const { return prefix_ + "counter:" + std::string(name); }
-    std::string set(std::string_view name) const { return prefix_ + "set:" + std::string(name); }
 
 private:
     std::string prefix_;
@@ -86,8 +84,6 @@ extern const char* const kListBansScript;     // -> {key, until, failures, ...}
 extern const char* const kFanOutScript;       // -> distinct dialled addresses (estimate)
 extern const char* const kGreetScript;        // -> 1
 extern const char* const kMigrationScript;    // -> 1
-extern const char* const kWindowedScript;     // -> the counter after the increment
-extern const char* const kSetScript;          // -> members in the set
 
 struct SharedFailure {
     long long addressFailures = 0;

@@ -8,15 +8,6 @@
 
 namespace subproxy {
 
-namespace {
-
-bool limitsApply(const AccountsConfig& a) {
-    // places "limit" lowers the limits of a flagged account even with accounts.limits off.
-    return a.limits.enabled || (a.places.enabled && a.places.action == PlacesAction::Limit);
-}
-
-}  // namespace
-
 void ClientProtocol::relayCounted(PendingKind kind, const std::string& line, SendingKind sending, std::string detail) {
     const AccountsConfig& accounts = config_.accounts;
     if (!authenticated_ || user_.empty() || !limitsApply(accounts)) {
@@ -104,7 +95,9 @@ void ClientProtocol::accountReleaseAll() {
 
 bool ClientProtocol::accountRefusesLogin() {
     const AccountsConfig& accounts = config_.accounts;
-    if (!accounts.places.enabled || user_.empty()) {
+    // With the limits alone the login is still told to the host: several gateways read the
+    // account's count then, before its first MAIL.
+    if ((!accounts.places.enabled && !limitsApply(accounts)) || user_.empty()) {
         return false;
     }
     if (!refusesLogin(accounts, host_.accountLogin(user_))) {
@@ -123,7 +116,7 @@ void ClientProtocol::refuseFlaggedLogin() {
 }
 
 bool ClientProtocol::accountRefusesMsaLogin() {
-    if (!config_.accounts.places.enabled) {
+    if (!config_.accounts.places.enabled && !limitsApply(config_.accounts)) {
         return false;
     }
     // Backend "upstream": the MSA said 235; the account is known by the name as typed, spelled

@@ -10,6 +10,8 @@
 #include <sstream>
 
 #include "io/guard.h"  // askGuardDaemon: the accounts commands share guard.control_socket
+#include "io/shared_cli.h"
+#include "io/shared_state.h"
 #include "ops/account_report.h"
 #include "os/atomic_file.h"
 #include "os/log.h"
@@ -112,29 +114,81 @@ void AccountStore::hold(const std::string& key, SendingKind kind) {
 }
 
 void AccountStore::settle(const std::string& key, SendingKind kind, bool accepted) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    book_.settle(key, kind, accepted, now());
+    std::optional<FleetCountUpdate> update;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        const std::int64_t t = now();
+        book_.settle(key, kind, accepted, t);
+        if (accepted && shared_) {
+            const bool message = kind == SendingKind::Message;
+            update = countUpdate(key, message ? 1 : 0, message ? 0 : 1, t);
+            book_.fleetSent(key, update->messages, update->recipients, t);
+        }
+    }
+    if (update) {
+        shared_->accountCounts(*update);
+    }
 }
 
 AccountBook::Login AccountStore::login(const std::string& key, const std::string& addressKey,
-                                       const std::string& destination) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    AccountBook::Login result = book_.login(key, addressKey, destination, now());
-    urgent_ = urgent_ || !result.raised.empty();
+                                       const std::string& destination, const std::string& logPrefix) {
+    AccountBook::Login result;
+    std::optional<FleetLogin> places;
+    std::optional<FleetCountUpdate> read;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        const std::int64_t t = now();
+        const AccountsConfig& c = book_.config();
+        if (c.places.enabled) {
+            result = book_.login(key, addressKey, destination, t);
+            urgent_ = urgent_ || !result.raised.empty();
+            places = FleetLogin{key, addressKey, destination, t, c.places.window, book_.placesCap(),
+                                c.places.maxAddresses, c.places.maxDestinations};
+        } else {
+            result.view = book_.view(key, t);
+        }
+        if (limitsApply(c)) {
+            read = countUpdate(key, 0, 0, t);  // before the first MAIL: what the others sent
+        }
+    }
+    if (shared_) {
+        for (const AccountFlag& f : result.raised) {
+            shared_->accountFlagged(key, f);
+        }
+        if (places) {
+            shared_->accountLogin(*places, logPrefix);
+        }
+        if (read) {
+            shared_->accountCounts(*read);
+        }
+    }
     return result;
 }
 
 bool AccountStore::flag(const std::string& key, FlagReason reason, unsigned count, const std::string& evidence) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    const bool raised = book_.flag(key, reason, count, evidence, now());
-    urgent_ = urgent_ || raised;
+    const std::int64_t t = now();
+    bool raised;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        raised = book_.flag(key, reason, count, evidence, t);
+        urgent_ = urgent_ || raised;
+    }
+    if (raised && shared_) {
+        shared_->accountFlagged(key, AccountFlag{reason, t, t, count, evidence});
+    }
     return raised;
 }
 
 bool AccountStore::unflag(const std::string& key, FlagReason reason) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    const bool cleared = book_.unflag(key, reason);
-    urgent_ = urgent_ || cleared;
+    bool cleared;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        cleared = book_.unflag(key, reason);
+        urgent_ = urgent_ || cleared;
+    }
+    if (cleared && shared_) {
+        shared_->accountUnflagged(key, reason);
+    }
     return cleared;
 }
 
@@ -150,19 +204,24 @@ std::optional<std::string> AccountStore::command(const std::string& line) {
         return renderAccountFlags(book_.flagged(), MigrationFormat::Text);
     }
     if (sub == "clear" && !user.empty() && extra.empty()) {
-        const std::string account = key(unescapeField(user).value_or(user));  // as -a prints it
-        std::string answer;
-        {
-            std::lock_guard<std::mutex> lock(mutex_);
-            answer = clearAccount(book_, account, user);
-            urgent_ = true;
-        }
-        if (answer.rfind("cleared", 0) == 0) {
-            logInfo("accounts: flags on " + printable(account) + " cleared by the operator");
-        }
-        return answer;
+        return clearLocal(user).answer;
     }
     return "error: accounts commands are: accounts list | accounts clear USER\n";
+}
+
+AccountStore::Cleared AccountStore::clearLocal(const std::string& typed) {
+    Cleared out;
+    out.key = key(unescapeField(typed).value_or(typed));  // as -a prints it
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        out.answer = clearAccount(book_, out.key, typed);
+        urgent_ = true;
+    }
+    out.cleared = out.answer.rfind("cleared", 0) == 0;
+    if (out.cleared) {
+        logInfo("accounts: flags on " + printable(out.key) + " cleared by the operator");
+    }
+    return out;
 }
 
 void AccountStore::flush() {
@@ -208,6 +267,49 @@ void AccountStore::timerCb(evutil_socket_t, short, void* self) {
 // ---------------------------------------------------------------------------------------------
 // Command line (a separate process: blocking I/O is fine here)
 
+namespace {
+
+// `-a` / `-A USER` on accounts.state_file, no daemon running: prints the answer, the exit code.
+// With `fleet` (state.backend "redis") a missing file or flag is no error: Redis decides.
+int stateFileCommand(const Config& config, const std::string& command, const std::string& key, bool fleet,
+                     bool& cleared) {
+    const std::string& path = config.accounts.stateFile;
+    if (path.empty()) {
+        if (!fleet) {
+            std::cerr << config.file << ": neither guard.control_socket answers nor is accounts.state_file set\n";
+        }
+        return fleet ? 0 : 1;
+    }
+    AccountBook book(config.accounts);
+    std::string error;
+    const auto t = static_cast<std::int64_t>(std::time(nullptr));
+    if (!loadBook(path, book, t, error)) {
+        std::cerr << path << ": " << error << "\n";
+        return 1;
+    }
+    if (command == "list") {
+        std::cout << renderAccountFlags(book.flagged(), MigrationFormat::Text);
+        return 0;
+    }
+    const std::string typed = command.substr(command.find(' ') + 1);
+    const std::string answer = clearAccount(book, key, typed);
+    cleared = answer.rfind("cleared", 0) == 0;
+    if (!cleared) {
+        std::cerr << (fleet ? "" : answer);
+        return fleet ? 0 : 1;
+    }
+    if (!writeFileAtomically(path, book.serialise(t), kStateFileMode, error)) {
+        std::cerr << error << "\n";
+        return 1;
+    }
+    if (!fleet) {
+        std::cout << answer.substr(0, answer.size() - 1) << " (in " << path << "; no daemon was running)\n";
+    }
+    return 0;
+}
+
+}  // namespace
+
 int accountsCommandLine(const std::string& configFile, const std::string& command) {
     Config config;
     if (!loadConfigOrSay(configFile, config)) {
@@ -228,34 +330,16 @@ int accountsCommandLine(const std::string& configFile, const std::string& comman
                   << "\n";
         return 1;
     }
-    const std::string& path = config.accounts.stateFile;
-    if (path.empty()) {
-        std::cerr << configFile << ": neither guard.control_socket answers nor is accounts.state_file set\n";
-        return 1;
+    const bool fleet = config.state.backend == StateBackend::Redis;
+    if (fleet && command == "list") {
+        return sharedAccountsCommandLine(config, command, "", false);  // the fleet's flags
     }
-    AccountBook book(config.accounts);
-    std::string error;
-    const auto t = static_cast<std::int64_t>(std::time(nullptr));
-    if (!loadBook(path, book, t, error)) {
-        std::cerr << path << ": " << error << "\n";
-        return 1;
-    }
-    if (command == "list") {
-        std::cout << renderAccountFlags(book.flagged(), MigrationFormat::Text);
-        return 0;
-    }
-    const std::string typed = command.substr(command.find(' ') + 1);
-    answer = clearAccount(book, userKey(unescapeField(typed).value_or(typed), defaultRealm(config)), typed);
-    if (answer.rfind("error:", 0) == 0) {
-        std::cerr << answer;
-        return 1;
-    }
-    if (!writeFileAtomically(path, book.serialise(t), kStateFileMode, error)) {
-        std::cerr << error << "\n";
-        return 1;
-    }
-    std::cout << answer.substr(0, answer.size() - 1) << " (in " << path << "; no daemon was running)\n";
-    return 0;
+    const std::string typed = command == "list" ? std::string() : command.substr(command.find(' ') + 1);
+    const std::string key = userKey(unescapeField(typed).value_or(typed), defaultRealm(config));
+    bool cleared = false;
+    // The state file (read by this gateway's daemon at start) and, with Redis, every gateway.
+    const int status = stateFileCommand(config, command, key, fleet, cleared);
+    return fleet && status == 0 ? sharedAccountsCommandLine(config, command, key, cleared) : status;
 }
 
 int printAccountFlags(const Config& config, MigrationFormat format) {

@@ -4,23 +4,31 @@
 // guard.control_socket ("accounts list", "accounts clear USER") and from the command line
 // (`subproxy -a`, `-A USER`, `-r --flags`).
 //
-// Kept behind this small interface of its own so that a shared back end (issue 11: Redis) can
-// take the counters over later without the sessions noticing.  Every call is short and never
-// holds the lock across I/O: the state file is serialised under the lock and written outside.
+// With state.backend "redis" (issue 11) the store also tells the fleet (SharedState, see
+// shared_accounts.cpp) what happens here, and adopts what the other gateways did: their counts
+// beside its own, their places into a login's verdict, their flags and clears.  Decisions never
+// wait for Redis: they use the last figure heard, and this gateway's own when Redis is down.
+// Every call is short and never holds the lock across I/O: the state file is serialised under
+// the lock and written outside, and nothing is sent to the fleet under it.
 #pragma once
 #include <event2/event.h>
 
+#include <atomic>
 #include <cstdint>
 #include <mutex>
 #include <optional>
 #include <string>
 
 #include "defence/account_book.h"
+#include "defence/fleet_accounts.h"
 #include "io/event_handles.h"
 #include "ops/config.h"
 #include "ops/migration_report.h"  // MigrationFormat
 
 namespace subproxy {
+
+class SharedState;
+struct Metrics;
 
 class AccountStore {
 public:
@@ -41,18 +49,45 @@ public:
     AccountView view(const std::string& key);
     void hold(const std::string& key, SendingKind kind);
     void settle(const std::string& key, SendingKind kind, bool accepted);
-    AccountBook::Login login(const std::string& key, const std::string& addressKey, const std::string& destination);
+    // `logPrefix` ("[ADDRESS]:PORT: ") starts the line of a flag the fleet's count raises.
+    AccountBook::Login login(const std::string& key, const std::string& addressKey, const std::string& destination,
+                             const std::string& logPrefix = {});
     bool flag(const std::string& key, FlagReason reason, unsigned count, const std::string& evidence);
     bool unflag(const std::string& key, FlagReason reason);
 
     // "accounts list" | "accounts clear USER"; nullopt for any other line (the guard's).
     std::optional<std::string> command(const std::string& line);
+    // "accounts clear USER" here alone (the fleet's clear starts with it).
+    struct Cleared {
+        std::string key;     // the account, from any spelling of it
+        bool cleared = false;
+        std::string answer;  // "cleared KEY\n" or "error: ... not flagged ...\n"
+    };
+    Cleared clearLocal(const std::string& typed);
+
+    // Several gateways (account_store_fleet.cpp).  Set before the workers start and reset after
+    // they stopped (as the Guard's), so a plain pointer.
+    void setShared(SharedState* shared) { shared_ = shared; }
+    // What the fleet says (control loop).
+    // The answer to an update of `messages` and `recipients` (0, 0: a read); nullopt: none came.
+    void adoptCounts(const std::string& key, const std::optional<FleetCounts>& counts, unsigned messages,
+                     unsigned recipients);
+    void adoptPlaces(const std::string& key, const FleetPlaces& places, const std::string& logPrefix);
+    void adoptFlag(const std::string& key, const AccountFlag& flag);
+    void adoptUnflag(const std::string& key, FlagReason reason);
+    void adoptClear(const std::string& key);
+    // A read of the fleet's counts for an account this gateway knows (nullopt: it does not).
+    std::optional<FleetCountUpdate> fleetRead(const std::string& key);
+    // Flags the fleet's counts raised here (the sessions count the others).
+    void addCounts(Metrics& into) const;
 
     void flush();
 
 private:
     static void timerCb(evutil_socket_t, short, void* self);
     static std::int64_t now();
+    // Under the lock: the fleet update for `messages`/`recipients` accepted (0, 0: a read).
+    FleetCountUpdate countUpdate(const std::string& key, unsigned messages, unsigned recipients, std::int64_t t);
 
     std::mutex mutex_;
     AccountBook book_;
@@ -63,6 +98,8 @@ private:
     std::string stateFile_;         // fixed at start
     bool saveFailing_ = false;
     EventPtr timer_;
+    SharedState* shared_ = nullptr;
+    std::atomic<std::uint64_t> fleetFlags_[kFlagReasons] = {};
 };
 
 // `subproxy -a` ("list") and `-A USER` ("clear USER"): the running daemon over

@@ -63,9 +63,10 @@ Hub::Hub(std::string configFile, std::shared_ptr<const Runtime> runtime)
     credentials_ = std::make_unique<CredentialStore>(config.auth);
     msaCaps_ = std::make_unique<MsaCaps>(base(), dns_.get());
     if (config.state.backend == StateBackend::Redis) {
-        shared_ = std::make_unique<SharedState>(base(), mailbox_->address(), config, *guard_, *defence_);
+        shared_ = std::make_unique<SharedState>(base(), mailbox_->address(), config, *guard_, *defence_, *accounts_);
         guard_->setShared(shared_.get());
         defence_->setShared(shared_.get());
+        accounts_->setShared(shared_.get());
     }
     metrics_.startedAt = static_cast<std::int64_t>(std::time(nullptr));
     migration_.with([&](MigrationReport& r) { r.setLimits(migrationLimits(config.migration)); });
@@ -91,6 +92,7 @@ Hub::~Hub() {
     if (shared_) {  // the Redis connections live on the control loop; before the guard they feed
         guard_->setShared(nullptr);
         defence_->setShared(nullptr);
+        accounts_->setShared(nullptr);
         shared_.reset();
     }
     msaCaps_.reset();  // its probe connection and timer need the loop and the resolver
@@ -176,6 +178,7 @@ Metrics Hub::metrics(std::vector<std::uint64_t>* perWorker) const {
     }
     Metrics total = metrics_;
     guard_->addCounts(total);
+    accounts_->addCounts(total);
     if (shared_) {
         shared_->addCounts(total);
     }

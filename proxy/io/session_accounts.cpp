@@ -14,16 +14,6 @@
 
 namespace subproxy {
 
-namespace {
-
-// Log lines for fail2ban and grep: "accounts: flagged REASON: EVIDENCE, sasl_username=USER".
-std::string flaggedLine(const std::string& user, FlagReason reason, const std::string& evidence) {
-    return std::string("accounts: flagged ") + flagReasonName(reason) + ": " + evidence +
-           ", sasl_username=" + printable(user);
-}
-
-}  // namespace
-
 AccountView Session::accountView(const std::string& user) {
     AccountStore& store = server_.accounts();
     return store.view(store.key(user));
@@ -44,9 +34,9 @@ AccountView Session::accountLogin(const std::string& user) {
     // One customer's IPv6 network is one place, however many addresses it uses.
     const auto ip = parseIpAddress(endpoint_.address);
     const std::string place = ip ? clientKey(*ip, 64) : endpoint_.address;
-    const AccountBook::Login login = store.login(store.key(user), place, endpoint_.destAddress);
+    const AccountBook::Login login = store.login(store.key(user), place, endpoint_.destAddress, prefix_);
     for (const AccountFlag& flag : login.raised) {
-        logWarning(flaggedLine(user, flag.reason, flag.evidence));
+        logWarning(flaggedLogLine(user, flag.reason, flag.evidence));
         ++server_.metrics().accounts.flags[static_cast<int>(flag.reason)];
     }
     return login.view;
@@ -56,7 +46,7 @@ void Session::accountLimited(const std::string& user, const SendingRefusal& refu
     AccountStore& store = server_.accounts();
     const std::string facts = sendingRefusalFacts(runtime_->config.accounts, refusal);
     if (store.flag(store.key(user), FlagReason::SendingLimit, refusal.count, facts)) {
-        logWarning(flaggedLine(user, FlagReason::SendingLimit, facts));
+        logWarning(flaggedLogLine(user, FlagReason::SendingLimit, facts));
         ++server_.metrics().accounts.flags[static_cast<int>(FlagReason::SendingLimit)];
     }
 }
@@ -91,7 +81,7 @@ void Session::checkPassword(const std::string& user, const std::string& password
                 if (store.flag(key, FlagReason::WeakPassword, 0, (*verdict)->why)) {
                     ++counts.flags[static_cast<int>(FlagReason::WeakPassword)];
                 }
-                subproxy::logWarning(prefix + flaggedLine(user, FlagReason::WeakPassword, (*verdict)->why));
+                subproxy::logWarning(prefix + flaggedLogLine(user, FlagReason::WeakPassword, (*verdict)->why));
             } else {
                 ++counts.passwordChecks[1];
                 if (store.unflag(key, FlagReason::WeakPassword)) {

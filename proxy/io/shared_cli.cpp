@@ -4,9 +4,11 @@
 #include <iostream>
 
 #include "defence/ban_list.h"
+#include "defence/fleet_accounts.h"
 #include "defence/shared_state_keys.h"
 #include "io/guard_state_file.h"
 #include "io/redis_sync.h"
+#include "ops/account_report.h"
 #include "ops/migration_shared.h"
 #include "wire/text_util.h"
 
@@ -62,6 +64,44 @@ int sharedGuardCommandLine(const Config& config, const std::string& command) {
             return 1;
         }
         std::cout << "lifted " << key << " on every gateway (in Redis at " << config.state.address
+                  << "; no daemon was listening on the control socket)\n";
+        return 0;
+    } catch (const std::exception& e) {
+        std::cerr << "subproxy: " << e.what() << "\n";
+        return 1;
+    }
+}
+
+int sharedAccountsCommandLine(const Config& config, const std::string& command, const std::string& key,
+                              bool clearedInFile) {
+    const FleetAccountKeys keys(config.state.keyPrefix);
+    try {
+        RedisSync redis(config.state);
+        if (command == "list") {
+            const RedisValue reply = redis.command({"HGETALL", keys.flags()});
+            const auto flagged = parseFleetFlags(reply);
+            if (!flagged) {
+                throw std::runtime_error("Redis at " + config.state.address + " did not list the flagged accounts" +
+                                         (reply.isError() ? ": " + printable(reply.str) : std::string()));
+            }
+            std::cout << renderAccountFlags(*flagged, MigrationFormat::Text);
+            return 0;
+        }
+        const ScriptCall call = fleetClearCall(keys, key, clearedInFile);
+        std::vector<std::string> argv{"EVAL", call.script, std::to_string(call.keys.size())};
+        argv.insert(argv.end(), call.keys.begin(), call.keys.end());
+        argv.insert(argv.end(), call.args.begin(), call.args.end());
+        const RedisValue reply = redis.command(argv);
+        const auto removed = reply.asInteger();
+        if (!removed) {
+            throw std::runtime_error("Redis at " + config.state.address + " did not clear the account" +
+                                     (reply.isError() ? ": " + printable(reply.str) : std::string()));
+        }
+        if (*removed == 0 && !clearedInFile) {
+            std::cerr << "error: " << printable(command.substr(6)) << " is not flagged; nothing changed\n";
+            return 1;
+        }
+        std::cout << "cleared " << printable(key) << " on every gateway (in Redis at " << config.state.address
                   << "; no daemon was listening on the control socket)\n";
         return 0;
     } catch (const std::exception& e) {

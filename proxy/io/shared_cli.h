@@ -20,6 +20,12 @@ SharedStateCheck checkSharedState(const StateConfig& config);
 // or a lift on every gateway (the running ones hear it on the events channel).  Prints the
 // answer; returns the exit code.
 int sharedGuardCommandLine(const Config& config, const std::string& command);
+// `subproxy -a` ("list") / `-A USER` ("clear USER", `key` the account) when no daemon answers:
+// the fleet's flagged accounts, or a clear on every gateway (the running ones hear it on the
+// events channel).  `clearedInFile`: the caller cleared a flag in accounts.state_file.  Prints
+// the answer; returns the exit code.
+int sharedAccountsCommandLine(const Config& config, const std::string& command, const std::string& key,
+                              bool clearedInFile);
 // `subproxy -r`: the fleet's migration report, every gateway's submissions together.
 int printSharedMigrationReport(const Config& config, const MigrationQuery& query, std::int64_t now);
 

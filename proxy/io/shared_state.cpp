@@ -12,11 +12,13 @@
 namespace subproxy {
 
 SharedState::SharedState(event_base* base, Mailbox::Address control, const Config& config, Guard& guard,
-                         Defence& defence)
+                         Defence& defence, AccountStore& accounts)
     : control_(std::move(control)),
       guard_(guard),
       defence_(defence),
+      accounts_(accounts),
       keys_(config.state.keyPrefix),
+      accountKeys_(config.state.keyPrefix),
       address_(config.state.address) {
     reconfigure(config);
     main_ = std::make_unique<RedisClient>(base, config.state, "", RedisClient::Hooks{[this] { resync(); }, nullptr});
@@ -149,24 +151,14 @@ void SharedState::migration(const MigrationSubmission& s, std::int64_t now) {
     });
 }
 
-void SharedState::incrementWindowed(const std::string& name, long long by, int window, CountCallback done) {
-    post([this, name, by, window, done = std::move(done)] {
-        eval(kWindowedScript, {keys_.counter(name)}, {std::to_string(by), std::to_string(window)},
-             [done](const RedisClient::Reply& reply) { done(reply ? reply->asInteger() : std::nullopt); }, false);
-    });
-}
-
-void SharedState::addToSet(const std::string& name, const std::string& member, int ttl, CountCallback done) {
-    post([this, name, member, ttl, done = std::move(done)] {
-        eval(kSetScript, {keys_.set(name)}, {member, std::to_string(ttl)},
-             [done](const RedisClient::Reply& reply) { done(reply ? reply->asInteger() : std::nullopt); }, false);
-    });
-}
-
 // ---------------------------------------------------------------------------------------------
 // From the other gateways (control loop)
 
 void SharedState::onEvent(const std::string& text) {
+    if (text.rfind("account-", 0) == 0) {
+        onAccountEvent(text);
+        return;
+    }
     const auto e = parseEvent(text);
     if (!e) {
         logWarning("state: unreadable message on " + keys_.events() + ": \"" + printable(text.substr(0, 100)) + "\"");
@@ -192,6 +184,7 @@ void SharedState::resync() {
     if (!main_->up()) {
         return;
     }
+    accountsResync();
     resyncing_ = true;
     bannedSinceResync_.clear();
     eval(kListBansScript, {keys_.bans(), keys_.banFailures()}, {std::to_string(wallNow())},
@@ -213,6 +206,9 @@ bool SharedState::handles(const std::string& line) {
     std::istringstream in(line);
     std::string verb, arg, extra;
     in >> verb >> arg >> extra;
+    if (verb == "accounts") {
+        return (arg == "list" && extra.empty()) || (arg == "clear" && !extra.empty());
+    }
     return (verb == "list" && arg.empty()) || (verb == "lift" && !arg.empty() && extra.empty());
 }
 
@@ -220,7 +216,9 @@ void SharedState::command(const std::string& line, std::function<void(std::strin
     std::istringstream in(line);
     std::string verb, arg;
     in >> verb >> arg;
-    if (verb == "list") {
+    if (verb == "accounts") {
+        accountsCommand(line, std::move(answer));
+    } else if (verb == "list") {
         list(std::move(answer));
     } else {
         lift(arg, std::move(answer));

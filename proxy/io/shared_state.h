@@ -14,7 +14,9 @@
 //   greet passes    SET EX plus a message: a customer pays the pregreet wait once per fleet
 //   migration       per (user, address, dialled port) a hash, an index and per-day figures,
 //                   which `subproxy -r` reads back (shared_report.cpp)
-//   counters, sets  incrementWindowed() and addToSet(): for the per-user accounts (issue 12)
+//   accounts        the compromised-account counters and flags (issue 12): messages and
+//                   recipients per user, the places of its logins, its flags, and the
+//                   operator's list and clear (shared_accounts.cpp; fleet_accounts.h)
 //
 // Pub/sub rather than polling: a ban reaches every gateway in one round trip instead of up to a
 // polling period, and an idle fleet costs Redis nothing; what a subscriber misses while it is
@@ -34,6 +36,7 @@
 #include <set>
 #include <string>
 
+#include "defence/fleet_accounts.h"
 #include "defence/shared_state_keys.h"
 #include "io/mailbox.h"
 #include "io/redis_client.h"
@@ -45,10 +48,12 @@ namespace subproxy {
 
 class Guard;
 class Defence;
+class AccountStore;
 
 class SharedState {
 public:
-    SharedState(event_base* base, Mailbox::Address control, const Config& config, Guard& guard, Defence& defence);
+    SharedState(event_base* base, Mailbox::Address control, const Config& config, Guard& guard, Defence& defence,
+                AccountStore& accounts);
     ~SharedState();
     SharedState(const SharedState&) = delete;
     SharedState& operator=(const SharedState&) = delete;
@@ -64,18 +69,20 @@ public:
     void greetPassed(const std::string& client, int ttl);
     void migration(const MigrationSubmission& submission, std::int64_t now);
 
-    // The generic hooks for per-user counters (issue 12).  Any thread; `done` runs on the
-    // control loop (post it on to your own loop) with the fleet's figure, or nullopt when Redis
-    // did not answer within state.command_timeout (or is down): go on with your local count.
-    // Neither is replayed after an outage: a late figure decides nothing.
-    using CountCallback = std::function<void(std::optional<long long>)>;
-    // P counter:NAME += by; the window (seconds) opens at the first increment.
-    void incrementWindowed(const std::string& name, long long by, int window, CountCallback done);
-    // Adds `member` to P set:NAME (expiring `ttl` seconds after its first member); the set's size.
-    void addToSet(const std::string& name, const std::string& member, int ttl, CountCallback done);
+    // Compromised accounts (shared_accounts.cpp).  Any thread; never blocks.  What comes back
+    // goes to the AccountStore on the control loop; no answer (Redis down or slow) leaves this
+    // gateway with its own counts.  Counts and places are not replayed after an outage (one
+    // per login or message, they would crowd the bans out of the queue, and a late figure
+    // decides nothing); flags, unflags and clears are.  `logPrefix` starts the log line of a
+    // flag the fleet's count raises ("[ADDRESS]:PORT: ", the session's).
+    void accountLogin(const FleetLogin& login, const std::string& logPrefix);
+    void accountCounts(const FleetCountUpdate& update);
+    void accountFlagged(const std::string& user, const AccountFlag& flag);
+    void accountUnflagged(const std::string& user, FlagReason reason);
 
-    // The control socket's "list" and "lift ADDRESS" (control loop): the fleet's bans, and a
-    // lift on every gateway.  Falls back to this gateway's list when Redis does not answer.
+    // The control socket's "list", "lift ADDRESS", "accounts list" and "accounts clear USER"
+    // (control loop): the fleet's bans and flagged accounts, a lift or a clear on every
+    // gateway.  Falls back to this gateway's list when Redis does not answer.
     static bool handles(const std::string& line);
     void command(const std::string& line, std::function<void(std::string)> answer);
 
@@ -91,11 +98,18 @@ private:
     void resync();  // the fleet's bans again, after a (re)connection
     void list(std::function<void(std::string)> answer);
     void lift(const std::string& arg, std::function<void(std::string)> answer);
+    void send(const ScriptCall& call, RedisClient::Callback done, bool replay);
+    void onAccountEvent(const std::string& text);
+    void accountsResync();
+    void accountsCommand(const std::string& line, std::function<void(std::string)> answer);
+    void clearAccount(const std::string& typed, std::function<void(std::string)> answer);
 
     Mailbox::Address control_;
     Guard& guard_;
     Defence& defence_;
+    AccountStore& accounts_;
     SharedStateKeys keys_;
+    FleetAccountKeys accountKeys_;
     std::string address_;  // state.address, for log lines and answers
     // Control loop only (copied from the configuration at start and reload).
     GuardPolicy policy_;

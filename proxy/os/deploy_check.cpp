@@ -197,6 +197,7 @@ std::vector<std::string> deploymentWarnings(const Config& config, const std::str
     const std::pair<const std::string*, const char*> written[] = {
         {&config.guard.stateFile, "guard.state_file"},
         {&config.migration.stateFile, "migration.state_file"},
+        {&config.accounts.stateFile, "accounts.state_file"},
         {&config.daemon.pidFile, "pid_file"},
         {&config.guard.controlSocket, "guard.control_socket"},
         {&config.logFile, "log_file"},

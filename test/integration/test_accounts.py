@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import os
+import re
 import socket
 import subprocess
 import time
@@ -230,6 +231,56 @@ class ManyPlaces(unittest.TestCase):
         self.assertEqual(code, 0, err)
         self.assertIn("cleared bob (in %s; no daemon was running)" % state, out)
         self.assertEqual(run(p, "-r", "--flags")[1], "")
+
+
+class Fail2ban(unittest.TestCase):
+    """The shipped accounts filter, run by the real fail2ban-regex on what subproxy logged and
+    on its sample lines."""
+
+    def setUp(self):
+        self.filter = h.fail2ban_filter("subproxy-accounts")
+        if not self.filter:
+            self.skipTest("fail2ban-regex not installed (make deps)")
+
+    def regex(self, logfile, mode=None, out=None):
+        return h.fail2ban_regex(logfile, self.filter + ("[mode=%s]" % mode if mode else ""), out)
+
+    def test_filter_matches_the_accounts_lines_subproxy_logged(self):
+        p = accounts_proxy("accounts-f2b", {"limits": {"messages": 1, "recipients": 100},
+                                            "places": {"max_addresses": 1, "max_destinations": 0,
+                                                       "action": "refuse"},
+                                            "passwords": {"min_score": 50}})
+        with p:
+            c, code, _ = login_from(p.port, "127.0.0.51", "alice", h.USERS["alice"])
+            self.assertEqual(h.send_message(c, "f2b-1")[0], 250)
+            self.assertEqual(c.cmd("MAIL FROM:<alice@example.com>")[0], 451)     # sending limit
+            c.close()
+            for _ in range(2):   # a second place: flagged, then refused
+                c, code, _ = login_from(p.port, "127.0.0.52", "alice", h.USERS["alice"])
+                self.assertEqual(code, 454)
+                c.close()
+            self.assertTrue(p.wait_log("accounts: login refused"))
+            self.assertTrue(p.wait_log("weak_password"))   # "alice-secret" holds the user name
+        syslog = os.path.join(os.path.dirname(os.path.dirname(self.filter)), "mail.log")
+        lines = h.as_syslog(p, syslog)
+        refusals = sum("accounts: sending limit reached" in l or "accounts: login refused" in l for l in lines)
+        flags = sum(re.search(r"accounts: flagged (sending_limit|many_addresses)", l) is not None for l in lines)
+        self.assertEqual((refusals, flags), (3, 2), "\n".join(lines))
+        self.assertEqual(self.regex(syslog), refusals)
+        self.assertEqual(self.regex(syslog, "flags"), flags)
+        self.assertEqual(self.regex(syslog, "aggressive"), refusals + flags)
+        self.assertEqual(set(self.regex(syslog, "aggressive", out="ip")), {"127.0.0.51", "127.0.0.52"})
+        self.assertEqual(set(self.regex(syslog, out="user")), {"alice"})
+
+    def test_shipped_samples_match_their_failjson_and_the_jail_is_off(self):
+        samples = os.path.join(h.REPO, "examples", "fail2ban", "logs", "subproxy-accounts")
+        expected = sum(json.loads(l.split(":", 1)[1])["match"] for l in open(samples) if l.startswith("# failJSON:"))
+        self.assertEqual(self.regex(samples), expected)
+        self.assertEqual(set(self.regex(samples, out="ip")),
+                         {"192.0.2.61", "2001:db8:6::1", "192.0.2.63", "192.0.2.68", "192.0.2.69"})
+        self.assertEqual(self.regex(samples, "flags"), 1)   # many_addresses, not weak_password
+        jail = open(os.path.join(h.REPO, "examples", "fail2ban", "jail.d", "subproxy-accounts.conf")).read()
+        self.assertRegex(jail, r"(?m)^enabled\s*=\s*false$")
 
 
 class WeakPasswords(unittest.TestCase):

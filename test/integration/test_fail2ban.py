@@ -166,12 +166,13 @@ class Fail2banServer:
 @unittest.skipUnless(shutil.which("fail2ban-server"), "fail2ban not installed (make deps)")
 class ShippedJails(unittest.TestCase):
     def test_every_shipped_jail_starts_on_a_host_without_syslog_files(self):
-        """As shipped, enabled, nothing else changed: all four jails run (systemd backend)."""
+        """As shipped, enabled, nothing else changed: all five jails run (systemd backend)."""
         d = tempfile.mkdtemp(prefix="f2b-jails.", dir=h.workdir())
         jails = []
         for name in sorted(os.listdir(os.path.join(EX, "jail.d"))):
             jails += re.findall(r"(?m)^\[([\w-]+)\]", read(os.path.join(EX, "jail.d", name)))
-        self.assertEqual(sorted(jails), ["subproxy-auth", "subproxy-ban", "subproxy-noauth", "subproxy-trap"])
+        self.assertEqual(sorted(jails), ["subproxy-accounts", "subproxy-auth", "subproxy-ban", "subproxy-noauth",
+                                         "subproxy-trap"])
         conf = fail2ban_config(d, "".join("[%s]\nenabled = true\n" % j for j in jails))
         # A private network namespace: the jails' actions create chains in its firewall only.
         ns = "spx-f2bj-%d" % os.getpid()

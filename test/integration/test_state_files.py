@@ -130,6 +130,19 @@ class CheckWarnsAboutOpenDirectories(unittest.TestCase):
         r, _, _, _ = self.check(0o775)      # group root: as trusted as its owner
         self.assertNotIn("warning", r.stderr)
 
+    def test_accounts_state_file_directory_is_checked_too(self):
+        p = h.Proxy(name="files-check-accounts")
+        shared = os.path.join(p.dir, "shared")
+        os.mkdir(shared)
+        os.chmod(shared, 0o777)
+        p.config["accounts"] = {"state_file": os.path.join(shared, "accounts.state")}
+        p.write_config()
+        r = subprocess.run([h.SUBPROXY, "-t", "-c", p.conf_file], capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        line = next(i for i, l in enumerate(open(p.conf_file).read().splitlines(), 1) if l.startswith("accounts ="))
+        self.assertIn("%s:%d: warning: accounts.state_file: directory %s (mode 0777) is writable by every local user"
+                      % (p.conf_file, line, shared), r.stderr)
+
     def test_private_directory_gives_no_warning(self):
         r, _, _, _ = self.check(0o755)
         self.assertEqual(r.returncode, 0, r.stderr)

@@ -103,8 +103,6 @@ BOOST_AUTO_TEST_CASE(key_names) {
     BOOST_TEST(SharedStateKeys::migrationMember("a b", "::1", 465) == "a%20b ::1 465");
     BOOST_TEST(k.migrationDay(20423) == "gw1:mig:day:2025-12-01");
     BOOST_TEST(k.migrationUsers(20423, 25) == "gw1:mig:users:2025-12-01:25");
-    BOOST_TEST(k.counter("msgs:alice") == "gw1:counter:msgs:alice");
-    BOOST_TEST(k.set("rcpts:alice") == "gw1:set:rcpts:alice");
 }
 
 BOOST_AUTO_TEST_CASE(events_round_trip_and_garbage_is_refused) {

@@ -1,0 +1,73 @@
+// AccountBook, what the other gateways add (see account_book.h and fleet_accounts.h).
+#include <algorithm>
+
+#include "defence/account_book.h"
+#include "defence/fleet_accounts.h"
+
+namespace subproxy {
+
+void AccountBook::fleetSent(const std::string& key, unsigned messages, unsigned recipients, std::int64_t now) {
+    User& u = user(key, now);
+    u.fleetSentMessages += messages;
+    u.fleetSentRecipients += recipients;
+}
+
+void AccountBook::adoptCounts(const std::string& key, const FleetCounts* counts, unsigned messages,
+                              unsigned recipients, std::int64_t now) {
+    User& u = user(key, now);
+    u.fleetSentMessages -= std::min(u.fleetSentMessages, messages);
+    u.fleetSentRecipients -= std::min(u.fleetSentRecipients, recipients);
+    if (!counts) {
+        return;  // the last figure heard stays (and decays)
+    }
+    u.fleetMessages.assign(counts->messages);
+    u.fleetRecipients.assign(counts->recipients);
+    u.fleetMessages.prune(now, config_.limits.window);
+    u.fleetRecipients.prune(now, config_.limits.window);
+}
+
+std::vector<AccountFlag> AccountBook::adoptPlaces(const std::string& key, const FleetPlaces& places,
+                                                  std::int64_t now) {
+    User& u = user(key, now);
+    const int window = config_.places.window;
+    std::vector<AccountFlag> raised;
+    const auto check = [&](FlagReason reason, unsigned fleet, const RecentSet& local, unsigned max,
+                           const std::vector<std::string>& members, const char* what) {
+        // At or below this gateway's own count, login() has judged it already (and flagged
+        // it with this gateway's evidence).
+        if (max == 0 || fleet <= max || fleet <= local.count(now, window)) {
+            return;
+        }
+        std::string list;
+        for (const std::string& m : members) {
+            list += (list.empty() ? "" : ", ") + m;
+        }
+        const std::string evidence = std::to_string(fleet) + " " + what + " in " + std::to_string(window) +
+                                     "s on all gateways (max " + std::to_string(max) + "): " + list;
+        if (flag(key, reason, fleet, evidence, now)) {
+            raised.push_back(AccountFlag{reason, now, now, fleet, evidence});
+        }
+    };
+    check(FlagReason::ManyAddresses, places.addresses, u.addresses, config_.places.maxAddresses,
+          places.addressList, "addresses");
+    check(FlagReason::ManyDestinations, places.destinations, u.destinations, config_.places.maxDestinations,
+          places.destinationList, "destinations");
+    return raised;
+}
+
+bool AccountBook::adoptFlag(const std::string& key, const AccountFlag& flag, std::int64_t now) {
+    User& u = user(key, now);
+    dirty_ = true;
+    for (AccountFlag& f : u.flags) {
+        if (f.reason == flag.reason) {
+            f.first = std::min(f.first, flag.first);
+            f.last = std::max(f.last, flag.last);
+            f.count = std::max(f.count, flag.count);
+            return false;
+        }
+    }
+    u.flags.push_back(flag);
+    return true;
+}
+
+}  // namespace subproxy
