@@ -29,11 +29,11 @@ def run(proxy, *args):
     return r.returncode, r.stdout, r.stderr
 
 
-def login_from(port, source, user, password, mech="PLAIN"):
-    """(RawClient, code, lines) after AUTH from client address `source`."""
-    c = h.RawClient(port)
+def login_from(port, source, user, password, mech="PLAIN", dialled="127.0.0.1"):
+    """(RawClient, code, lines) after AUTH from client address `source` to `dialled`."""
+    c = h.RawClient(port, host=dialled)
     c.sock.close()
-    c.sock = socket.create_connection(("127.0.0.1", port), timeout=15, source_address=(source, 0))
+    c.sock = socket.create_connection((dialled, port), timeout=15, source_address=(source, 0))
     assert c.reply()[0] == 220
     c.cmd("EHLO customer.example")
     c.starttls()
@@ -231,6 +231,42 @@ class ManyPlaces(unittest.TestCase):
         self.assertEqual(code, 0, err)
         self.assertIn("cleared bob (in %s; no daemon was running)" % state, out)
         self.assertEqual(run(p, "-r", "--flags")[1], "")
+
+
+    def test_many_destinations_flagged_then_refused(self):
+        # One customer address, three dialled addresses (a bot walking through the ISP's
+        # submission addresses): the third is one more than max_destinations.
+        port = h.free_port()
+        dialled = ("127.0.0.30", "127.0.0.31", "127.0.0.32")
+        p = accounts_proxy("accounts-destinations",
+                           {"places": {"max_addresses": 0, "max_destinations": 2, "action": "refuse"}},
+                           port=port, listen=[{"address": a, "port": port} for a in dialled],
+                           wait_host=dialled[0])
+        with p:
+            for a in dialled[:2]:
+                c, code, _ = login_from(p.port, "127.0.0.9", "alice", h.USERS["alice"], dialled=a)
+                self.assertEqual(code, 235)
+                c.close()
+            self.assertNotIn("accounts: flagged", p.log_text())
+            c, code, lines = login_from(p.port, "127.0.0.9", "alice", h.USERS["alice"], dialled=dialled[2])
+            self.assertEqual(code, 454, lines)     # the login that crossed the line is refused too
+            c.close()
+            self.assertTrue(p.wait_log("accounts: flagged many_destinations: 3 "), p.log_text())
+            flagged = [l for l in p.log_text().splitlines() if "flagged many_destinations" in l][0]
+            for a in dialled:
+                self.assertIn(a, flagged)
+            # Refused on every address now, even the first; bob is not concerned.
+            c, code, _ = login_from(p.port, "127.0.0.9", "alice", h.USERS["alice"], dialled=dialled[0])
+            self.assertEqual(code, 454)
+            c.close()
+            c, code, _ = login_from(p.port, "127.0.0.9", "bob", h.USERS["bob"], dialled=dialled[1])
+            self.assertEqual(code, 235)
+            c.close()
+            self.assertRegex(run(p, "-a")[1], r"(?m)^alice many_destinations .*count=3")
+            self.assertEqual(run(p, "-A", "alice")[0], 0)
+            c, code, _ = login_from(p.port, "127.0.0.9", "alice", h.USERS["alice"], dialled=dialled[2])
+            self.assertEqual(code, 235)
+            c.close()
 
 
 class Fail2ban(unittest.TestCase):
