@@ -1,7 +1,8 @@
 // The MSA-side handshake.  See upstream_protocol.h.
 #include "engine/upstream_protocol.h"
 
-#include <sstream>
+#include <algorithm>
+#include <string_view>
 
 #include "wire/base64.h"
 #include "wire/proxy_header.h"
@@ -15,15 +16,29 @@ namespace {
 
 constexpr std::size_t kXclientLimit = 500;  // XCLIENT_README: keep each command under 512
 
-bool xclientOffers(const EhloCaps& caps, const std::string& attribute) {
+// The next blank-separated word of `rest` (advanced past it); empty at the end.  Splits as
+// `istream >> string` did (spaces and tabs), without a stream and its locale per call: this
+// runs for every attribute of every MSA session.
+std::string_view nextWord(std::string_view& rest) {
+    const auto start = rest.find_first_not_of(" \t");
+    if (start == std::string_view::npos) {
+        rest = {};
+        return {};
+    }
+    rest.remove_prefix(start);
+    const auto end = std::min(rest.find_first_of(" \t"), rest.size());
+    const std::string_view word = rest.substr(0, end);
+    rest.remove_prefix(end);
+    return word;
+}
+
+bool xclientOffers(const EhloCaps& caps, std::string_view attribute) {
     for (const auto& k : caps.keywords) {
-        std::istringstream words(k);
-        std::string word;
-        words >> word;
-        if (!iequals(word, "XCLIENT")) {
+        std::string_view words = k;
+        if (!iequals(nextWord(words), "XCLIENT")) {
             continue;
         }
-        while (words >> word) {
+        for (std::string_view word = nextWord(words); !word.empty(); word = nextWord(words)) {
             if (iequals(word, attribute)) {
                 return true;
             }
