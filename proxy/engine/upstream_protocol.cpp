@@ -1,7 +1,8 @@
 // The MSA-side handshake.  See upstream_protocol.h.
 #include "engine/upstream_protocol.h"
 
-#include <sstream>
+#include <algorithm>
+#include <string_view>
 
 #include "wire/base64.h"
 #include "wire/proxy_header.h"
@@ -15,18 +16,37 @@ namespace {
 
 constexpr std::size_t kXclientLimit = 500;  // XCLIENT_README: keep each command under 512
 
-bool xclientOffers(const EhloCaps& caps, const std::string& attribute) {
+// The next blank-separated word of `rest` (advanced past it); empty at the end.  Splits as
+// `istream >> string` did (spaces and tabs), without a stream and its locale per call: this
+// runs for every attribute of every MSA session.
+std::string_view nextWord(std::string_view& rest) {
+    const auto start = rest.find_first_not_of(" \t");
+    if (start == std::string_view::npos) {
+        rest = {};
+        return {};
+    }
+    rest.remove_prefix(start);
+    const auto end = std::min(rest.find_first_of(" \t"), rest.size());
+    const std::string_view word = rest.substr(0, end);
+    rest.remove_prefix(end);
+    return word;
+}
+
+// The attribute names after the MSA's XCLIENT keyword; empty when it offers none.
+std::string_view xclientAttributes(const EhloCaps& caps) {
     for (const auto& k : caps.keywords) {
-        std::istringstream words(k);
-        std::string word;
-        words >> word;
-        if (!iequals(word, "XCLIENT")) {
-            continue;
+        std::string_view words = k;
+        if (iequals(nextWord(words), "XCLIENT")) {
+            return words;
         }
-        while (words >> word) {
-            if (iequals(word, attribute)) {
-                return true;
-            }
+    }
+    return {};
+}
+
+bool offers(std::string_view attributes, std::string_view name) {
+    for (std::string_view word = nextWord(attributes); !word.empty(); word = nextWord(attributes)) {
+        if (iequals(word, name)) {
+            return true;
         }
     }
     return false;
@@ -39,16 +59,17 @@ std::string xclientAddress(const std::string& address) {
 }  // namespace
 
 std::vector<std::string> buildXclient(const UpstreamIdentity& identity, const EhloCaps& caps, bool sendLogin) {
+    const std::string_view offered = xclientAttributes(caps);
     std::vector<std::pair<std::string, std::string>> attributes;
     auto add = [&](const std::string& name, const std::string& value) {
-        if (value.empty() || !xclientOffers(caps, name)) {
+        if (value.empty() || !offers(offered, name)) {
             return;
         }
         // Postfix refuses the whole command when one value is over its limit once encoded
         // (xtext can triple a hostile HELO): cut the value to fit, between whole escapes.
         attributes.emplace_back(name, encodeXtextPrefix(value, kXclientMaxValue));
     };
-    if (sendLogin && !identity.login.empty() && xclientOffers(caps, "LOGIN")) {
+    if (sendLogin && !identity.login.empty() && offers(offered, "LOGIN")) {
         // Never cut: a shortened name could be someone else's.  One that does not fit was
         // refused at AUTH; should one get here, Postfix refuses it and says so.
         attributes.emplace_back("LOGIN", encodeXtext(identity.login));
@@ -144,21 +165,28 @@ UpstreamDialog::Action UpstreamDialog::sendNextXclient() {
     return a;
 }
 
+namespace {
+
+// The MSA's words for a failure's log line; built only when something failed (a reply's text
+// for every reply of every session was a cost of its own).
+std::string said(const Reply& reply) { return " (MSA said: " + printable(reply.text(), 200) + ")"; }
+
+}  // namespace
+
 UpstreamDialog::Action UpstreamDialog::onReply(const Reply& reply) {
-    const std::string said = " (MSA said: " + printable(reply.text(), 200) + ")";
     switch (step_) {
     case Step::Greeting:
         if (reply.code != 220) {
-            return fail(UpstreamFailure::Refused, "MSA refused the connection" + said);
+            return fail(UpstreamFailure::Refused, "MSA refused the connection" + said(reply));
         }
         return ehlo(ourHelo_, Step::Ehlo);
     case Step::Ehlo:
     case Step::EhloTls:
     case Step::EhloXclient:
-        return onEhloReply(reply, said);
+        return onEhloReply(reply);
     case Step::StartTls:
         if (reply.code != 220) {
-            return fail(UpstreamFailure::Tls, "MSA refused STARTTLS" + said);
+            return fail(UpstreamFailure::Tls, "MSA refused STARTTLS" + said(reply));
         }
         step_ = Step::TlsHandshake;
         {
@@ -170,7 +198,7 @@ UpstreamDialog::Action UpstreamDialog::onReply(const Reply& reply) {
         return onXclientReply(reply);
     case Step::AuthLoginUser:
         if (reply.code != 334) {
-            return fail(UpstreamFailure::Refused, "MSA refused AUTH LOGIN" + said);
+            return fail(UpstreamFailure::Refused, "MSA refused AUTH LOGIN" + said(reply));
         }
         step_ = Step::AuthLoginPassword;
         {
@@ -181,19 +209,19 @@ UpstreamDialog::Action UpstreamDialog::onReply(const Reply& reply) {
     case Step::AuthPlain:
     case Step::AuthLoginPassword:
         if (reply.code != 235) {
-            return fail(UpstreamFailure::Refused, "MSA refused the customer's credentials" + said);
+            return fail(UpstreamFailure::Refused, "MSA refused the customer's credentials" + said(reply));
         }
         return becomeReady();
     case Step::TlsHandshake:
     case Step::Ready:
         break;
     }
-    return fail(UpstreamFailure::Protocol, "unexpected reply from the MSA" + said);
+    return fail(UpstreamFailure::Protocol, "unexpected reply from the MSA" + said(reply));
 }
 
-UpstreamDialog::Action UpstreamDialog::onEhloReply(const Reply& reply, const std::string& said) {
+UpstreamDialog::Action UpstreamDialog::onEhloReply(const Reply& reply) {
     if (reply.code != 250) {
-        return fail(UpstreamFailure::Refused, "MSA refused EHLO" + said);
+        return fail(UpstreamFailure::Refused, "MSA refused EHLO" + said(reply));
     }
     caps_ = parseEhloCaps(reply.lines);
     if (step_ == Step::Ehlo && !tlsActive_ && config_.tls == UpstreamTls::StartTls) {

@@ -41,7 +41,7 @@ private:
                       AuthPlain, AuthLoginUser, AuthLoginPassword, Ready };
 
     // onReply for the EHLO replies (before TLS, after it, after XCLIENT) and for XCLIENT's.
-    Action onEhloReply(const Reply& reply, const std::string& said);
+    Action onEhloReply(const Reply& reply);
     Action onXclientReply(const Reply& reply);
     Action identify();
     Action logIn();        // AUTH PLAIN (or LOGIN) with identity_'s credentials

@@ -170,6 +170,9 @@ void Session::closeClient(const std::string& reason) {
         return;
     }
     stream_->setReading(false);
+    if (stutterQueue_.empty()) {
+        stream_->closeTls();  // the last reply and close_notify in one send
+    }
     if (stream_->outputPending() == 0 && stutterQueue_.empty()) {
         scheduleDestroy();
         return;

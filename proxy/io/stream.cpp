@@ -58,9 +58,12 @@ Stream::~Stream() {
         *destroyed_ = true;
     }
     if (ssl_ && tlsUp_ && fd_ >= 0 && !failed_) {
-        // close_notify, best effort: one send, never a wait, no callback.
-        ERR_clear_error();
-        SSL_shutdown(ssl_.get());
+        // close_notify (unless closeTls() sent it with the last reply), best effort: one
+        // send, never a wait, no callback.
+        if ((SSL_get_shutdown(ssl_.get()) & SSL_SENT_SHUTDOWN) == 0) {
+            ERR_clear_error();
+            SSL_shutdown(ssl_.get());
+        }
         bool wrote = false;
         sendQueued(wrote);
     }
@@ -71,11 +74,18 @@ Stream::~Stream() {
 }
 
 void Stream::write(std::string_view bytes) {
-    if (bytes.empty()) {
-        return;
+    if (bytes.empty() || (closeNotify_ && (SSL_get_shutdown(ssl_.get()) & SSL_SENT_SHUTDOWN) != 0)) {
+        return;  // nothing can follow close_notify on the wire
     }
     (ssl_ ? plainOut_ : out_).append(bytes.data(), bytes.size());
     scheduleFlush();
+}
+
+void Stream::closeTls() {
+    if (ssl_ && tlsUp_ && !failed_ && !closeNotify_) {
+        closeNotify_ = true;
+        scheduleFlush();
+    }
 }
 
 void Stream::scheduleFlush() {
@@ -277,6 +287,10 @@ bool Stream::flush() {
             return fail(StreamEvent::Error);
         }
         std::string().swap(plainOut_);
+    }
+    if (closeNotify_ && tlsUp_ && (SSL_get_shutdown(ssl_.get()) & SSL_SENT_SHUTDOWN) == 0) {
+        ERR_clear_error();
+        SSL_shutdown(ssl_.get());  // into out_ behind the last record: one send for both
     }
     if (connecting_ || fd_ < 0 || outOff_ == out_.size()) {
         return true;

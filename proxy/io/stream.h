@@ -58,6 +58,10 @@ public:
     Stream& operator=(const Stream&) = delete;
 
     void write(std::string_view bytes);
+    // Under TLS: close_notify queued behind what is queued, so that the last reply and the
+    // alert leave in one send (the destructor then has nothing more to say).  Nothing may be
+    // written after it.  Without TLS, or before the handshake finished: nothing.
+    void closeTls();
     // Bytes not yet handed to the kernel (queued plaintext included).
     std::size_t outputPending() const { return out_.size() - outOff_ + plainOut_.size(); }
     void setLowWater(std::size_t bytes) { lowWater_ = bytes; }
@@ -127,6 +131,7 @@ private:
     bool eof_ = false;
     bool tlsUp_ = false;
     bool flushScheduled_ = false;
+    bool closeNotify_ = false;     // closeTls(): SSL_shutdown at the next flush
     bool kick_ = false;            // run the handshake on the next turn (we speak first)
     bool failed_ = false;
     bool* destroyed_ = nullptr;    // set by the destructor while a callback runs

@@ -35,6 +35,9 @@ bool isSpecial(char c) { return c == '\r' || c == '\n' || c == '\0'; }
 }  // namespace
 
 DataScanner::Result DataScanner::feed(std::string_view in, std::string& out) {
+    // The body grows line by line: room for all of `in` at once (stuffing dots may still add a
+    // few bytes) instead of a reallocation every few lines.
+    out.reserve(out.size() + in.size() + 16);
     std::size_t i = 0;
     while (i < in.size() && state_ != kDone) {
         i += step(in, i, out);

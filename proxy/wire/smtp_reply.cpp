@@ -28,14 +28,22 @@ int parseCode(std::string_view line) {
 
 std::string Reply::wire() const {
     const std::string code3 = std::to_string(code);
+    std::size_t size = code3.size() + 3;
+    for (const auto& line : lines) {
+        size += code3.size() + line.size() + 3;
+    }
     std::string out;
+    out.reserve(size);  // one allocation: every reply of every session comes through here
     for (std::size_t i = 0; i + 1 < lines.size(); ++i) {
-        out += code3 + "-" + lines[i] + "\r\n";
+        out.append(code3).append(1, '-').append(lines[i]).append("\r\n");
     }
     // The last line always keeps its space, even with no text: RFC 4954 §4 spells an empty
     // challenge "334" SP, and clients (and Postfix, which writes "334 ") split on it.
-    out += code3 + " " + (lines.empty() ? std::string() : lines.back()) + "\r\n";
-    return out;
+    out.append(code3).append(1, ' ');
+    if (!lines.empty()) {
+        out.append(lines.back());
+    }
+    return out.append("\r\n");
 }
 
 std::string Reply::text() const {

@@ -452,6 +452,28 @@ def strace_counts(pid, action):
     return calls
 
 
+def strace_sends(pid, action):
+    """The send(2)s of process `pid` (all its threads) while `action()` runs, in order:
+    [(fd, first bytes, length)], from `strace -f -e trace=sendto` attached for the duration."""
+    out = os.path.join(tempfile.mkdtemp(prefix="strace.", dir=workdir()), "sends.txt")
+    tracer = subprocess.Popen(["strace", "-f", "-xx", "-s", "8", "-e", "trace=sendto", "-o", out, "-p", str(pid)],
+                              stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(1.0)  # attached to every thread
+        action()
+        time.sleep(0.5)  # the last session's teardown
+    finally:
+        tracer.send_signal(signal.SIGINT)
+        tracer.wait()
+    sends = []
+    with open(out) as f:
+        for line in f:
+            m = re.search(r'sendto\((\d+), "((?:\\x[0-9a-f]{2})*)".* = (\d+)$', line)
+            if m:
+                sends.append((int(m.group(1)), bytes.fromhex(m.group(2).replace("\\x", "")), int(m.group(3))))
+    return sends
+
+
 # ----------------------------------------------------------------------------------------------
 # fail2ban: the shipped filters run by the real fail2ban-regex on what subproxy logged.
 

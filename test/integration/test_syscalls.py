@@ -36,6 +36,22 @@ class SystemCallsPerSession(unittest.TestCase):
         # The sessions really ran through the traced process.
         self.assertGreaterEqual(per_session.get("accept4", 0), 1.0, per_session)
 
+    def test_last_reply_and_close_notify_leave_in_one_send(self):
+        # QUIT under TLS: the 221 and the close_notify alert behind it go out in one send
+        # (they were two, the alert alone from the session's teardown a loop turn later).
+        with h.FakeMsa() as fake:
+            with h.Proxy(name="closenotify", upstream={"port": fake.port, "tls": "none"}) as p:
+                session(p.port)
+                sends = h.strace_sends(p.proc.pid, lambda: session(p.port))
+        greeted = {fd for fd, head, _ in sends if head.startswith(b"220 ")}
+        self.assertEqual(len(greeted), 1, sends)  # the customer's socket (the MSA's gets none)
+        customer = [(head, length) for fd, head, length in sends if fd in greeted]
+        last_head, last_length = customer[-1]
+        self.assertEqual(last_head[:3], b"\x17\x03\x03", customer)  # TLS records
+        # A lone TLS 1.3 close_notify is 24 bytes (5 of header, 2 of alert, 1 of type, 16 of
+        # tag); the 221 record (18 bytes of text) comes in front of it.
+        self.assertGreater(last_length, 24 + 24, customer)
+
 
 if __name__ == "__main__":
     unittest.main()

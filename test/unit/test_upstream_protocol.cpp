@@ -110,6 +110,19 @@ BOOST_AUTO_TEST_CASE(xclient_ipv6_and_only_advertised_attributes) {
     BOOST_TEST(a.send == "XCLIENT LOGIN=user+2Bx+3Dy@example.com ADDR=IPV6:2001:db8::1\r\n");
 }
 
+BOOST_AUTO_TEST_CASE(xclient_attributes_split_on_blanks_in_any_case) {
+    // The attribute list is read word by word: runs of spaces and tabs separate, case does not
+    // matter, and a word only matches whole (ADDRESS is not ADDR, XCLIENTS is not XCLIENT).
+    const auto words = [](const std::string& line) {
+        return buildXclient(identity(), parseEhloCaps({"msa", "XCLIENTS LOGIN", line}), true);
+    };
+    auto cmds = words("xclient \t login  Addr\t");
+    BOOST_REQUIRE_EQUAL(cmds.size(), 1u);
+    BOOST_TEST(cmds[0] == "XCLIENT LOGIN=user+2Bx+3Dy@example.com ADDR=192.0.2.10");
+    BOOST_TEST(words("XCLIENT ADDRESS LOGINS").empty());
+    BOOST_TEST(words("XCLIENT").empty());
+}
+
 BOOST_AUTO_TEST_CASE(xclient_without_login_for_backend_upstream) {
     UpstreamIdentity id = identity();
     id.login.clear();
