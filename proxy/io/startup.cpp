@@ -133,7 +133,9 @@ int runDaemon(const std::string& configFile, bool foreground) {
     }
     const auto& config = runtime->config;
     // Start-up problems go to the terminal too; only a daemon that made it stops using stderr.
-    logOpen(syslogFacility(config.logFacility), true);
+    // Standard error that is the journal (systemd) has them from syslog already.
+    const bool stderrCopy = !stderrIsTheJournal();
+    logOpen(syslogFacility(config.logFacility), stderrCopy);
     try {
         Account account;
         const bool dropping = prepareAsRoot(config, account);
@@ -160,7 +162,7 @@ int runDaemon(const std::string& configFile, bool foreground) {
         if (status) {
             logInfo("status endpoint on " + status->url());
         }
-        logToStderr(foreground);
+        logToStderr(foreground && stderrCopy);
         daemonizer.ready();
         return hub.run();
     } catch (const std::exception& e) {

@@ -12,6 +12,10 @@
 namespace subproxy {
 
 void logOpen(int facility, bool alsoStderr);
+// systemd sets JOURNAL_STREAM=DEVICE:INODE when it connects standard error to the journal.
+// The syslog lines reach the journal already: a copy on standard error would show (and store)
+// every line twice, so -f under systemd logs through syslog alone.
+bool stderrIsTheJournal();
 void logToStderr(bool on);
 // Opens log_file for appending (made 0640 when missing, and then given to `owner`, the account
 // the daemon will drop to, so that it can reopen the file later).  A symlink or anything but a

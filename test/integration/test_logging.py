@@ -303,6 +303,42 @@ class SyslogDatagrams(unittest.TestCase):
                 pass
         return lines
 
+    def test_under_systemd_the_journal_gets_each_line_once(self):
+        # systemd connects -f's standard error to the journal and says so in JOURNAL_STREAM
+        # (device:inode of that stream); the syslog line reaches the journal already, so the
+        # copy on standard error would store and show every line twice.  A JOURNAL_STREAM
+        # inherited by a shell but naming another stream (a terminal) changes nothing.
+        for case in ("no JOURNAL_STREAM", "stderr is the journal", "JOURNAL_STREAM of another stream"):
+            with self.subTest(case):
+                p = h.Proxy(name="syslog-journal")
+                p.write_config()
+                os.mkdir(os.path.join(p.dir, "dev"))
+                s = self.listen(os.path.join(p.dir, "dev", "log"))
+                err_path = os.path.join(p.dir, "stderr")
+                env = {k: v for k, v in os.environ.items() if k != "JOURNAL_STREAM"}
+                with open(err_path, "wb") as err:
+                    st = os.fstat(err.fileno())
+                    if case == "stderr is the journal":
+                        env["JOURNAL_STREAM"] = "%d:%d" % (st.st_dev, st.st_ino)
+                    elif case != "no JOURNAL_STREAM":
+                        env["JOURNAL_STREAM"] = "%d:%d" % (st.st_dev, st.st_ino + 1)
+                    proc = subprocess.Popen(["unshare", "-m", "sh", "-c",
+                                             self.PRE.format(d=p.dir, bin=h.SUBPROXY, conf=p.conf_file)],
+                                            stdout=err, stderr=err, env=env)
+                try:
+                    self.assertTrue(h.wait_port(p.port, proc=proc))
+                    c = h.login(p.port)
+                    h.send_message(c, "journal once")
+                    c.cmd("QUIT")
+                    lines = self.drain(s, "status=sent")
+                    self.assertEqual(sum("status=sent" in l for l in lines), 1, lines)
+                finally:
+                    proc.send_signal(signal.SIGTERM)
+                    proc.wait(15)
+                    s.close()
+                copies = read(err_path).count("status=sent")
+                self.assertEqual(copies, 0 if case == "stderr is the journal" else 1, read(err_path))
+
     def test_lines_reach_dev_log_as_glibc_wrote_them_and_again_after_a_restart(self):
         p = h.Proxy(name="syslog-dgram")
         p.config["log_facility"] = "mail"
