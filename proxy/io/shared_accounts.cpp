@@ -45,11 +45,17 @@ void SharedState::accountCounts(const FleetCountUpdate& update) {
 }
 
 void SharedState::accountFlagged(const std::string& user, const AccountFlag& flag) {
-    post([this, user, flag] { send(fleetFlagCall(accountKeys_, user, flag), {}, true); });
+    post([this, user, flag] {
+        send(fleetFlagCall(accountKeys_, user, flag),
+             [this, user, reason = flag.reason](const RedisClient::Reply&) { accounts_.flagSent(user, reason); }, true);
+    });
 }
 
 void SharedState::accountUnflagged(const std::string& user, FlagReason reason) {
-    post([this, user, reason] { send(fleetUnflagCall(accountKeys_, user, reason), {}, true); });
+    post([this, user, reason] {
+        send(fleetUnflagCall(accountKeys_, user, reason),
+             [this, user, reason](const RedisClient::Reply&) { accounts_.flagSent(user, reason); }, true);
+    });
 }
 
 void SharedState::onAccountEvent(const std::string& text) {
@@ -84,16 +90,15 @@ void SharedState::onAccountEvent(const std::string& text) {
 }
 
 void SharedState::accountsResync() {
-    // Flags raised elsewhere while this gateway was away (add only: a clear missed meanwhile
-    // is not undone here; the operator's `-A` on any gateway clears it again).
+    // Flags raised elsewhere while this gateway was away, and flags cleared elsewhere
+    // meanwhile: a missed "account-clear" would otherwise leave the account refused here
+    // alone, listed nowhere (`-a` reads Redis) and out of reach of a `-A` on another gateway.
+    // This runs after the replayed updates went out, so Redis has this gateway's own flags
+    // but those still on their way (AccountStore::unsent_), which stay as they are here.
     main_->send({{"HGETALL", accountKeys_.flags()},
                  [this](const RedisClient::Reply& reply) {
                      if (const auto flagged = reply ? parseFleetFlags(*reply) : std::nullopt) {
-                         for (const FlaggedAccount& account : *flagged) {
-                             for (const AccountFlag& flag : account.flags) {
-                                 accounts_.adoptFlag(account.user, flag);
-                             }
-                         }
+                         accounts_.reconcileFlags(*flagged);
                      }
                  },
                  false});

@@ -201,6 +201,27 @@ class ManyPlacesAcrossGateways(Fleet, unittest.TestCase):
         self.assertEqual(r.returncode, 1)
         self.assertIn("error: carol is not flagged; nothing changed", r.stderr)
 
+    def test_4_a_clear_made_while_b_was_away_reaches_b_when_it_is_back(self):
+        """B down (maintenance) while the operator clears on A: B's state file still holds the
+        flag, and B missed the message.  Back, it reads the fleet's flags: the one Redis no
+        longer lists was cleared meanwhile, and goes here too (as a lifted ban does), with the
+        places that raised it; else B alone would refuse the account, with nothing in `-a`."""
+        a, b = self.a, self.b
+        codes = [login_code(b, source, "bob")[0] for source in ("127.0.0.12", "127.0.0.13", "127.0.0.14")]
+        self.assertEqual(codes, [235, 235, 454])   # B alone: the third place is past its maximum
+        self.assertTrue(wait_for(lambda: login_code(a, "127.0.0.12", "bob")[0] == 454, 5), a.log_text())
+        b.stop()
+        code, out, err = run(a, "-A", "bob")
+        self.assertEqual((code, out), (0, "cleared bob on every gateway\n"), err)
+        b.start()
+        # The restarted B refuses until its Redis connection is up, then admits bob (from a
+        # fourth address: the places went with the flag).
+        self.assertTrue(wait_for(lambda: login_code(b, "127.0.0.15", "bob")[0] == 235, 5), b.log_text())
+        self.assertIn("accounts: flags synchronised with Redis: 0 from other gateways, 1 cleared elsewhere",
+                      b.log_text())
+        self.assertEqual(run(b, "-a")[1], "")
+        self.assertEqual(login_code(a, "127.0.0.12", "bob")[0], 235)
+
 
 class SendingLimitsAcrossGateways(Fleet, unittest.TestCase):
     ACCOUNTS = {"limits": {"window": 3600, "messages": 3, "recipients": 100}}

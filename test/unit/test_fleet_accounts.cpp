@@ -196,6 +196,50 @@ BOOST_AUTO_TEST_CASE(adopted_flags_merge_and_clear_forgets_the_fleets_figures) {
     BOOST_TEST(book.view("alice", 300).messages == 0u);
 }
 
+BOOST_AUTO_TEST_CASE(reconnecting_takes_the_fleets_flags_and_drops_those_cleared_meanwhile) {
+    AccountBook book(placesConfig(2));
+    for (const char* a : {"192.0.2.1", "192.0.2.2", "192.0.2.3"}) {
+        book.login("alice", a, "198.51.100.25", 100);  // flagged here at 100
+    }
+    book.flag("bob", FlagReason::WeakPassword, 0, "dictionary word", 100);
+    book.flag("bob", FlagReason::SendingLimit, 3, "messages=3 limit=3 window=3600s", 100);
+    book.flag("dave", FlagReason::WeakPassword, 0, "too short", 995);  // its update not in Redis yet
+    book.clearDirty();
+    // Redis lists bob's sending limit, carol's flag from another gateway, and erin's weak
+    // password, which this gateway has just lifted (the unflag not in Redis yet); alice and
+    // bob's weak password were cleared while this gateway was not listening.
+    const AccountFlag erin{FlagReason::WeakPassword, 90, 95, 0, "too short"};
+    const std::vector<FlaggedAccount> fleet{
+        {"bob", {AccountFlag{FlagReason::SendingLimit, 100, 100, 3, "messages=3 limit=3 window=3600s"}}},
+        {"carol", {AccountFlag{FlagReason::ManyAddresses, 90, 95, 3, "3 addresses"}}},
+        {"erin", {erin}}};
+    const AccountBook::FlagKeys unsent{{"dave", FlagReason::WeakPassword}, {"erin", FlagReason::WeakPassword}};
+    const AccountBook::FlagSync sync = book.reconcileFlags(fleet, unsent, 1000);
+    BOOST_TEST(sync.added == 1u);
+    BOOST_TEST(sync.cleared == 2u);
+    BOOST_TEST(book.dirty());
+    const auto flagged = book.flagged();
+    BOOST_TEST_REQUIRE(flagged.size() == 3u);
+    BOOST_TEST(flagged[0].user == "bob");
+    BOOST_TEST_REQUIRE(flagged[0].flags.size() == 1u);
+    BOOST_TEST((flagged[0].flags[0].reason == FlagReason::SendingLimit));
+    BOOST_TEST(flagged[1].user == "carol");
+    BOOST_TEST(flagged[2].user == "dave");
+    // alice's places went with the flag (as the operator's clear took them from Redis): a
+    // fourth address is one place, not four.
+    const auto login = book.login("alice", "192.0.2.4", "198.51.100.25", 1000);
+    BOOST_TEST(login.addresses == 1u);
+    BOOST_TEST(login.raised.empty());
+    BOOST_TEST(!login.view.placesFlagged);
+    // Once Redis has answered erin's unflag and dave's flag, the list says the same as here.
+    const AccountBook::FlagSync again = book.reconcileFlags(fleet, unsent, 1000);
+    BOOST_TEST(again.added == 0u);
+    BOOST_TEST(again.cleared == 0u);
+    const AccountBook::FlagSync last = book.reconcileFlags(fleet, {}, 1000);
+    BOOST_TEST(last.cleared == 1u);  // dave: his flag never reached Redis
+    BOOST_TEST(last.added == 1u);    // erin: still flagged in Redis, so flagged elsewhere again
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(fleet_scripts)
