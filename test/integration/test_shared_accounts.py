@@ -222,6 +222,16 @@ class ManyPlacesAcrossGateways(Fleet, unittest.TestCase):
         self.assertEqual(run(b, "-a")[1], "")
         self.assertEqual(login_code(a, "127.0.0.12", "bob")[0], 235)
 
+    def test_5_a_name_with_a_space_clears_no_other_account(self):
+        """`-A "carol x"` names no account (-a prints a space as %20): an error, as without Redis,
+        and never a clear of carol, the first word."""
+        self.redis.cli("HSET", "subproxy:acct:flags", "carol many_addresses", "100 200 3 3%20addresses")
+        code, out, err = run(self.a, "-A", "carol x")
+        self.assertEqual(code, 1, out)
+        self.assertIn("error:", out + err)
+        self.assertEqual(self.redis.cli("HLEN", "subproxy:acct:flags").strip(), "1")
+        self.assertEqual(run(self.a, "-A", "carol")[:2], (0, "cleared carol on every gateway\n"))
+
 
 class SendingLimitsAcrossGateways(Fleet, unittest.TestCase):
     ACCOUNTS = {"limits": {"window": 3600, "messages": 3, "recipients": 100}}
