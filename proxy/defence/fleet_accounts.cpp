@@ -6,6 +6,7 @@
 
 #include "defence/account_window.h"  // WindowCount: the local window's slot
 #include "ops/migration_report.h"    // escapeField, unescapeField: the state files' one escaping
+#include "wire/text_util.h"           // printable
 
 namespace subproxy {
 
@@ -76,7 +77,9 @@ std::optional<std::vector<std::string>> readMembers(const RedisValue& list) {
     }
     std::vector<std::string> out;
     for (auto it = list.elements.rbegin(); it != list.elements.rend(); ++it) {  // most recent first
-        out.push_back(it->str);
+        // Addresses, which go into a flag's evidence and its fail2ban line: whatever else
+        // Redis holds must not break that line (a line break would forge one) or grow it.
+        out.push_back(printable(it->str, 64));
     }
     return out;
 }

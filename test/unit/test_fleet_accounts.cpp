@@ -292,6 +292,14 @@ BOOST_AUTO_TEST_CASE(replies_are_read_and_garbage_refused) {
     BOOST_TEST(places->addresses == 3u);
     BOOST_TEST((places->addressList == std::vector<std::string>{"c", "b", "a"}));  // most recent first
     BOOST_TEST(!parseFleetPlaces(array({integer(3), integer(1), array({})})));
+    // A member that is no address (Redis written by something else) cannot forge a log line.
+    const auto odd = parseFleetPlaces(array({integer(1), integer(1),
+                                             array({string("192.0.2.1\nwarning: [198.51.100.7]:25: " +
+                                                           std::string(200, 'x'))}),
+                                             array({})}));
+    BOOST_TEST_REQUIRE(odd.has_value());
+    BOOST_TEST(odd->addressList[0].find('\n') == std::string::npos);
+    BOOST_TEST(odd->addressList[0].size() == 64u);
 
     const auto flags = parseFleetFlags(array({string("bob many_addresses"), string("10 20 3 3%20addresses"),
                                               string("al%20ice weak_password"), string("5 6 0 dictionary%20word"),
