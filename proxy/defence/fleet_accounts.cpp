@@ -191,20 +191,14 @@ const char* const kFleetUnflagScript =
     "return 1\n";
 
 // KEYS: acct:flags, acct:msg, acct:rcpt, acct:addr, acct:dest.  ARGV: USER, channel, "1" when
-// the calling gateway had a flag.  -> the flags removed.  The counters and places go with the
-// flags (as AccountBook::clear forgets them), and the clear is announced even when Redis held
-// no flag but the caller did (raised while Redis was unreachable); nothing at all changes for
-// an account flagged nowhere.
+// the calling gateway had a flag, then the account's "USER REASON" field for every reason.
+// -> the flags removed.  The fields are named rather than found: a scan of the hash would cost
+// every flagged account of the fleet, with Redis stalled for every gateway meanwhile.  The
+// counters and places go with the flags (as AccountBook::clear forgets them), and the clear is
+// announced even when Redis held no flag but the caller did (raised while Redis was
+// unreachable); nothing at all changes for an account flagged nowhere.
 const char* const kFleetClearScript =
-    "local prefix = ARGV[1] .. ' '\n"
-    "local h = redis.call('HGETALL', KEYS[1])\n"
-    "local n = 0\n"
-    "for j = 1, #h, 2 do\n"
-    "  if string.sub(h[j], 1, #prefix) == prefix then\n"
-    "    redis.call('HDEL', KEYS[1], h[j])\n"
-    "    n = n + 1\n"
-    "  end\n"
-    "end\n"
+    "local n = redis.call('HDEL', KEYS[1], unpack(ARGV, 4))\n"
     "if n > 0 or ARGV[3] == '1' then\n"
     "  redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5])\n"
     "  redis.call('PUBLISH', ARGV[2], 'account-clear ' .. ARGV[1])\n"
@@ -273,10 +267,14 @@ ScriptCall fleetUnflagCall(const FleetAccountKeys& keys, const std::string& user
 }
 
 ScriptCall fleetClearCall(const FleetAccountKeys& keys, const std::string& user, bool flaggedHere) {
-    return {kFleetClearScript,
-            {keys.flags(), keys.messages(user), keys.recipients(user), keys.addresses(user),
-             keys.destinations(user)},
-            {escapeField(user), keys.events(), flaggedHere ? "1" : "0"}};
+    ScriptCall call{kFleetClearScript,
+                    {keys.flags(), keys.messages(user), keys.recipients(user), keys.addresses(user),
+                     keys.destinations(user)},
+                    {escapeField(user), keys.events(), flaggedHere ? "1" : "0"}};
+    for (int r = 0; r < kFlagReasons; ++r) {
+        call.args.push_back(FleetAccountKeys::flagField(user, static_cast<FlagReason>(r)));
+    }
+    return call;
 }
 
 std::optional<std::vector<FlaggedAccount>> parseFleetFlags(const RedisValue& reply) {

@@ -270,7 +270,9 @@ BOOST_AUTO_TEST_CASE(calls_name_every_key_and_escape_the_user) {
     const ScriptCall clear = fleetClearCall(keys, "alice", true);
     BOOST_TEST(clear.keys.size() == 5u);
     BOOST_TEST(clear.keys[3] == "gw1:acct:addr:alice");
-    BOOST_TEST(clear.args == (std::vector<std::string>{"alice", "gw1:events", "1"}));
+    BOOST_TEST(clear.args == (std::vector<std::string>{"alice", "gw1:events", "1", "alice sending_limit",
+                                                       "alice many_addresses", "alice many_destinations",
+                                                       "alice weak_password"}));
     BOOST_TEST(fleetUnflagCall(keys, "alice", FlagReason::WeakPassword).args ==
                (std::vector<std::string>{"alice weak_password", "gw1:events"}));
 }
