@@ -70,8 +70,9 @@ bool AccountBook::adoptFlag(const std::string& key, const AccountFlag& flag, std
     return true;
 }
 
-AccountBook::FlagSync AccountBook::reconcileFlags(const std::vector<FlaggedAccount>& fleet, const FlagKeys& unsent,
-                                                  std::int64_t now) {
+AccountBook::FlagSync AccountBook::reconcileFlags(const std::vector<FlaggedAccount>& fleet,
+                                                  const std::map<std::string, std::int64_t>& cleared,
+                                                  const FlagKeys& unsent, std::int64_t now) {
     FlagSync out;
     FlagKeys listed;
     for (const FlaggedAccount& account : fleet) {
@@ -83,9 +84,13 @@ AccountBook::FlagSync AccountBook::reconcileFlags(const std::vector<FlaggedAccou
         }
     }
     for (auto& [key, u] : users_) {
+        const auto clear = cleared.find(key);
+        if (clear == cleared.end()) {
+            continue;
+        }
         const auto gone = [&, &key = key](const AccountFlag& f) {
             const std::pair<std::string, FlagReason> k{key, f.reason};
-            return listed.count(k) == 0 && unsent.count(k) == 0;
+            return f.first <= clear->second && listed.count(k) == 0 && unsent.count(k) == 0;
         };
         const auto before = u.flags.size();
         u.flags.erase(std::remove_if(u.flags.begin(), u.flags.end(), gone), u.flags.end());

@@ -80,7 +80,7 @@ public:
     void adoptUnflag(const std::string& key, FlagReason reason);
     void adoptClear(const std::string& key);
     // After a (re)connection: the fleet's flags (AccountBook::reconcileFlags).
-    void reconcileFlags(const std::vector<FlaggedAccount>& fleet);
+    void reconcileFlags(const FleetFlagList& fleet);
     // Redis answered (or will never answer) the flag or unflag sent for `key` and `reason`.
     void flagSent(const std::string& key, FlagReason reason);
     // A read of the fleet's counts for an account this gateway knows (nullopt: it does not).

@@ -99,7 +99,7 @@ void AccountStore::flagSent(const std::string& key, FlagReason reason) {
     }
 }
 
-void AccountStore::reconcileFlags(const std::vector<FlaggedAccount>& fleet) {
+void AccountStore::reconcileFlags(const FleetFlagList& fleet) {
     AccountBook::FlagSync sync;
     {
         std::lock_guard<std::mutex> lock(mutex_);
@@ -107,7 +107,7 @@ void AccountStore::reconcileFlags(const std::vector<FlaggedAccount>& fleet) {
         for (const auto& entry : unsent_) {
             unsent.insert(entry.first);
         }
-        sync = book_.reconcileFlags(fleet, unsent, now());
+        sync = book_.reconcileFlags(fleet.flagged, fleet.cleared, unsent, now());
         urgent_ = urgent_ || sync.added > 0 || sync.cleared > 0;
     }
     if (sync.added > 0 || sync.cleared > 0) {

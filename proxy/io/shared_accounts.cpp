@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "io/account_store.h"
+#include "io/guard_state_file.h"  // wallNow
 #include "io/shared_state.h"
 #include "ops/account_report.h"
 #include "os/log.h"
@@ -95,13 +96,13 @@ void SharedState::accountsResync() {
     // alone, listed nowhere (`-a` reads Redis) and out of reach of a `-A` on another gateway.
     // This runs after the replayed updates went out, so Redis has this gateway's own flags
     // but those still on their way (AccountStore::unsent_), which stay as they are here.
-    main_->send({{"HGETALL", accountKeys_.flags()},
-                 [this](const RedisClient::Reply& reply) {
-                     if (const auto flagged = reply ? parseFleetFlags(*reply) : std::nullopt) {
-                         accounts_.reconcileFlags(*flagged);
-                     }
-                 },
-                 false});
+    send(fleetFlagListCall(accountKeys_),
+         [this](const RedisClient::Reply& reply) {
+             if (const auto list = reply ? parseFleetFlagList(*reply) : std::nullopt) {
+                 accounts_.reconcileFlags(*list);
+             }
+         },
+         false);
 }
 
 void SharedState::accountsCommand(const std::string& line, std::function<void(std::string)> answer) {
@@ -128,7 +129,7 @@ void SharedState::accountsCommand(const std::string& line, std::function<void(st
 
 void SharedState::clearAccount(const std::string& typed, std::function<void(std::string)> answer) {
     const AccountStore::Cleared here = accounts_.clearLocal(typed);  // at once, whatever Redis does
-    send(fleetClearCall(accountKeys_, here.key, here.cleared),
+    send(fleetClearCall(accountKeys_, here.key, here.cleared, wallNow()),
          [typed, here, answer](const RedisClient::Reply& reply) {
              const auto n = reply ? reply->asInteger() : std::nullopt;
              const std::string key = printable(here.key);
