@@ -88,6 +88,8 @@ AccountBook::FlagSync AccountBook::reconcileFlags(const std::vector<FlaggedAccou
         if (clear == cleared.end()) {
             continue;
         }
+        // By when it was raised, not last seen: the refused logins of an account flagged here
+        // alone would otherwise keep its flag "seen after the clear" for ever.
         const auto gone = [&, &key = key](const AccountFlag& f) {
             const std::pair<std::string, FlagReason> k{key, f.reason};
             return f.first <= clear->second && listed.count(k) == 0 && unsent.count(k) == 0;
