@@ -165,15 +165,18 @@ bool AccountBook::clear(const std::string& key) {
     if (it == users_.end() || it->second.flags.empty()) {
         return false;
     }
-    User& u = it->second;
     // Without its history too: the next login from anywhere would flag it again at once.
+    forgetHistory(it->second);
+    dirty_ = true;
+    return true;
+}
+
+void AccountBook::forgetHistory(User& u) {
     const unsigned heldMessages = u.heldMessages;
     const unsigned heldRecipients = u.heldRecipients;
     u = User{};
     u.heldMessages = heldMessages;
     u.heldRecipients = heldRecipients;
-    dirty_ = true;
-    return true;
 }
 
 std::vector<FlaggedAccount> AccountBook::flagged() const {

@@ -12,8 +12,10 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "defence/account_policy.h"
@@ -88,6 +90,20 @@ public:
     std::vector<AccountFlag> adoptPlaces(const std::string& key, const FleetPlaces& places, std::int64_t now);
     // A flag another gateway raised (or one Redis lists): true when it is new here.
     bool adoptFlag(const std::string& key, const AccountFlag& flag, std::int64_t now);
+    // After a (re)connection, the fleet's flags as Redis lists them are adopted, and a flag
+    // here that Redis does not list goes when the operator cleared the account (`cleared`:
+    // account -> when) after it was raised, while this gateway was not listening.  A flag Redis
+    // never heard of (raised before the gateway joined the fleet, or lost from a full replay
+    // queue) stays.  `unsent`: (account, reason) whose flag or unflag this gateway sent and
+    // Redis has not answered yet, left as they are here.  An account left with no flag forgets
+    // its history as clear() does.
+    using FlagKeys = std::set<std::pair<std::string, FlagReason>>;
+    struct FlagSync {
+        std::size_t added = 0;
+        std::size_t cleared = 0;  // accounts that lost a flag
+    };
+    FlagSync reconcileFlags(const std::vector<FlaggedAccount>& fleet, const std::map<std::string, std::int64_t>& cleared,
+                            const FlagKeys& unsent, std::int64_t now);
     std::size_t accounts() const { return users_.size(); }
 
     // Forgets what left its window, and accounts with nothing left (no flag, nothing held).
@@ -119,6 +135,7 @@ private:
     User& user(const std::string& key, std::int64_t now);
     AccountView viewOf(const std::string& key, const User& u, std::int64_t now) const;
     void makeRoom(std::int64_t now);
+    static void forgetHistory(User& u);  // clear()'s: all but what is under way
     static bool idle(const User& u) {
         return u.flags.empty() && u.heldMessages == 0 && u.heldRecipients == 0 && u.messages.empty() &&
                u.recipients.empty() && u.addresses.empty() && u.destinations.empty() &&

@@ -70,4 +70,42 @@ bool AccountBook::adoptFlag(const std::string& key, const AccountFlag& flag, std
     return true;
 }
 
+AccountBook::FlagSync AccountBook::reconcileFlags(const std::vector<FlaggedAccount>& fleet,
+                                                  const std::map<std::string, std::int64_t>& cleared,
+                                                  const FlagKeys& unsent, std::int64_t now) {
+    FlagSync out;
+    FlagKeys listed;
+    for (const FlaggedAccount& account : fleet) {
+        for (const AccountFlag& flag : account.flags) {
+            listed.emplace(account.user, flag.reason);
+            if (unsent.count({account.user, flag.reason}) == 0) {  // else: unflagged here since
+                out.added += adoptFlag(account.user, flag, now) ? 1 : 0;
+            }
+        }
+    }
+    for (auto& [key, u] : users_) {
+        const auto clear = cleared.find(key);
+        if (clear == cleared.end()) {
+            continue;
+        }
+        // By when it was raised, not last seen: the refused logins of an account flagged here
+        // alone would otherwise keep its flag "seen after the clear" for ever.
+        const auto gone = [&, &key = key](const AccountFlag& f) {
+            const std::pair<std::string, FlagReason> k{key, f.reason};
+            return f.first <= clear->second && listed.count(k) == 0 && unsent.count(k) == 0;
+        };
+        const auto before = u.flags.size();
+        u.flags.erase(std::remove_if(u.flags.begin(), u.flags.end(), gone), u.flags.end());
+        if (u.flags.size() == before) {
+            continue;
+        }
+        ++out.cleared;
+        dirty_ = true;
+        if (u.flags.empty()) {
+            forgetHistory(u);  // as the operator's clear did in Redis (its counts and places)
+        }
+    }
+    return out;
+}
+
 }  // namespace subproxy

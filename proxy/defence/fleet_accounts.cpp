@@ -6,6 +6,7 @@
 
 #include "defence/account_window.h"  // WindowCount: the local window's slot
 #include "ops/migration_report.h"    // escapeField, unescapeField: the state files' one escaping
+#include "wire/text_util.h"           // printable
 
 namespace subproxy {
 
@@ -76,7 +77,9 @@ std::optional<std::vector<std::string>> readMembers(const RedisValue& list) {
     }
     std::vector<std::string> out;
     for (auto it = list.elements.rbegin(); it != list.elements.rend(); ++it) {  // most recent first
-        out.push_back(it->str);
+        // Addresses, which go into a flag's evidence and its fail2ban line: whatever else
+        // Redis holds must not break that line (a line break would forge one) or grow it.
+        out.push_back(printable(it->str, 64));
     }
     return out;
 }
@@ -187,26 +190,29 @@ const char* const kFleetUnflagScript =
     "redis.call('PUBLISH', ARGV[2], 'account-unflag ' .. ARGV[1])\n"
     "return 1\n";
 
-// KEYS: acct:flags, acct:msg, acct:rcpt, acct:addr, acct:dest.  ARGV: USER, channel, "1" when
-// the calling gateway had a flag.  -> the flags removed.  The counters and places go with the
-// flags (as AccountBook::clear forgets them), and the clear is announced even when Redis held
-// no flag but the caller did (raised while Redis was unreachable); nothing at all changes for
-// an account flagged nowhere.
+// KEYS: acct:flags, acct:msg, acct:rcpt, acct:addr, acct:dest, acct:cleared.  ARGV: USER,
+// channel, "1" when the calling gateway had a flag, now, the oldest clear to remember, its TTL,
+// then the account's "USER REASON" field for every reason.
+// -> the flags removed.  The fields are named rather than found: a scan of the hash would cost
+// every flagged account of the fleet, with Redis stalled for every gateway meanwhile.  The
+// counters and places go with the flags (as AccountBook::clear forgets them), and the clear is
+// announced even when Redis held no flag but the caller did (raised while Redis was
+// unreachable); nothing at all changes for an account flagged nowhere.
 const char* const kFleetClearScript =
-    "local prefix = ARGV[1] .. ' '\n"
-    "local h = redis.call('HGETALL', KEYS[1])\n"
-    "local n = 0\n"
-    "for j = 1, #h, 2 do\n"
-    "  if string.sub(h[j], 1, #prefix) == prefix then\n"
-    "    redis.call('HDEL', KEYS[1], h[j])\n"
-    "    n = n + 1\n"
-    "  end\n"
-    "end\n"
+    "local n = redis.call('HDEL', KEYS[1], unpack(ARGV, 7))\n"
     "if n > 0 or ARGV[3] == '1' then\n"
     "  redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5])\n"
+    "  redis.call('ZADD', KEYS[6], ARGV[4], ARGV[1])\n"
+    "  redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', '(' .. ARGV[5])\n"
+    "  redis.call('EXPIRE', KEYS[6], ARGV[6])\n"
     "  redis.call('PUBLISH', ARGV[2], 'account-clear ' .. ARGV[1])\n"
     "end\n"
     "return n\n";
+
+// KEYS: acct:flags, acct:cleared.  -> {HGETALL flags, {USER, when, ...}}: one read, so that
+// the flags and the clears are of the same moment.
+const char* const kFleetFlagListScript =
+    "return {redis.call('HGETALL', KEYS[1]), redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '+inf', 'WITHSCORES')}\n";
 
 }  // namespace
 
@@ -269,11 +275,17 @@ ScriptCall fleetUnflagCall(const FleetAccountKeys& keys, const std::string& user
     return {kFleetUnflagScript, {keys.flags()}, {FleetAccountKeys::flagField(user, reason), keys.events()}};
 }
 
-ScriptCall fleetClearCall(const FleetAccountKeys& keys, const std::string& user, bool flaggedHere) {
-    return {kFleetClearScript,
-            {keys.flags(), keys.messages(user), keys.recipients(user), keys.addresses(user),
-             keys.destinations(user)},
-            {escapeField(user), keys.events(), flaggedHere ? "1" : "0"}};
+ScriptCall fleetClearCall(const FleetAccountKeys& keys, const std::string& user, bool flaggedHere,
+                          std::int64_t now) {
+    ScriptCall call{kFleetClearScript,
+                    {keys.flags(), keys.messages(user), keys.recipients(user), keys.addresses(user),
+                     keys.destinations(user), keys.cleared()},
+                    {escapeField(user), keys.events(), flaggedHere ? "1" : "0", std::to_string(now),
+                     std::to_string(now - kClearMemory), std::to_string(kClearMemory)}};
+    for (int r = 0; r < kFlagReasons; ++r) {
+        call.args.push_back(FleetAccountKeys::flagField(user, static_cast<FlagReason>(r)));
+    }
+    return call;
 }
 
 std::optional<std::vector<FlaggedAccount>> parseFleetFlags(const RedisValue& reply) {
@@ -299,6 +311,32 @@ std::optional<std::vector<FlaggedAccount>> parseFleetFlags(const RedisValue& rep
             return static_cast<int>(a.reason) < static_cast<int>(b.reason);
         });
         out.push_back(FlaggedAccount{user, std::move(flags)});
+    }
+    return out;
+}
+
+ScriptCall fleetFlagListCall(const FleetAccountKeys& keys) {
+    return {kFleetFlagListScript, {keys.flags(), keys.cleared()}, {}};
+}
+
+std::optional<FleetFlagList> parseFleetFlagList(const RedisValue& reply) {
+    if (reply.type != RedisValue::Type::Array || reply.elements.size() != 2 ||
+        reply.elements[1].type != RedisValue::Type::Array || reply.elements[1].elements.size() % 2 != 0) {
+        return std::nullopt;
+    }
+    auto flagged = parseFleetFlags(reply.elements[0]);
+    if (!flagged) {
+        return std::nullopt;
+    }
+    FleetFlagList out{std::move(*flagged), {}};
+    const auto& clears = reply.elements[1].elements;
+    for (std::size_t i = 0; i < clears.size(); i += 2) {
+        const auto user = field(clears[i].str);
+        const auto when = clears[i + 1].asInteger();
+        if (!user || !when) {
+            return std::nullopt;
+        }
+        out.cleared[*user] = *when;
     }
     return out;
 }

@@ -9,6 +9,8 @@
 //                                        last seen (unix time); EXPIRE places window
 //   P acct:flags                         hash: "USER REASON" -> "FIRST LAST COUNT EVIDENCE";
 //                                        no expiry: a flag stays until an operator clears it
+//   P acct:cleared                       sorted set: USER -> when an operator last cleared it;
+//                                        for gateways that missed the message (kept 30 days)
 // Messages on P events: "account-flag USER REASON FIRST LAST COUNT EVIDENCE",
 // "account-unflag USER REASON", "account-clear USER", "account-counts USER" (the fleet's count
 // reached the limit: read it now rather than at the next login).
@@ -32,6 +34,7 @@
 // gateways run NTP), as the guard's scripts do.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -66,6 +69,7 @@ public:
     std::string addresses(std::string_view user) const;
     std::string destinations(std::string_view user) const;
     std::string flags() const { return prefix_ + "acct:flags"; }
+    std::string cleared() const { return prefix_ + "acct:cleared"; }
     std::string events() const { return prefix_ + "events"; }
     static std::string flagField(const std::string& user, FlagReason reason);
 
@@ -115,12 +119,22 @@ std::optional<FleetPlaces> parseFleetPlaces(const RedisValue& reply);
 // A flag raised here, or lifted (weak password fixed): stored and announced.
 ScriptCall fleetFlagCall(const FleetAccountKeys& keys, const std::string& user, const AccountFlag& flag);
 ScriptCall fleetUnflagCall(const FleetAccountKeys& keys, const std::string& user, FlagReason reason);
-// The operator's clear: every flag of the user, its counters and places; announced.  The
-// script returns the number of flags it removed.  `flaggedHere`: the caller cleared a flag of
-// its own (perhaps one Redis never heard of).
-ScriptCall fleetClearCall(const FleetAccountKeys& keys, const std::string& user, bool flaggedHere);
+// The operator's clear at `now`: every flag of the user, its counters and places; announced,
+// and remembered (P acct:cleared) for a gateway that misses the message.  The script returns
+// the number of flags it removed.  `flaggedHere`: the caller cleared a flag of its own (perhaps
+// one Redis never heard of).
+ScriptCall fleetClearCall(const FleetAccountKeys& keys, const std::string& user, bool flaggedHere, std::int64_t now);
+// How long P acct:cleared remembers a clear: a gateway away longer keeps what it had.
+inline constexpr std::int64_t kClearMemory = 30 * 86400;
 // HGETALL P acct:flags, read back; nullopt when it is not such a reply.
 std::optional<std::vector<FlaggedAccount>> parseFleetFlags(const RedisValue& reply);
+// A (re)connection's read: the flags, and the clears (account -> when) of the last kClearMemory.
+struct FleetFlagList {
+    std::vector<FlaggedAccount> flagged;
+    std::map<std::string, std::int64_t> cleared;
+};
+ScriptCall fleetFlagListCall(const FleetAccountKeys& keys);
+std::optional<FleetFlagList> parseFleetFlagList(const RedisValue& reply);
 
 struct AccountEvent {
     enum class Kind { Flag, Unflag, Clear, Counts };

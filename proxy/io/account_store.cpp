@@ -142,6 +142,9 @@ AccountBook::Login AccountStore::login(const std::string& key, const std::string
         if (c.places.enabled) {
             result = book_.login(key, addressKey, destination, t);
             urgent_ = urgent_ || !result.raised.empty();
+            for (const AccountFlag& f : result.raised) {
+                willSend(key, f.reason);
+            }
             places = FleetLogin{key, addressKey, destination, t, c.places.window, book_.placesCap(),
                                 c.places.maxAddresses, c.places.maxDestinations};
         } else {
@@ -172,6 +175,9 @@ bool AccountStore::flag(const std::string& key, FlagReason reason, unsigned coun
         std::lock_guard<std::mutex> lock(mutex_);
         raised = book_.flag(key, reason, count, evidence, t);
         urgent_ = urgent_ || raised;
+        if (raised) {
+            willSend(key, reason);
+        }
     }
     if (raised && shared_) {
         shared_->accountFlagged(key, AccountFlag{reason, t, t, count, evidence});
@@ -185,6 +191,9 @@ bool AccountStore::unflag(const std::string& key, FlagReason reason) {
         std::lock_guard<std::mutex> lock(mutex_);
         cleared = book_.unflag(key, reason);
         urgent_ = urgent_ || cleared;
+        if (cleared) {
+            willSend(key, reason);
+        }
     }
     if (cleared && shared_) {
         shared_->accountUnflagged(key, reason);

@@ -15,9 +15,12 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "defence/account_book.h"
 #include "defence/fleet_accounts.h"
@@ -76,6 +79,10 @@ public:
     void adoptFlag(const std::string& key, const AccountFlag& flag);
     void adoptUnflag(const std::string& key, FlagReason reason);
     void adoptClear(const std::string& key);
+    // After a (re)connection: the fleet's flags (AccountBook::reconcileFlags).
+    void reconcileFlags(const FleetFlagList& fleet);
+    // Redis answered (or will never answer) the flag or unflag sent for `key` and `reason`.
+    void flagSent(const std::string& key, FlagReason reason);
     // A read of the fleet's counts for an account this gateway knows (nullopt: it does not).
     std::optional<FleetCountUpdate> fleetRead(const std::string& key);
     // Flags the fleet's counts raised here (the sessions count the others).
@@ -88,6 +95,8 @@ private:
     static std::int64_t now();
     // Under the lock: the fleet update for `messages`/`recipients` accepted (0, 0: a read).
     FleetCountUpdate countUpdate(const std::string& key, unsigned messages, unsigned recipients, std::int64_t t);
+    // Under the lock, where a flag is raised or lifted here and is about to go to the fleet.
+    void willSend(const std::string& key, FlagReason reason);
 
     std::mutex mutex_;
     AccountBook book_;
@@ -100,6 +109,9 @@ private:
     EventPtr timer_;
     SharedState* shared_ = nullptr;
     std::atomic<std::uint64_t> fleetFlags_[kFlagReasons] = {};
+    // Flags and unflags on their way to Redis (posted to the control loop, or sent and not
+    // answered yet): a resync's list, read before they arrive, neither undoes nor re-adds them.
+    std::map<std::pair<std::string, FlagReason>, unsigned> unsent_;
 };
 
 // `subproxy -a` ("list") and `-A USER` ("clear USER"): the running daemon over

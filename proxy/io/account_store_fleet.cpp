@@ -40,6 +40,9 @@ void AccountStore::adoptPlaces(const std::string& key, const FleetPlaces& places
         std::lock_guard<std::mutex> lock(mutex_);
         raised = book_.adoptPlaces(key, places, now());
         urgent_ = urgent_ || !raised.empty();
+        for (const AccountFlag& f : raised) {
+            willSend(key, f.reason);
+        }
     }
     for (const AccountFlag& f : raised) {
         // The line a local pass writes, with the fleet's evidence; counted once, here.
@@ -79,6 +82,37 @@ void AccountStore::adoptClear(const std::string& key) {
     }
     if (cleared) {
         logInfo("accounts: flags on " + printable(key) + " cleared by the operator on another gateway");
+    }
+}
+
+void AccountStore::willSend(const std::string& key, FlagReason reason) {
+    if (shared_) {
+        ++unsent_[{key, reason}];
+    }
+}
+
+void AccountStore::flagSent(const std::string& key, FlagReason reason) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const auto it = unsent_.find({key, reason});
+    if (it != unsent_.end() && --it->second == 0) {
+        unsent_.erase(it);
+    }
+}
+
+void AccountStore::reconcileFlags(const FleetFlagList& fleet) {
+    AccountBook::FlagSync sync;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        AccountBook::FlagKeys unsent;
+        for (const auto& entry : unsent_) {
+            unsent.insert(entry.first);
+        }
+        sync = book_.reconcileFlags(fleet.flagged, fleet.cleared, unsent, now());
+        urgent_ = urgent_ || sync.added > 0 || sync.cleared > 0;
+    }
+    if (sync.added > 0 || sync.cleared > 0) {
+        logInfo("accounts: flags synchronised with Redis: " + std::to_string(sync.added) + " from other gateways, " +
+                std::to_string(sync.cleared) + " cleared elsewhere");
     }
 }
 

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "io/account_store.h"
+#include "io/guard_state_file.h"  // wallNow
 #include "io/shared_state.h"
 #include "ops/account_report.h"
 #include "os/log.h"
@@ -45,11 +46,17 @@ void SharedState::accountCounts(const FleetCountUpdate& update) {
 }
 
 void SharedState::accountFlagged(const std::string& user, const AccountFlag& flag) {
-    post([this, user, flag] { send(fleetFlagCall(accountKeys_, user, flag), {}, true); });
+    post([this, user, flag] {
+        send(fleetFlagCall(accountKeys_, user, flag),
+             [this, user, reason = flag.reason](const RedisClient::Reply&) { accounts_.flagSent(user, reason); }, true);
+    });
 }
 
 void SharedState::accountUnflagged(const std::string& user, FlagReason reason) {
-    post([this, user, reason] { send(fleetUnflagCall(accountKeys_, user, reason), {}, true); });
+    post([this, user, reason] {
+        send(fleetUnflagCall(accountKeys_, user, reason),
+             [this, user, reason](const RedisClient::Reply&) { accounts_.flagSent(user, reason); }, true);
+    });
 }
 
 void SharedState::onAccountEvent(const std::string& text) {
@@ -84,19 +91,18 @@ void SharedState::onAccountEvent(const std::string& text) {
 }
 
 void SharedState::accountsResync() {
-    // Flags raised elsewhere while this gateway was away (add only: a clear missed meanwhile
-    // is not undone here; the operator's `-A` on any gateway clears it again).
-    main_->send({{"HGETALL", accountKeys_.flags()},
-                 [this](const RedisClient::Reply& reply) {
-                     if (const auto flagged = reply ? parseFleetFlags(*reply) : std::nullopt) {
-                         for (const FlaggedAccount& account : *flagged) {
-                             for (const AccountFlag& flag : account.flags) {
-                                 accounts_.adoptFlag(account.user, flag);
-                             }
-                         }
-                     }
-                 },
-                 false});
+    // Flags raised elsewhere while this gateway was away, and flags cleared elsewhere
+    // meanwhile: a missed "account-clear" would otherwise leave the account refused here
+    // alone, listed nowhere (`-a` reads Redis) and out of reach of a `-A` on another gateway.
+    // This runs after the replayed updates went out, so Redis has this gateway's own flags
+    // but those still on their way (AccountStore::unsent_), which stay as they are here.
+    send(fleetFlagListCall(accountKeys_),
+         [this](const RedisClient::Reply& reply) {
+             if (const auto list = reply ? parseFleetFlagList(*reply) : std::nullopt) {
+                 accounts_.reconcileFlags(*list);
+             }
+         },
+         false);
 }
 
 void SharedState::accountsCommand(const std::string& line, std::function<void(std::string)> answer) {
@@ -123,7 +129,7 @@ void SharedState::accountsCommand(const std::string& line, std::function<void(st
 
 void SharedState::clearAccount(const std::string& typed, std::function<void(std::string)> answer) {
     const AccountStore::Cleared here = accounts_.clearLocal(typed);  // at once, whatever Redis does
-    send(fleetClearCall(accountKeys_, here.key, here.cleared),
+    send(fleetClearCall(accountKeys_, here.key, here.cleared, wallNow()),
          [typed, here, answer](const RedisClient::Reply& reply) {
              const auto n = reply ? reply->asInteger() : std::nullopt;
              const std::string key = printable(here.key);

@@ -87,7 +87,7 @@ int sharedAccountsCommandLine(const Config& config, const std::string& command, 
             std::cout << renderAccountFlags(*flagged, MigrationFormat::Text);
             return 0;
         }
-        const ScriptCall call = fleetClearCall(keys, key, clearedInFile);
+        const ScriptCall call = fleetClearCall(keys, key, clearedInFile, wallNow());
         std::vector<std::string> argv{"EVAL", call.script, std::to_string(call.keys.size())};
         argv.insert(argv.end(), call.keys.begin(), call.keys.end());
         argv.insert(argv.end(), call.args.begin(), call.args.end());

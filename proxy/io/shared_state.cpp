@@ -204,10 +204,12 @@ void SharedState::resync() {
 
 bool SharedState::handles(const std::string& line) {
     std::istringstream in(line);
-    std::string verb, arg, extra;
-    in >> verb >> arg >> extra;
+    std::string verb, arg, extra, more;
+    in >> verb >> arg >> extra >> more;
     if (verb == "accounts") {
-        return (arg == "list" && extra.empty()) || (arg == "clear" && !extra.empty());
+        // One account, as AccountStore::command reads it: "clear john doe" is its error, never
+        // a clear of john.
+        return more.empty() && ((arg == "list" && extra.empty()) || (arg == "clear" && !extra.empty()));
     }
     return (verb == "list" && arg.empty()) || (verb == "lift" && !arg.empty() && extra.empty());
 }

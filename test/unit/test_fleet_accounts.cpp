@@ -196,6 +196,55 @@ BOOST_AUTO_TEST_CASE(adopted_flags_merge_and_clear_forgets_the_fleets_figures) {
     BOOST_TEST(book.view("alice", 300).messages == 0u);
 }
 
+BOOST_AUTO_TEST_CASE(reconnecting_takes_the_fleets_flags_and_drops_those_cleared_meanwhile) {
+    AccountBook book(placesConfig(2));
+    for (const char* a : {"192.0.2.1", "192.0.2.2", "192.0.2.3"}) {
+        book.login("alice", a, "198.51.100.25", 100);  // flagged here at 100
+    }
+    book.flag("bob", FlagReason::WeakPassword, 0, "dictionary word", 100);
+    book.flag("bob", FlagReason::SendingLimit, 3, "messages=3 limit=3 window=3600s", 100);
+    book.flag("dave", FlagReason::WeakPassword, 0, "too short", 995);  // its update not in Redis yet
+    book.flag("frank", FlagReason::WeakPassword, 0, "too short", 100);  // before this gateway joined
+    book.flag("gina", FlagReason::WeakPassword, 0, "too short", 600);   // again since her clear
+    book.clearDirty();
+    // Redis lists bob's sending limit, carol's flag from another gateway, and erin's weak
+    // password, which this gateway has just lifted (the unflag not in Redis yet); alice and
+    // bob's weak password were cleared while this gateway was not listening.
+    const AccountFlag erin{FlagReason::WeakPassword, 90, 95, 0, "too short"};
+    const std::vector<FlaggedAccount> fleet{
+        {"bob", {AccountFlag{FlagReason::SendingLimit, 100, 100, 3, "messages=3 limit=3 window=3600s"}}},
+        {"carol", {AccountFlag{FlagReason::ManyAddresses, 90, 95, 3, "3 addresses"}}},
+        {"erin", {erin}}};
+    const AccountBook::FlagKeys unsent{{"dave", FlagReason::WeakPassword}, {"erin", FlagReason::WeakPassword}};
+    const std::map<std::string, std::int64_t> cleared{{"alice", 500}, {"bob", 500}, {"dave", 999}, {"gina", 500}};
+    const AccountBook::FlagSync sync = book.reconcileFlags(fleet, cleared, unsent, 1000);
+    BOOST_TEST(sync.added == 1u);
+    BOOST_TEST(sync.cleared == 2u);
+    BOOST_TEST(book.dirty());
+    const auto flagged = book.flagged();
+    BOOST_TEST_REQUIRE(flagged.size() == 5u);
+    BOOST_TEST(flagged[0].user == "bob");
+    BOOST_TEST_REQUIRE(flagged[0].flags.size() == 1u);
+    BOOST_TEST((flagged[0].flags[0].reason == FlagReason::SendingLimit));
+    BOOST_TEST(flagged[1].user == "carol");
+    BOOST_TEST(flagged[2].user == "dave");
+    BOOST_TEST(flagged[3].user == "frank");
+    BOOST_TEST(flagged[4].user == "gina");
+    // alice's places went with the flag (as the operator's clear took them from Redis): a
+    // fourth address is one place, not four.
+    const auto login = book.login("alice", "192.0.2.4", "198.51.100.25", 1000);
+    BOOST_TEST(login.addresses == 1u);
+    BOOST_TEST(login.raised.empty());
+    BOOST_TEST(!login.view.placesFlagged);
+    // Once Redis has answered erin's unflag and dave's flag, the list says the same as here.
+    const AccountBook::FlagSync again = book.reconcileFlags(fleet, cleared, unsent, 1000);
+    BOOST_TEST(again.added == 0u);
+    BOOST_TEST(again.cleared == 0u);
+    const AccountBook::FlagSync last = book.reconcileFlags(fleet, cleared, {}, 1000);
+    BOOST_TEST(last.cleared == 1u);  // dave: cleared at 999 elsewhere, and his flag never reached Redis
+    BOOST_TEST(last.added == 1u);    // erin: still flagged in Redis, so flagged elsewhere again
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(fleet_scripts)
@@ -223,10 +272,14 @@ BOOST_AUTO_TEST_CASE(calls_name_every_key_and_escape_the_user) {
     BOOST_TEST(flag.keys == std::vector<std::string>{"gw1:acct:flags"});
     BOOST_TEST(flag.args ==
                (std::vector<std::string>{"alice sending_limit", "10", "20 3 messages=3%20limit=3", "gw1:events"}));
-    const ScriptCall clear = fleetClearCall(keys, "alice", true);
-    BOOST_TEST(clear.keys.size() == 5u);
+    const ScriptCall clear = fleetClearCall(keys, "alice", true, 3000000);
+    BOOST_TEST(clear.keys.size() == 6u);
     BOOST_TEST(clear.keys[3] == "gw1:acct:addr:alice");
-    BOOST_TEST(clear.args == (std::vector<std::string>{"alice", "gw1:events", "1"}));
+    BOOST_TEST(clear.keys[5] == "gw1:acct:cleared");
+    // The account's four fields by name: no scan of every flagged account in the script.
+    BOOST_TEST(clear.args == (std::vector<std::string>{"alice", "gw1:events", "1", "3000000", "408000", "2592000",
+                                                       "alice sending_limit", "alice many_addresses",
+                                                       "alice many_destinations", "alice weak_password"}));
     BOOST_TEST(fleetUnflagCall(keys, "alice", FlagReason::WeakPassword).args ==
                (std::vector<std::string>{"alice weak_password", "gw1:events"}));
 }
@@ -248,6 +301,14 @@ BOOST_AUTO_TEST_CASE(replies_are_read_and_garbage_refused) {
     BOOST_TEST(places->addresses == 3u);
     BOOST_TEST((places->addressList == std::vector<std::string>{"c", "b", "a"}));  // most recent first
     BOOST_TEST(!parseFleetPlaces(array({integer(3), integer(1), array({})})));
+    // A member that is no address (Redis written by something else) cannot forge a log line.
+    const auto odd = parseFleetPlaces(array({integer(1), integer(1),
+                                             array({string("192.0.2.1\nwarning: [198.51.100.7]:25: " +
+                                                           std::string(200, 'x'))}),
+                                             array({})}));
+    BOOST_TEST_REQUIRE(odd.has_value());
+    BOOST_TEST(odd->addressList[0].find('\n') == std::string::npos);
+    BOOST_TEST(odd->addressList[0].size() == 64u);
 
     const auto flags = parseFleetFlags(array({string("bob many_addresses"), string("10 20 3 3%20addresses"),
                                               string("al%20ice weak_password"), string("5 6 0 dictionary%20word"),
@@ -263,6 +324,15 @@ BOOST_AUTO_TEST_CASE(replies_are_read_and_garbage_refused) {
     BOOST_TEST(!parseFleetFlags(array({string("bob nonsense"), string("1 2 3 x")})));
     BOOST_TEST(!parseFleetFlags(array({string("bob weak_password"), string("1 2 x")})));
     BOOST_TEST(parseFleetFlags(array({}))->empty());
+
+    const auto list = parseFleetFlagList(array({array({string("bob many_addresses"), string("10 20 3 x")}),
+                                                array({string("al%20ice"), string("500"), string("bob"), string("7")})}));
+    BOOST_TEST_REQUIRE(list.has_value());
+    BOOST_TEST(list->flagged.size() == 1u);
+    BOOST_TEST((list->cleared == std::map<std::string, std::int64_t>{{"al ice", 500}, {"bob", 7}}));
+    BOOST_TEST(!parseFleetFlagList(array({array({}), array({string("bob")})})));
+    BOOST_TEST(!parseFleetFlagList(array({array({}), array({string("bob"), string("soon")})})));
+    BOOST_TEST(!parseFleetFlagList(array({array({})})));
 }
 
 BOOST_AUTO_TEST_CASE(events_round_trip_and_others_are_not_account_events) {
