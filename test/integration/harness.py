@@ -430,11 +430,11 @@ def delivered_since(count_before, n=1, timeout=15):
     return msgs[count_before:]
 
 
-def strace_counts(pid, action):
-    """System calls of process `pid` (all its threads) while `action()` runs: {name: count},
-    from `strace -f -c` attached for the duration."""
-    out = os.path.join(tempfile.mkdtemp(prefix="strace.", dir=workdir()), "counts.txt")
-    tracer = subprocess.Popen(["strace", "-f", "-c", "-o", out, "-p", str(pid)], stderr=subprocess.DEVNULL)
+def strace_attached(pid, options, name, action):
+    """Runs `action()` with `strace -f OPTIONS` attached to process `pid` (all its threads);
+    the path of its output file `name`."""
+    out = os.path.join(tempfile.mkdtemp(prefix="strace.", dir=workdir()), name)
+    tracer = subprocess.Popen(["strace", "-f"] + options + ["-o", out, "-p", str(pid)], stderr=subprocess.DEVNULL)
     try:
         time.sleep(1.0)  # attached to every thread
         action()
@@ -442,6 +442,13 @@ def strace_counts(pid, action):
     finally:
         tracer.send_signal(signal.SIGINT)
         tracer.wait()
+    return out
+
+
+def strace_counts(pid, action):
+    """System calls of process `pid` (all its threads) while `action()` runs: {name: count},
+    from `strace -f -c` attached for the duration."""
+    out = strace_attached(pid, ["-c"], "counts.txt", action)
     calls = {}
     with open(out) as f:
         for line in f:
@@ -455,16 +462,7 @@ def strace_counts(pid, action):
 def strace_sends(pid, action):
     """The send(2)s of process `pid` (all its threads) while `action()` runs, in order:
     [(fd, first bytes, length)], from `strace -f -e trace=sendto` attached for the duration."""
-    out = os.path.join(tempfile.mkdtemp(prefix="strace.", dir=workdir()), "sends.txt")
-    tracer = subprocess.Popen(["strace", "-f", "-xx", "-s", "8", "-e", "trace=sendto", "-o", out, "-p", str(pid)],
-                              stderr=subprocess.DEVNULL)
-    try:
-        time.sleep(1.0)  # attached to every thread
-        action()
-        time.sleep(0.5)  # the last session's teardown
-    finally:
-        tracer.send_signal(signal.SIGINT)
-        tracer.wait()
+    out = strace_attached(pid, ["-xx", "-s", "8", "-e", "trace=sendto"], "sends.txt", action)
     sends = []
     with open(out) as f:
         for line in f:

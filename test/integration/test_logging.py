@@ -303,6 +303,28 @@ class SyslogDatagrams(unittest.TestCase):
                 pass
         return lines
 
+    def start(self, p, **popen):
+        """p's subproxy in a mount namespace whose /dev/log is a datagram socket of the test's:
+        (that socket, the process)."""
+        p.write_config()
+        os.mkdir(os.path.join(p.dir, "dev"))
+        s = self.listen(os.path.join(p.dir, "dev", "log"))
+        proc = subprocess.Popen(["unshare", "-m", "sh", "-c", self.PRE.format(d=p.dir, bin=h.SUBPROXY,
+                                                                              conf=p.conf_file)], **popen)
+        if not h.wait_port(p.port, proc=proc):
+            proc.kill()
+            proc.wait()
+            s.close()
+            self.fail("subproxy did not start under unshare")
+        return s, proc
+
+    def one_message(self, p, s, subject):
+        """What reached /dev/log up to the line of one message sent."""
+        c = h.login(p.port)
+        h.send_message(c, subject)
+        c.cmd("QUIT")
+        return self.drain(s, "status=sent")
+
     def test_under_systemd_the_journal_gets_each_line_once(self):
         # systemd connects -f's standard error to the journal and says so in JOURNAL_STREAM
         # (device:inode of that stream); the syslog line reaches the journal already, so the
@@ -311,9 +333,6 @@ class SyslogDatagrams(unittest.TestCase):
         for case in ("no JOURNAL_STREAM", "stderr is the journal", "JOURNAL_STREAM of another stream"):
             with self.subTest(case):
                 p = h.Proxy(name="syslog-journal")
-                p.write_config()
-                os.mkdir(os.path.join(p.dir, "dev"))
-                s = self.listen(os.path.join(p.dir, "dev", "log"))
                 err_path = os.path.join(p.dir, "stderr")
                 env = {k: v for k, v in os.environ.items() if k != "JOURNAL_STREAM"}
                 with open(err_path, "wb") as err:
@@ -322,15 +341,9 @@ class SyslogDatagrams(unittest.TestCase):
                         env["JOURNAL_STREAM"] = "%d:%d" % (st.st_dev, st.st_ino)
                     elif case != "no JOURNAL_STREAM":
                         env["JOURNAL_STREAM"] = "%d:%d" % (st.st_dev, st.st_ino + 1)
-                    proc = subprocess.Popen(["unshare", "-m", "sh", "-c",
-                                             self.PRE.format(d=p.dir, bin=h.SUBPROXY, conf=p.conf_file)],
-                                            stdout=err, stderr=err, env=env)
+                    s, proc = self.start(p, stdout=err, stderr=err, env=env)
                 try:
-                    self.assertTrue(h.wait_port(p.port, proc=proc))
-                    c = h.login(p.port)
-                    h.send_message(c, "journal once")
-                    c.cmd("QUIT")
-                    lines = self.drain(s, "status=sent")
+                    lines = self.one_message(p, s, "journal once")
                     self.assertEqual(sum("status=sent" in l for l in lines), 1, lines)
                 finally:
                     proc.send_signal(signal.SIGTERM)
@@ -342,19 +355,10 @@ class SyslogDatagrams(unittest.TestCase):
     def test_lines_reach_dev_log_as_glibc_wrote_them_and_again_after_a_restart(self):
         p = h.Proxy(name="syslog-dgram")
         p.config["log_facility"] = "mail"
-        p.write_config()
-        os.mkdir(os.path.join(p.dir, "dev"))
         path = os.path.join(p.dir, "dev", "log")
-        s = self.listen(path)
-        proc = subprocess.Popen(["unshare", "-m", "sh", "-c", self.PRE.format(d=p.dir, bin=h.SUBPROXY,
-                                                                              conf=p.conf_file)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        s, proc = self.start(p, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         try:
-            self.assertTrue(h.wait_port(p.port, proc=proc))
-            c = h.login(p.port)
-            h.send_message(c, "to syslog")
-            c.cmd("QUIT")
-            lines = self.drain(s, "status=sent")
+            lines = self.one_message(p, s, "to syslog")
             sent = [l for l in lines if "status=sent" in l]
             self.assertEqual(len(sent), 1, lines)
             # mail (2 << 3) | info (6) = 22; the pid is the daemon's own (exec kept it).
@@ -364,10 +368,7 @@ class SyslogDatagrams(unittest.TestCase):
             os.unlink(path)
             s = self.listen(path)
             time.sleep(1.2)  # at most one reconnection try a second
-            c = h.login(p.port)
-            h.send_message(c, "after the restart")
-            c.cmd("QUIT")
-            lines = self.drain(s, "status=sent")
+            lines = self.one_message(p, s, "after the restart")
             self.assertTrue(any("status=sent" in l for l in lines), lines)
         finally:
             proc.send_signal(signal.SIGTERM)

@@ -18,7 +18,7 @@ import urllib.request
 
 import harness as h
 from test_accounts import login_from, run
-from test_shared_state import PASSWORD, Redis, wait_for
+from test_shared_state import PASSWORD, Redis, cli_without_daemon, wait_for
 
 CONTACT = "Call the help desk at 0800 555 0100."
 
@@ -183,13 +183,7 @@ class ManyPlacesAcrossGateways(Fleet, unittest.TestCase):
 
     def test_3_without_a_daemon_a_and_A_go_to_redis(self):
         self.redis.cli("HSET", "subproxy:acct:flags", "carol many_addresses", "100 200 3 3%20addresses")
-        conf = os.path.join(self.a.dir, "no-daemon.conf")
-        with open(self.a.conf_file) as f:
-            text = f.read()
-        with open(conf, "w") as f:   # the same gateway without a control socket to ask
-            f.write(re.sub(r'control_socket = "[^"]*"; ', "", text))
-        cli = lambda *args: subprocess.run([h.SUBPROXY, "-c", conf] + list(args), capture_output=True, text=True,
-                                           timeout=20)
+        cli = cli_without_daemon(self.a)
         r = cli("-a")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertRegex(r.stdout, r"(?m)^carol many_addresses first=\S+ last=\S+ count=3 3 addresses$")

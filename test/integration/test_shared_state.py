@@ -112,6 +112,18 @@ def submit(port, user, source="127.0.0.1"):
     c.close()
 
 
+def cli_without_daemon(p):
+    """subproxy's command line on `p`'s configuration without its control socket to ask (the
+    same gateway with no daemon running): -b/-u/-a/-A go to Redis themselves."""
+    conf = os.path.join(p.dir, "no-daemon.conf")
+    with open(p.conf_file) as f:
+        text = f.read()
+    with open(conf, "w") as f:
+        f.write(re.sub(r'control_socket = "[^"]*"; ', "", text))
+    return lambda *args: subprocess.run([h.SUBPROXY, "-c", conf] + list(args), capture_output=True, text=True,
+                                        timeout=20)
+
+
 def wait_for(predicate, timeout=5.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -169,13 +181,7 @@ class TwoGateways(unittest.TestCase):
     def test_2_without_a_daemon_b_and_u_go_to_redis(self):
         self.redis.cli("EVAL", "redis.call('ZADD', KEYS[1], ARGV[1], '127.0.0.9') return 1", "1", "subproxy:bans",
                        str(int(time.time()) + 300))
-        conf = os.path.join(self.a.dir, "no-daemon.conf")
-        with open(self.a.conf_file) as f:
-            text = f.read()
-        with open(conf, "w") as f:   # the same gateway without a control socket to ask
-            f.write(re.sub(r'control_socket = "[^"]*"; ', "", text))
-        run = lambda *args: subprocess.run([h.SUBPROXY, "-c", conf] + list(args), capture_output=True, text=True,
-                                           timeout=20)
+        run = cli_without_daemon(self.a)
         r = run("-b")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertRegex(r.stdout, r"(?m)^127\.0\.0\.9 until=")

@@ -12,31 +12,14 @@
 #include "defence/account_policy.h"
 #include "defence/account_window.h"
 #include "defence/fleet_accounts.h"
+#include "redis_values.h"
 
 using namespace subproxy;
+using subproxy::test::array;
+using subproxy::test::integer;
+using subproxy::test::string;
 
 namespace {
-
-RedisValue integer(long long n) {
-    RedisValue v;
-    v.type = RedisValue::Type::Integer;
-    v.integer = n;
-    return v;
-}
-
-RedisValue string(const std::string& s) {
-    RedisValue v;
-    v.type = RedisValue::Type::String;
-    v.str = s;
-    return v;
-}
-
-RedisValue array(std::vector<RedisValue> elements) {
-    RedisValue v;
-    v.type = RedisValue::Type::Array;
-    v.elements = std::move(elements);
-    return v;
-}
 
 AccountsConfig limitsConfig(unsigned messages) {
     AccountsConfig c;

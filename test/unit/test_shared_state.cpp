@@ -12,31 +12,14 @@
 #include "ops/config.h"
 #include "ops/migration_shared.h"
 #include "ops/replay_queue.h"
+#include "redis_values.h"
 
 using namespace subproxy;
+using subproxy::test::array;
+using subproxy::test::integer;
+using subproxy::test::string;
 
 namespace {
-
-RedisValue str(const std::string& s) {
-    RedisValue v;
-    v.type = RedisValue::Type::String;
-    v.str = s;
-    return v;
-}
-
-RedisValue integer(long long n) {
-    RedisValue v;
-    v.type = RedisValue::Type::Integer;
-    v.integer = n;
-    return v;
-}
-
-RedisValue array(std::vector<RedisValue> items) {
-    RedisValue v;
-    v.type = RedisValue::Type::Array;
-    v.elements = std::move(items);
-    return v;
-}
 
 Config withState(const std::string& group) {
     return parseConfig(testing::kMinimalConfig + "state = { " + group + " };", "t.conf");
@@ -140,8 +123,8 @@ BOOST_AUTO_TEST_CASE(script_replies) {
     BOOST_TEST(!parseFailureReply(integer(6)));
     BOOST_TEST(!parseFailureReply(array({integer(-1), integer(0), integer(0)})));
 
-    auto bans = parseBanList(array({str("192.0.2.7"), str("1767225600"), str("5"), str("2001:db8::/64"),
-                                    str("1.7672256e+09"), str("0")}));
+    auto bans = parseBanList(array({string("192.0.2.7"), string("1767225600"), string("5"), string("2001:db8::/64"),
+                                    string("1.7672256e+09"), string("0")}));
     BOOST_REQUIRE(bans);
     BOOST_REQUIRE(bans->size() == 2u);
     BOOST_TEST((*bans)[0].key == "192.0.2.7");
@@ -149,13 +132,13 @@ BOOST_AUTO_TEST_CASE(script_replies) {
     BOOST_TEST((*bans)[0].failures == 5u);
     BOOST_TEST((*bans)[1].until == 1767225600);
     BOOST_TEST(parseBanList(array({}))->empty());
-    BOOST_TEST(!parseBanList(array({str("192.0.2.7"), str("1767225600")})));
-    BOOST_TEST(!parseBanList(array({str("a b"), str("1"), str("0")})));
-    BOOST_TEST(!parseBanList(array({str("192.0.2.7"), str("soon"), str("0")})));
+    BOOST_TEST(!parseBanList(array({string("192.0.2.7"), string("1767225600")})));
+    BOOST_TEST(!parseBanList(array({string("a b"), string("1"), string("0")})));
+    BOOST_TEST(!parseBanList(array({string("192.0.2.7"), string("soon"), string("0")})));
 
-    BOOST_TEST(*str("42").asInteger() == 42);
-    BOOST_TEST(!str("42x").asInteger());
-    BOOST_TEST(!str("").asInteger());
+    BOOST_TEST(*string("42").asInteger() == 42);
+    BOOST_TEST(!string("42x").asInteger());
+    BOOST_TEST(!string("").asInteger());
     BOOST_TEST(*integer(-3).asInteger() == -3);
 }
 
@@ -219,17 +202,17 @@ BOOST_AUTO_TEST_CASE(migration_report_read_back) {
     BOOST_TEST(!parseMigrationMember("alice 192.0.2.7 70000"));
     BOOST_TEST(!parseMigrationMember("alice 192.0.2.7 25 x"));
 
-    auto record = parseMigrationHash(array({str("count"), str("3"), str("first"), str("100"), str("last"),
-                                            str("200"), str("mech"), str("PLAIN"), str("tls"), str("TLSv1.3")}));
+    auto record = parseMigrationHash(array({string("count"), string("3"), string("first"), string("100"), string("last"),
+                                            string("200"), string("mech"), string("PLAIN"), string("tls"), string("TLSv1.3")}));
     BOOST_REQUIRE(record);
     BOOST_TEST(record->count == 3u);
     BOOST_TEST(record->first == 100);
     BOOST_TEST(record->last == 200);
     BOOST_TEST(record->mechanism == "PLAIN");
     BOOST_TEST(!parseMigrationHash(array({})));                               // expired meanwhile
-    BOOST_TEST(!parseMigrationHash(array({str("count"), str("x")})));
+    BOOST_TEST(!parseMigrationHash(array({string("count"), string("x")})));
 
-    const auto ports = parsePortCounts(array({str("25"), str("7"), str("465"), str("2"), str("x"), str("1")}));
+    const auto ports = parsePortCounts(array({string("25"), string("7"), string("465"), string("2"), string("x"), string("1")}));
     BOOST_TEST(ports.size() == 2u);
     BOOST_TEST(ports.at(25) == 7u);
 
