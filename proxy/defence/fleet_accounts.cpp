@@ -288,10 +288,11 @@ ScriptCall fleetClearCall(const FleetAccountKeys& keys, const std::string& user,
     return call;
 }
 
-std::optional<std::vector<FlaggedAccount>> parseFleetFlags(const RedisValue& reply) {
+std::optional<FleetFlags> parseFleetFlags(const RedisValue& reply) {
     if (reply.type != RedisValue::Type::Array || reply.elements.size() % 2 != 0) {
         return std::nullopt;
     }
+    FleetFlags out;
     std::map<std::string, std::vector<AccountFlag>> byUser;
     for (std::size_t i = 0; i < reply.elements.size(); i += 2) {
         const auto key = words(reply.elements[i].str);
@@ -300,19 +301,25 @@ std::optional<std::vector<FlaggedAccount>> parseFleetFlags(const RedisValue& rep
         const auto reason = key.size() == 2 ? parseFlagReason(key[1]) : std::nullopt;
         AccountFlag flag;
         if (!user || !reason || !readFlagTail(value, 0, flag)) {
-            return std::nullopt;
+            ++out.unreadable;
+            continue;
         }
         flag.reason = *reason;
         byUser[*user].push_back(flag);
     }
-    std::vector<FlaggedAccount> out;
     for (auto& [user, flags] : byUser) {
         std::sort(flags.begin(), flags.end(), [](const AccountFlag& a, const AccountFlag& b) {
             return static_cast<int>(a.reason) < static_cast<int>(b.reason);
         });
-        out.push_back(FlaggedAccount{user, std::move(flags)});
+        out.flagged.push_back(FlaggedAccount{user, std::move(flags)});
     }
     return out;
+}
+
+std::string unreadableFlagsNote(std::size_t unreadable) {
+    return unreadable == 0 ? std::string()
+                           : "# " + std::to_string(unreadable) +
+                                 " more flags in Redis that this version cannot read (a newer subproxy's?)\n";
 }
 
 ScriptCall fleetFlagListCall(const FleetAccountKeys& keys) {
@@ -324,11 +331,11 @@ std::optional<FleetFlagList> parseFleetFlagList(const RedisValue& reply) {
         reply.elements[1].type != RedisValue::Type::Array || reply.elements[1].elements.size() % 2 != 0) {
         return std::nullopt;
     }
-    auto flagged = parseFleetFlags(reply.elements[0]);
-    if (!flagged) {
+    auto flags = parseFleetFlags(reply.elements[0]);
+    if (!flags) {
         return std::nullopt;
     }
-    FleetFlagList out{std::move(*flagged), {}};
+    FleetFlagList out{std::move(flags->flagged), {}, flags->unreadable};
     const auto& clears = reply.elements[1].elements;
     for (std::size_t i = 0; i < clears.size(); i += 2) {
         const auto user = field(clears[i].str);

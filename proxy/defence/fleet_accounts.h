@@ -126,12 +126,22 @@ ScriptCall fleetUnflagCall(const FleetAccountKeys& keys, const std::string& user
 ScriptCall fleetClearCall(const FleetAccountKeys& keys, const std::string& user, bool flaggedHere, std::int64_t now);
 // How long P acct:cleared remembers a clear: a gateway away longer keeps what it had.
 inline constexpr std::int64_t kClearMemory = 30 * 86400;
-// HGETALL P acct:flags, read back; nullopt when it is not such a reply.
-std::optional<std::vector<FlaggedAccount>> parseFleetFlags(const RedisValue& reply);
+// HGETALL P acct:flags, read back; nullopt when it is not such a reply.  An entry this version
+// cannot read (a reason added by a newer one, a damaged value) is left out and counted rather
+// than failing the list: one such entry must not hide every other flag from `-a` and from a
+// reconnecting gateway.
+struct FleetFlags {
+    std::vector<FlaggedAccount> flagged;
+    std::size_t unreadable = 0;
+};
+std::optional<FleetFlags> parseFleetFlags(const RedisValue& reply);
+// The line `-a` adds when entries were left out ("" when none were).
+std::string unreadableFlagsNote(std::size_t unreadable);
 // A (re)connection's read: the flags, and the clears (account -> when) of the last kClearMemory.
 struct FleetFlagList {
     std::vector<FlaggedAccount> flagged;
     std::map<std::string, std::int64_t> cleared;
+    std::size_t unreadable = 0;  // flags left out (see FleetFlags)
 };
 ScriptCall fleetFlagListCall(const FleetAccountKeys& keys);
 std::optional<FleetFlagList> parseFleetFlagList(const RedisValue& reply);

@@ -114,6 +114,10 @@ void AccountStore::reconcileFlags(const FleetFlagList& fleet) {
         logInfo("accounts: flags synchronised with Redis: " + std::to_string(sync.added) + " from other gateways, " +
                 std::to_string(sync.cleared) + " cleared elsewhere");
     }
+    if (fleet.unreadable > 0) {
+        logWarning("accounts: " + std::to_string(fleet.unreadable) + " flags in Redis that this version cannot "
+                   "read were left alone (written by a newer subproxy?)");
+    }
 }
 
 void AccountStore::addCounts(Metrics& into) const {

@@ -115,14 +115,15 @@ void SharedState::accountsCommand(const std::string& line, std::function<void(st
     }
     main_->send({{"HGETALL", accountKeys_.flags()},
                  [this, answer](const RedisClient::Reply& reply) {
-                     const auto flagged = reply ? parseFleetFlags(*reply) : std::nullopt;
-                     if (!flagged) {
+                     const auto flags = reply ? parseFleetFlags(*reply) : std::nullopt;
+                     if (!flags) {
                          // This gateway's book: its own flags and those it heard of.
                          answer(accounts_.command("accounts list").value_or("") + "# Redis at " + address_ +
                                 " did not answer: this gateway's own list\n");
                          return;
                      }
-                     answer(renderAccountFlags(*flagged, MigrationFormat::Text));
+                     answer(renderAccountFlags(flags->flagged, MigrationFormat::Text) +
+                            unreadableFlagsNote(flags->unreadable));
                  },
                  false});
 }

@@ -79,12 +79,13 @@ int sharedAccountsCommandLine(const Config& config, const std::string& command, 
         RedisSync redis(config.state);
         if (command == "list") {
             const RedisValue reply = redis.command({"HGETALL", keys.flags()});
-            const auto flagged = parseFleetFlags(reply);
-            if (!flagged) {
+            const auto flags = parseFleetFlags(reply);
+            if (!flags) {
                 throw std::runtime_error("Redis at " + config.state.address + " did not list the flagged accounts" +
                                          (reply.isError() ? ": " + printable(reply.str) : std::string()));
             }
-            std::cout << renderAccountFlags(*flagged, MigrationFormat::Text);
+            std::cout << renderAccountFlags(flags->flagged, MigrationFormat::Text)
+                      << unreadableFlagsNote(flags->unreadable);
             return 0;
         }
         const ScriptCall call = fleetClearCall(keys, key, clearedInFile, wallNow());

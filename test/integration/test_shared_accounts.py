@@ -18,6 +18,7 @@ import urllib.request
 
 import harness as h
 from test_accounts import login_from, run
+from test_guard import subproxy_cli
 from test_shared_state import PASSWORD, Redis, cli_without_daemon, wait_for
 
 CONTACT = "Call the help desk at 0800 555 0100."
@@ -194,6 +195,22 @@ class ManyPlacesAcrossGateways(Fleet, unittest.TestCase):
         r = cli("-A", "carol")
         self.assertEqual(r.returncode, 1)
         self.assertIn("error: carol is not flagged; nothing changed", r.stderr)
+
+    def test_3b_a_flag_this_version_cannot_read_hides_no_other(self):
+        # A newer subproxy on another gateway wrote a reason this one does not know.
+        self.redis.cli("HSET", "subproxy:acct:flags", "erin from_the_future", "100 200 3 x",
+                       "frank many_addresses", "100 200 4 4%20addresses")
+        try:
+            for who, lister in (("daemon", lambda: subproxy_cli(self.a, "-a")),
+                                ("no daemon", lambda: cli_without_daemon(self.a)("-a"))):
+                with self.subTest(who):
+                    r = lister()
+                    self.assertEqual(r.returncode, 0, r.stderr)
+                    self.assertRegex(r.stdout, r"(?m)^frank many_addresses first=\S+ last=\S+ count=4 4 addresses$")
+                    self.assertIn("# 1 more flags in Redis that this version cannot read", r.stdout)
+                    self.assertNotIn("did not answer", r.stdout)
+        finally:
+            self.redis.cli("HDEL", "subproxy:acct:flags", "erin from_the_future", "frank many_addresses")
 
     def test_4_a_clear_made_while_b_was_away_reaches_b_when_it_is_back(self):
         """B down (maintenance) while the operator clears on A: B's state file still holds the

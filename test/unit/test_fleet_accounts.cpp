@@ -297,16 +297,41 @@ BOOST_AUTO_TEST_CASE(replies_are_read_and_garbage_refused) {
                                               string("al%20ice weak_password"), string("5 6 0 dictionary%20word"),
                                               string("bob sending_limit"), string("1 2 3 messages=3")}));
     BOOST_TEST_REQUIRE(flags.has_value());
-    BOOST_TEST_REQUIRE(flags->size() == 2u);
-    BOOST_TEST((*flags)[0].user == "al ice");
-    BOOST_TEST((*flags)[0].flags[0].evidence == "dictionary word");
-    BOOST_TEST((*flags)[1].user == "bob");
-    BOOST_TEST_REQUIRE((*flags)[1].flags.size() == 2u);
-    BOOST_TEST(static_cast<int>((*flags)[1].flags[0].reason) == static_cast<int>(FlagReason::SendingLimit));
-    BOOST_TEST((*flags)[1].flags[1].first == 10);
-    BOOST_TEST(!parseFleetFlags(array({string("bob nonsense"), string("1 2 3 x")})));
-    BOOST_TEST(!parseFleetFlags(array({string("bob weak_password"), string("1 2 x")})));
-    BOOST_TEST(parseFleetFlags(array({}))->empty());
+    BOOST_TEST(flags->unreadable == 0u);
+    const auto& flagged = flags->flagged;
+    BOOST_TEST_REQUIRE(flagged.size() == 2u);
+    BOOST_TEST(flagged[0].user == "al ice");
+    BOOST_TEST(flagged[0].flags[0].evidence == "dictionary word");
+    BOOST_TEST(flagged[1].user == "bob");
+    BOOST_TEST_REQUIRE(flagged[1].flags.size() == 2u);
+    BOOST_TEST(static_cast<int>(flagged[1].flags[0].reason) == static_cast<int>(FlagReason::SendingLimit));
+    BOOST_TEST(flagged[1].flags[1].first == 10);
+    BOOST_TEST(parseFleetFlags(array({}))->flagged.empty());
+    BOOST_TEST(!parseFleetFlags(array({string("odd")})));        // not field/value pairs
+    BOOST_TEST(!parseFleetFlags(string("ERR wrong type")));
+    BOOST_TEST(unreadableFlagsNote(0).empty());
+}
+
+BOOST_AUTO_TEST_CASE(an_unreadable_flag_is_left_out_not_the_whole_list) {
+    // A reason a newer version added, and a damaged value: the other flags still count, for -a
+    // and for a reconnecting gateway, and the ones left out are counted.
+    const auto flags = parseFleetFlags(array({string("bob nonsense"), string("1 2 3 x"),
+                                              string("carol weak_password"), string("1 2 x"),
+                                              string("dave many_addresses"), string("10 20 3 3%20addresses")}));
+    BOOST_TEST_REQUIRE(flags.has_value());
+    BOOST_TEST(flags->unreadable == 2u);
+    BOOST_TEST_REQUIRE(flags->flagged.size() == 1u);
+    BOOST_TEST(flags->flagged[0].user == "dave");
+    BOOST_TEST(unreadableFlagsNote(2).find("# 2 more flags in Redis") == 0u);
+    const auto list = parseFleetFlagList(array({array({string("bob nonsense"), string("1 2 3 x"),
+                                                       string("dave many_addresses"), string("10 20 3 x")}),
+                                                array({})}));
+    BOOST_TEST_REQUIRE(list.has_value());
+    BOOST_TEST(list->unreadable == 1u);
+    BOOST_TEST(list->flagged.size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(flag_lists_and_clears_are_read_back) {
 
     const auto list = parseFleetFlagList(array({array({string("bob many_addresses"), string("10 20 3 x")}),
                                                 array({string("al%20ice"), string("500"), string("bob"), string("7")})}));
