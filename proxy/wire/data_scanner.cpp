@@ -71,12 +71,8 @@ std::size_t DataScanner::step(std::string_view in, std::size_t i, std::string& o
 std::size_t DataScanner::atLineStart(char c, std::string& out) {
     if (c == '.') {
         state_ = state_ == kLineStart ? kDot : kNormDot;
-    } else if (c == '\r') {
-        state_ = kCr;
-    } else if (c == '\n') {
-        bareNewline(out);
     } else {
-        midByte(c, out);
+        lineByte(c, out);
     }
     return 1;
 }
@@ -121,7 +117,11 @@ std::size_t DataScanner::inLine(std::string_view in, std::size_t i, std::string&
         emit(in.substr(i, end - i), end - i, out);
         return end - i;
     }
-    const char c = in[i];
+    lineByte(in[i], out);
+    return 1;
+}
+
+void DataScanner::lineByte(char c, std::string& out) {
     if (c == '\r') {
         state_ = kCr;
     } else if (c == '\n') {
@@ -129,7 +129,6 @@ std::size_t DataScanner::inLine(std::string_view in, std::size_t i, std::string&
     } else {
         midByte(c, out);
     }
-    return 1;
 }
 
 std::size_t DataScanner::afterCr(char c, std::string& out) {

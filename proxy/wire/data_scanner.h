@@ -49,6 +49,8 @@ private:
     void emit(std::string_view bytes, std::size_t bodyBytes, std::string& out);
     void bareNewline(std::string& out);
     void midByte(char c, std::string& out);
+    // A byte inside a line that is not a dot at its start: CR, a bare LF, or any other byte.
+    void lineByte(char c, std::string& out);
 
     BareNewline policy_;
     std::uint64_t maxSize_;
